@@ -1,0 +1,22 @@
+/**
+ * `npm run db:migrate`: applies pending migrations to `DATABASE_URL`, or to the embedded
+ * database when it is unset. The one step that changes a production schema.
+ */
+import { openDatabase } from '../src/core/db/database.ts';
+import { runMain } from '../src/core/main.ts';
+import { loadSettings } from '../src/settings.ts';
+
+runMain(async () => {
+  const settings = loadSettings();
+  const database = await openDatabase({
+    url: settings.DATABASE_URL,
+    poolMax: 1,
+    dataDir: settings.DATA_DIR,
+  });
+  try {
+    await database.migrate();
+    console.log(`Migrations applied (${database.kind} database).`);
+  } finally {
+    await database.close();
+  }
+});

@@ -1,0 +1,80 @@
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
+import { timeout } from 'hono/timeout';
+import { docsPage } from './core/docs-page.ts';
+import { createErrorHandler, createNotFoundHandler } from './core/error-handler.ts';
+import { buildOpenApiDocument } from './core/openapi-document.ts';
+import { ProblemError } from './core/problem.ts';
+import { requestContext } from './core/request-context.ts';
+import { createRouter } from './core/router.ts';
+import type { Deps } from './deps.ts';
+import { healthRoutes } from './modules/health/health.routes.ts';
+
+const TAGS = [{ name: 'health', description: 'Probes for load balancers and orchestrators.' }];
+
+/**
+ * Builds the whole HTTP app from its dependencies, without listening: the server entry
+ * point serves it, tests call `app.request()` on it.
+ *
+ * @example
+ * const app = createApp(deps);
+ * const res = await app.request('/livez');
+ */
+export function createApp(deps: Deps) {
+  const { settings } = deps;
+  const app = createRouter();
+
+  app.use(requestContext(deps.logger));
+  app.use(secureHeaders({ crossOriginResourcePolicy: 'same-site' }));
+  if (settings.CORS_ORIGINS.length > 0) {
+    const anyOrigin = settings.CORS_ORIGINS.includes('*');
+    app.use(
+      cors({
+        origin: anyOrigin ? '*' : settings.CORS_ORIGINS,
+        exposeHeaders: [
+          'x-request-id',
+          'location',
+          'etag',
+          'retry-after',
+          'ratelimit',
+          'ratelimit-policy',
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use(
+    bodyLimit({
+      maxSize: settings.BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ProblemError(413, {
+          detail: `The body is larger than the limit of ${settings.BODY_LIMIT_BYTES} bytes`,
+        });
+      },
+    }),
+  );
+  app.use(
+    timeout(
+      settings.REQUEST_TIMEOUT_MS,
+      () =>
+        new HTTPException(503, { message: `No answer within ${settings.REQUEST_TIMEOUT_MS} ms` }),
+    ),
+  );
+
+  const routes = app.route('/', healthRoutes(deps));
+
+  let document: ReturnType<typeof buildOpenApiDocument> | undefined;
+  app.get('/openapi.json', (c) => {
+    document ??= buildOpenApiDocument(app, { publicUrl: settings.PUBLIC_URL, tags: TAGS });
+    return c.json(document);
+  });
+  app.route('/docs', docsPage('/openapi.json', 'Hono Service Template API'));
+
+  app.onError(createErrorHandler(deps.logger));
+  app.notFound(createNotFoundHandler(app.routes));
+  return routes;
+}
+
+export type AppType = ReturnType<typeof createApp>;

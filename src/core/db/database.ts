@@ -1,0 +1,77 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import type { Settings } from '../../settings.ts';
+import { DB_CASING, MIGRATIONS_FOLDER, migratePostgres } from './migrate.ts';
+
+/**
+ * The one database type every query is written against: drizzle over postgres.js, drizzle
+ * over PGlite and a transaction opened on either all satisfy it, so service functions take
+ * it and run the same code on each.
+ */
+export type Database = PgDatabase<PgQueryResultHKT>;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'postgres' | 'embedded';
+  /** Answers when the database can run a query. */
+  ping(): Promise<void>;
+  /** Applies pending migrations from `migrations/`. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url: string | undefined;
+  poolMax: Settings['DATABASE_POOL_MAX'];
+  dataDir: Settings['DATA_DIR'];
+}
+
+/**
+ * Opens PostgreSQL at `url`, or an embedded PGlite database under `dataDir` when there is
+ * no URL. PGlite is imported only then, so the production start-up never pays for it.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.url) return openPostgres(options.url, options.poolMax);
+  return openEmbedded(options.dataDir);
+}
+
+function openPostgres(url: string, poolMax: number): DatabaseHandle {
+  const client = postgres(url, {
+    max: poolMax,
+    connect_timeout: 5,
+    idle_timeout: 30,
+    max_lifetime: 60 * 30,
+    onnotice: () => {},
+    connection: { application_name: 'hono-service-template' },
+  });
+  return {
+    db: drizzlePostgres({ client, casing: DB_CASING }),
+    kind: 'postgres',
+    ping: () => client`select 1`.then(() => undefined),
+    migrate: () => migratePostgres(url),
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openEmbedded(dataDir: string): Promise<DatabaseHandle> {
+  const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('drizzle-orm/pglite'),
+    import('drizzle-orm/pglite/migrator'),
+  ]);
+  const directory = join(dataDir, 'pglite');
+  await mkdir(directory, { recursive: true });
+  const client = await PGlite.create(directory);
+  const db = drizzle({ client, casing: DB_CASING });
+  return {
+    db,
+    kind: 'embedded',
+    ping: () => client.query('select 1').then(() => undefined),
+    // PGlite serves one process, so no lock is needed around its migrations.
+    migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,39 @@
+import type { MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import type { AppEnv } from './app-env.ts';
+import type { Logger } from './logger.ts';
+
+/** Printable ASCII without spaces, short: anything else from a client is replaced. */
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/**
+ * Gives each request an id (a sane incoming `X-Request-Id` is kept, so ids follow a call
+ * across services), a logger bound to it, and writes one access-log line when it ends.
+ */
+export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
+  return async function requestContext(c, next) {
+    const started = performance.now();
+    const incoming = c.req.header(REQUEST_ID_HEADER);
+    const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    const requestLogger = logger.child({ requestId });
+    c.set('requestId', requestId);
+    c.set('logger', requestLogger);
+    c.header(REQUEST_ID_HEADER, requestId);
+    await next();
+    // Error responses are built outside this middleware's `c.header`, so set it once more.
+    c.res.headers.set(REQUEST_ID_HEADER, requestId);
+    const status = c.res.status;
+    // The route template, not the raw path, so log lines group by operation.
+    const operation = matchedRoutes(c).findLast((route) => route.method !== 'ALL');
+    const line = {
+      method: c.req.method,
+      route: operation?.path,
+      path: c.req.path,
+      status,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+    };
+    if (status >= 500) requestLogger.error(line, 'request');
+    else requestLogger.info(line, 'request');
+  };
+}

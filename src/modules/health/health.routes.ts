@@ -1,0 +1,76 @@
+import { z } from '@hono/zod-openapi';
+import { problemResponse } from '../../core/problem.ts';
+import { defineRoute, jsonResponse } from '../../core/route.ts';
+import { createRouter } from '../../core/router.ts';
+import type { Deps } from '../../deps.ts';
+import { checkReadiness } from './health.service.ts';
+
+const CheckResultSchema = z
+  .object({
+    status: z.enum(['ok', 'failed']),
+    durationMs: z.number().int().nonnegative(),
+    error: z.string().optional(),
+  })
+  .openapi('CheckResult');
+
+const LivenessSchema = z
+  .object({ status: z.literal('ok') })
+  .openapi('Liveness', { example: { status: 'ok' } });
+
+const ReadinessSchema = z
+  .object({
+    status: z.literal('ok'),
+    checks: z.record(z.string(), CheckResultSchema),
+  })
+  .openapi('Readiness', {
+    example: {
+      status: 'ok',
+      checks: { database: { status: 'ok', durationMs: 1 }, redis: { status: 'ok', durationMs: 0 } },
+    },
+  });
+
+export const livez = defineRoute({
+  method: 'get',
+  path: '/livez',
+  operationId: 'getLiveness',
+  summary: 'Liveness probe',
+  description: 'Answers as long as the process can serve HTTP; it checks no dependency.',
+  tags: ['health'],
+  responses: { 200: jsonResponse(LivenessSchema, 'The process is alive') },
+});
+
+export const readyz = defineRoute({
+  method: 'get',
+  path: '/readyz',
+  operationId: 'getReadiness',
+  summary: 'Readiness probe',
+  description:
+    'Checks every configured dependency (database, Redis) within a short timeout. 503 names the failing checks, and is also returned while the process shuts down.',
+  tags: ['health'],
+  responses: { 200: jsonResponse(ReadinessSchema, 'Every dependency answered') },
+});
+
+/** Probes for orchestrators: `/livez` (restart me if this fails) and `/readyz` (route to me). */
+export function healthRoutes(deps: Deps) {
+  return createRouter()
+    .openapi(livez, (c) => c.json({ status: 'ok' as const }, 200))
+    .openapi(readyz, async (c) => {
+      c.header('cache-control', 'no-store');
+      if (deps.shutdown.aborted) {
+        return problemResponse(503, {
+          detail: 'The process is shutting down',
+          requestId: c.var.requestId,
+        });
+      }
+      const checks = await checkReadiness(deps);
+      const failing = Object.keys(checks).filter((name) => checks[name]?.status !== 'ok');
+      if (failing.length > 0) {
+        return problemResponse(503, {
+          detail: `Not ready: ${failing.join(', ')} failed`,
+          requestId: c.var.requestId,
+          extensions: { checks },
+        });
+      }
+      return c.json({ status: 'ok' as const, checks }, 200);
+    });
+}

@@ -1,0 +1,169 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Refused outside development and tests, so a copied `.env.example` cannot reach production. */
+export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-change-me-0123456789';
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+
+const postgresUrl = z.url({
+  protocol: /^postgres(ql)?$/,
+  error: 'must be a postgres:// or postgresql:// URL',
+});
+const redisUrl = z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' });
+
+/**
+ * Every setting the process reads, from the environment (and `.env`, loaded by the entry
+ * points). The README's configuration table is generated from this schema.
+ */
+export const settingsSchema = z
+  .object({
+    NODE_ENV: z
+      .enum(['development', 'test', 'production'])
+      .default('development')
+      .meta({ description: 'Run mode. Production requires real secrets and external services.' }),
+    HOST: z.string().min(1).default('127.0.0.1').meta({
+      description: 'Interface the HTTP server binds to (`0.0.0.0` in containers).',
+    }),
+    PORT: port.default(3000).meta({ description: 'HTTP port of the API.' }),
+    PUBLIC_URL: z.url().optional().meta({
+      description: 'Public base URL, listed as the server in the OpenAPI document.',
+    }),
+    DATABASE_URL: postgresUrl.optional().meta({
+      description:
+        'PostgreSQL connection URL. Unset: an embedded PostgreSQL (PGlite) stored under `DATA_DIR`. Required in production.',
+    }),
+    DATABASE_POOL_MAX: positiveInt.default(10).meta({
+      description: 'Connections in the PostgreSQL pool of each process.',
+    }),
+    DATA_DIR: z.string().min(1).default('.data').meta({
+      description: 'Where the embedded database and local files are kept.',
+    }),
+    MIGRATE_ON_START: booleanString.optional().meta({
+      description:
+        'Apply pending migrations at start. Default: `true`, except in production, where `npm run db:migrate` does it.',
+    }),
+    REDIS_URL: redisUrl.optional().meta({
+      description:
+        'Redis connection URL. Unset in development: jobs run in-process and are not durable. Required in production.',
+    }),
+    REDIS_KEY_PREFIX: z.string().default('app:').meta({
+      description: 'Prefix of every Redis key this service writes.',
+    }),
+    JWT_SECRET: z
+      .string()
+      .min(32, 'must be at least 32 characters')
+      .default(DEVELOPMENT_JWT_SECRET)
+      .meta({
+        description: 'HMAC key for access tokens, at least 32 characters. Required in production.',
+      }),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .meta({ description: 'Least severe level written to the log.' }),
+    LOG_FORMAT: z.enum(['json', 'pretty']).optional().meta({
+      description: 'Log line format. Default: `pretty` in development, `json` otherwise.',
+    }),
+    CORS_ORIGINS: commaList.default([]).meta({
+      description: 'Comma-separated origins allowed by CORS (`*` for any). Empty: CORS off.',
+    }),
+    BODY_LIMIT_BYTES: positiveInt.default(1_048_576).meta({
+      description: 'Largest request body accepted, checked before the body is read.',
+    }),
+    REQUEST_TIMEOUT_MS: positiveInt.default(30_000).meta({
+      description: 'A request still unanswered after this long gets 503.',
+    }),
+    SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000).meta({
+      description: 'How long a stopping process lets requests in flight finish.',
+    }),
+    READINESS_TIMEOUT_MS: positiveInt.default(2_000).meta({
+      description: 'How long each `/readyz` check may take before it counts as failed.',
+    }),
+  })
+  .transform((env) => ({
+    ...env,
+    MIGRATE_ON_START: env.MIGRATE_ON_START ?? env.NODE_ENV !== 'production',
+    LOG_FORMAT: env.LOG_FORMAT ?? (env.NODE_ENV === 'development' ? 'pretty' : 'json'),
+  }));
+
+export type Settings = z.output<typeof settingsSchema>;
+export type SettingsInput = z.input<typeof settingsSchema>;
+
+/** The environment did not validate; `problems` holds one readable line per problem. */
+export class SettingsError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`Invalid environment:\n${problems.map((line) => `  - ${line}`).join('\n')}`);
+    this.name = 'SettingsError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses settings from an environment-like record. Empty strings count as unset, as an
+ * `.env` line `FOO=` means "no value" to most people.
+ *
+ * @example
+ * const settings = parseSettings(process.env);
+ */
+export function parseSettings(env: Record<string, string | undefined>): Settings {
+  const known = Object.keys(settingsSchema.in.shape);
+  const present = Object.fromEntries(
+    known.flatMap((key) => {
+      const value = env[key];
+      return value === undefined || value === '' ? [] : [[key, value]];
+    }),
+  );
+  const result = settingsSchema.safeParse(present);
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '(environment)');
+        const value = present[key];
+        const message =
+          issue.code === 'invalid_type'
+            ? `expected ${issue.expected}, got ${JSON.stringify(value)}`
+            : issue.message;
+        return `${key}: ${message}`;
+      });
+  // Checked on the raw values so these show up beside any other problem, in one list.
+  if (present.NODE_ENV === 'production') problems.push(...productionProblems(present));
+  if (problems.length > 0 || !result.success) throw new SettingsError(problems);
+  return result.data;
+}
+
+function productionProblems(present: Record<string, string>): string[] {
+  const problems: string[] = [];
+  for (const key of ['DATABASE_URL', 'REDIS_URL']) {
+    if (!present[key]) problems.push(`${key}: is required in production`);
+  }
+  const secret = present.JWT_SECRET;
+  if (secret === undefined || secret === DEVELOPMENT_JWT_SECRET) {
+    problems.push(
+      'JWT_SECRET: must be set to a real secret in production (the development default is refused)',
+    );
+  }
+  return problems;
+}
+
+/**
+ * Reads settings from `.env` (when present) under the real environment, which wins.
+ * For entry points only: everything else receives `Settings` as a value.
+ */
+export function loadSettings(envFile = '.env'): Settings {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  return parseSettings(process.env);
+}
