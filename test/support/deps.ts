@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import type { Clock } from '../../src/core/clock.ts';
+import { createLogger, type Logger } from '../../src/core/logger.ts';
+import { createDeps, type OwnedDeps } from '../../src/deps.ts';
+import { parseSettings } from '../../src/settings.ts';
+import { createTestDatabase } from './database.ts';
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface CapturedLogs {
+  logger: Logger;
+  /** Every line written so far, raw. */
+  text(): string;
+  /** Every line written so far, parsed. */
+  records(): Record<string, unknown>[];
+}
+
+/** A JSON logger that writes into memory, for tests that read what was logged. */
+export async function captureLogs(level: 'trace' | 'info' = 'info'): Promise<CapturedLogs> {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  const logger = await createLogger({ level, format: 'json', destination });
+  const text = () => chunks.join('');
+  return {
+    logger,
+    text,
+    records: () =>
+      text()
+        .split('\n')
+        .filter((line) => line.length > 0)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+export interface TestDepsOptions {
+  /** Environment on top of the test defaults (a string per variable, as in real life). */
+  env?: Record<string, string | undefined>;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface TestDeps extends OwnedDeps {
+  /** Every Redis key of this test starts with it. */
+  redisPrefix: string;
+}
+
+/**
+ * Real dependencies for one test file: its own database cloned from the migrated template,
+ * its own Redis key prefix, a silent logger. `close()` drops and deletes all of it.
+ */
+export async function createTestDeps(options: TestDepsOptions = {}): Promise<TestDeps> {
+  const database = await createTestDatabase();
+  const redisPrefix = `test:${randomBytes(6).toString('hex')}:`;
+  const settings = parseSettings({
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix,
+    LOG_LEVEL: 'silent',
+    MIGRATE_ON_START: 'false',
+    DATABASE_POOL_MAX: '5',
+    ...options.env,
+  });
+  const deps = await createDeps(settings, {
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  return {
+    ...deps,
+    redisPrefix,
+    async close() {
+      await deps.close();
+      await Promise.all([database.drop(), deleteRedisKeys(redisPrefix)]);
+    },
+  };
+}
+
+/** Deletes every key under `prefix`, leaving other tests' keys alone. */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
