@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# One image for every process of the service: the API (default command), the worker
+# (`node src/worker.ts`) and the one-shot migration (`node scripts/migrate.ts`).
+# Node 24 runs the TypeScript sources directly (type stripping), so there is no build step.
+
+FROM node:24-slim AS dependencies
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only. Optional ones are skipped: they are the Node binaries that
+# provision Node 24 for development, which this image already has.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
+
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000
+WORKDIR /app
+COPY --from=dependencies /app/node_modules ./node_modules
+COPY package.json ./
+COPY migrations ./migrations
+COPY scripts/migrate.ts ./scripts/migrate.ts
+COPY src ./src
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/livez`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Exec form: node is PID 1's child of nothing, so SIGTERM reaches it and drains requests.
+CMD ["node", "src/server.ts"]
