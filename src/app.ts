@@ -9,10 +9,19 @@ import { buildOpenApiDocument } from './core/openapi-document.ts';
 import { ProblemError } from './core/problem.ts';
 import { requestContext } from './core/request-context.ts';
 import { createRouter } from './core/router.ts';
+import { registerSecuritySchemes } from './core/security/security-schemes.ts';
 import type { Deps } from './deps.ts';
+import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
+import { authRoutes } from './modules/auth/auth.routes.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { userRoutes } from './modules/users/users.routes.ts';
 
-const TAGS = [{ name: 'health', description: 'Probes for load balancers and orchestrators.' }];
+const TAGS = [
+  { name: 'health', description: 'Probes for load balancers and orchestrators.' },
+  { name: 'auth', description: 'Accounts, logging in (OAuth2 password flow) and out.' },
+  { name: 'users', description: 'Your account, and user administration.' },
+  { name: 'api-keys', description: 'Scoped keys for programs, sent as `X-API-Key`.' },
+];
 
 /**
  * Builds the whole HTTP app from its dependencies, without listening: the server entry
@@ -27,6 +36,11 @@ export function createApp(deps: Deps) {
   const app = createRouter();
 
   app.use(requestContext(deps.logger));
+  app.use(async function provideRequestDeps(c, next) {
+    c.set('auth', deps.auth);
+    c.set('strictResponses', settings.NODE_ENV !== 'production');
+    await next();
+  });
   app.use(secureHeaders({ crossOriginResourcePolicy: 'same-site' }));
   if (settings.CORS_ORIGINS.length > 0) {
     const anyOrigin = settings.CORS_ORIGINS.includes('*');
@@ -63,7 +77,12 @@ export function createApp(deps: Deps) {
     ),
   );
 
-  const routes = app.route('/', healthRoutes(deps));
+  const routes = app
+    .route('/', healthRoutes(deps))
+    .route('/', authRoutes(deps))
+    .route('/', userRoutes(deps))
+    .route('/', apiKeyRoutes(deps));
+  registerSecuritySchemes(app);
 
   let document: ReturnType<typeof buildOpenApiDocument> | undefined;
   app.get('/openapi.json', (c) => {

@@ -2,6 +2,14 @@ import { type Clock, systemClock } from './core/clock.ts';
 import { type Database, type DatabaseHandle, openDatabase } from './core/db/database.ts';
 import { createLogger, type Logger } from './core/logger.ts';
 import { closeRedis, createRedis, type Redis, waitForRedis } from './core/redis.ts';
+import { type AccessTokenCodec, accessTokens } from './core/security/access-tokens.ts';
+import type { Authenticator } from './core/security/principal.ts';
+import { createAuthenticator } from './modules/auth/authenticator.ts';
+import {
+  type LoginThrottle,
+  memoryLoginThrottle,
+  redisLoginThrottle,
+} from './modules/auth/login-throttle.ts';
 import type { Settings } from './settings.ts';
 
 /**
@@ -20,6 +28,12 @@ export interface Deps {
   redis: Redis | undefined;
   /** Aborted when the process starts shutting down: readiness fails, streams end. */
   shutdown: AbortSignal;
+  /** Issues and verifies access tokens (JWT). */
+  tokens: AccessTokenCodec;
+  /** Turns request credentials into a principal; `actAs(principal)` in tests. */
+  auth: Authenticator;
+  /** Counts failed logins, shared through Redis when there is one. */
+  loginThrottle: LoginThrottle;
 }
 
 export interface OwnedDeps extends Deps {
@@ -77,14 +91,27 @@ export async function createDeps(
     throw error;
   }
   const shutdown = new AbortController();
+  const clock = options.clock ?? systemClock;
+  const tokens = accessTokens(settings.JWT_SECRET, settings.ACCESS_TOKEN_TTL_SECONDS);
   return {
     settings,
     logger,
-    clock: options.clock ?? systemClock,
+    clock,
     db: database.db,
     database,
     redis,
     shutdown: shutdown.signal,
+    tokens,
+    auth: createAuthenticator({
+      db: database.db,
+      clock,
+      tokens,
+      logger,
+      cacheTtlMs: settings.API_KEY_CACHE_TTL_MS,
+    }),
+    loginThrottle: redis
+      ? redisLoginThrottle(redis, settings.LOGIN_FAILURE_WINDOW_SECONDS, logger)
+      : memoryLoginThrottle(settings.LOGIN_FAILURE_WINDOW_SECONDS),
     beginShutdown: () => shutdown.abort(),
     async close() {
       shutdown.abort();

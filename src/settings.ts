@@ -69,6 +69,29 @@ export const settingsSchema = z
       .meta({
         description: 'HMAC key for access tokens, at least 32 characters. Required in production.',
       }),
+    ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900).meta({
+      description: 'Lifetime of an access token (JWT).',
+    }),
+    REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600).meta({
+      description: 'Lifetime of a refresh token; each refresh issues a new one.',
+    }),
+    API_KEY_CACHE_TTL_MS: positiveInt.default(5_000).meta({
+      description:
+        'How long a process trusts a verified API key or account status before reading it again: the most a revocation takes to reach every process.',
+    }),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5).meta({
+      description: 'Failed logins for one account within the window before it answers 429.',
+    }),
+    LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(50).meta({
+      description: 'Failed logins from one client address within the window before it answers 429.',
+    }),
+    LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(900).meta({
+      description: 'The window over which failed logins are counted.',
+    }),
+    TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0).meta({
+      description:
+        'Reverse proxies in front of the API. 0: the client address is the socket peer; n: the n-th address from the right of `X-Forwarded-For`.',
+    }),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')

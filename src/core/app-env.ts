@@ -1,11 +1,16 @@
 import type { RouteConfig } from '@hono/zod-openapi';
 import type { Logger } from './logger.ts';
+import type { Authenticator } from './security/principal.ts';
 
 /** Per-request values every route can read from `c.var`. */
 export interface RequestVariables {
   requestId: string;
   /** The process logger, bound to this request's id. */
   logger: Logger;
+  /** Verifies credentials for routes that require them (`defineRoute({ auth })`). */
+  auth: Authenticator;
+  /** Fail, rather than filter, when a response carries undeclared fields (not in production). */
+  strictResponses: boolean;
   /** The request part of the matched route's definition, for validation reporting. */
   routeRequest: RouteConfig['request'];
 }

@@ -1,11 +1,14 @@
 import { createRoute, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
+import { every } from 'hono/combine';
 import type { AppEnv } from './app-env.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, statusTitle } from './problem.ts';
+import { type AuthedEnv, requireAuth, SECURITY_SCHEMES } from './security/require-auth.ts';
+import type { Scope } from './security/scopes.ts';
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The body is not well-formed (for example malformed JSON).',
-  401: 'Missing or invalid credentials.',
+  401: 'Missing or invalid credentials; see `WWW-Authenticate`.',
   403: 'The credentials lack a required scope.',
   404: 'No such resource, or it belongs to someone else.',
   409: 'The request conflicts with the current state.',
@@ -18,8 +21,15 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   503: 'A dependency is unavailable, or the request timed out; retry later.',
 };
 
+type ProblemResponse = {
+  description: string;
+  content: { 'application/problem+json': { schema: typeof ProblemSchema } };
+};
+
 /** Documents error statuses as problem documents, for use in a route's `responses`. */
-export function problemResponses<const S extends number>(...statuses: S[]) {
+export function problemResponses<const S extends number>(
+  ...statuses: S[]
+): { [K in S]: ProblemResponse } {
   const entries = statuses.map((status) => [
     status,
     {
@@ -27,20 +37,29 @@ export function problemResponses<const S extends number>(...statuses: S[]) {
       content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
     },
   ]);
-  return Object.fromEntries(entries) as {
-    [K in S]: {
-      description: string;
-      content: { 'application/problem+json': { schema: typeof ProblemSchema } };
-    };
-  };
+  return Object.fromEntries(entries);
+}
+
+/** A JSON response entry for a route's `responses`. */
+export function jsonResponse<const S>(schema: S, description: string) {
+  return { description, content: { 'application/json': { schema } } } as const;
+}
+
+/** What a protected operation requires: an authenticated caller holding every scope. */
+export interface AuthRequirement {
+  scopes: readonly Scope[];
 }
 
 /** What every operation must state, beyond zod-openapi's `RouteConfig`, for good docs. */
-interface DocumentedOperation {
+interface OperationConfig extends Omit<RouteConfig, 'path' | 'middleware' | 'security'> {
   operationId: string;
   summary: string;
   tags: [string, ...string[]];
+  /** Protects the operation; absent means public. */
+  auth?: AuthRequirement;
 }
+
+type RouteEnv<C> = C extends { auth: AuthRequirement } ? AuthedEnv : AppEnv;
 
 const rememberRequest = (request: RouteConfig['request']): MiddlewareHandler<AppEnv> =>
   async function rememberRouteRequest(c, next) {
@@ -49,40 +68,48 @@ const rememberRequest = (request: RouteConfig['request']): MiddlewareHandler<App
   };
 
 /**
- * The one way to declare an operation: zod-openapi's `createRoute`, plus the error responses
- * every operation can produce (documented from what the route accepts) and the bookkeeping
- * the shared validation hook needs.
+ * The one way to declare an operation: zod-openapi's `createRoute`, plus what the
+ * declaration implies. `auth` both enforces authentication and scopes and documents them
+ * (security requirement, 401, 403); the error responses any operation can produce are
+ * documented from what it accepts.
  *
  * @example
  * const getItem = defineRoute({
  *   method: 'get', path: '/v1/items/{id}', operationId: 'getItem', summary: 'Get an item',
- *   tags: ['items'], request: { params: ItemParams },
+ *   tags: ['items'], auth: { scopes: ['items:read'] }, request: { params: IdParams },
  *   responses: { 200: jsonResponse(ItemPublic, 'The item') },
  * });
  */
-export function defineRoute<
-  const P extends string,
-  const R extends Omit<RouteConfig, 'path' | 'operationId' | 'summary' | 'tags'> &
-    DocumentedOperation & { path: P },
->(config: R) {
-  const request = config.request;
+export function defineRoute<const P extends string, const C extends OperationConfig & { path: P }>(
+  config: C,
+) {
+  const { auth, ...route } = config;
+  const request = route.request;
   const hasInput = Boolean(
     request?.params ?? request?.query ?? request?.headers ?? request?.cookies ?? request?.body,
   );
   const errors = {
     ...(request?.body ? problemResponses(400, 413, 415) : {}),
+    ...(auth ? problemResponses(401) : {}),
+    ...(auth && auth.scopes.length > 0 ? problemResponses(403) : {}),
     ...(hasInput ? problemResponses(422) : {}),
     ...problemResponses(500, 503),
   };
-  const middleware = config.middleware === undefined ? [] : [config.middleware].flat();
+  const chain: MiddlewareHandler[] = [rememberRequest(request)];
+  if (auth) chain.push(requireAuth(auth.scopes));
+  // One combined middleware, typed with the env it provides, so handlers behind `auth`
+  // (and only those) see `c.var.principal`.
+  const middleware = every(...chain) as MiddlewareHandler<RouteEnv<C>>;
+  const security: Record<string, string[]>[] | undefined = auth
+    ? [
+        { [SECURITY_SCHEMES.oauth2]: [...auth.scopes] },
+        { [SECURITY_SCHEMES.apiKey]: [...auth.scopes] },
+      ]
+    : undefined;
   return createRoute({
-    ...config,
-    middleware: [rememberRequest(request), ...middleware],
-    responses: { ...errors, ...config.responses },
+    ...route,
+    ...(security ? { security } : {}),
+    middleware,
+    responses: { ...errors, ...route.responses },
   });
-}
-
-/** A JSON response entry for a route's `responses`. */
-export function jsonResponse<const S>(schema: S, description: string) {
-  return { description, content: { 'application/json': { schema } } } as const;
 }

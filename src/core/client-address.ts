@@ -1,0 +1,21 @@
+import type { Context } from 'hono';
+
+interface NodeBindings {
+  incoming?: { socket?: { remoteAddress?: string } };
+}
+
+/**
+ * The client's address. With `trustedHops` proxies in front, it is the address the
+ * outermost trusted proxy saw, read from the right of `X-Forwarded-For`: entries further
+ * left were written by the client and prove nothing.
+ */
+export function clientAddress(c: Context, trustedHops: number): string {
+  const env: NodeBindings | undefined = c.env;
+  const peer = env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  if (trustedHops === 0) return peer;
+  const forwarded = (c.req.header('x-forwarded-for') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  return forwarded[forwarded.length - trustedHops] ?? forwarded[0] ?? peer;
+}

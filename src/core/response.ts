@@ -1,0 +1,56 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+import type { AppEnv } from './app-env.ts';
+
+function extraKeys(input: unknown, output: unknown, path: string, found: string[]): void {
+  if (Array.isArray(input) && Array.isArray(output)) {
+    input.forEach((item, index) => {
+      extraKeys(item, output[index], `${path}[${index}]`, found);
+    });
+    return;
+  }
+  if (!isPlainObject(input) || !isPlainObject(output)) return;
+  for (const key of Object.keys(input)) {
+    const at = path ? `${path}.${key}` : key;
+    if (!(key in output)) found.push(at);
+    else extraKeys(input[key], output[key], at, found);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
+  );
+}
+
+/** A handler returned fields its response schema does not declare (development and tests). */
+export class ResponseLeakError extends Error {
+  constructor(fields: string[]) {
+    super(`Response carries undeclared fields: ${fields.join(', ')}`);
+    this.name = 'ResponseLeakError';
+  }
+}
+
+/**
+ * Sends `value` as JSON after passing it through its response schema, FastAPI's
+ * `response_model`: fields the schema does not declare never leave. In production they are
+ * dropped; in development and tests the request fails, so the mistake is seen and fixed.
+ *
+ * @example
+ * return sendJson(c, UserPublic, userRow, 200); // no passwordHash, whatever the row holds
+ */
+export function sendJson<E extends AppEnv, S extends z.ZodType, Code extends ContentfulStatusCode>(
+  c: Context<E>,
+  schema: S,
+  value: z.input<S>,
+  status: Code,
+) {
+  const output = schema.parse(value);
+  if (c.var.strictResponses) {
+    const leaks: string[] = [];
+    extraKeys(value, output, '', leaks);
+    if (leaks.length > 0) throw new ResponseLeakError(leaks);
+  }
+  return c.json(output as z.output<S>, status);
+}

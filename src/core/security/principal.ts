@@ -1,0 +1,38 @@
+import type { Role, Scope } from './scopes.ts';
+
+/** Who is calling, as established by a verified credential. */
+export interface Principal {
+  userId: string;
+  role: Role;
+  /** What this credential may do: its own scopes, within what the user's role allows now. */
+  scopes: ReadonlySet<Scope>;
+  via: 'token' | 'api_key';
+  /** The access token's `jti` or the API key's id. */
+  credentialId: string;
+}
+
+export interface Credentials {
+  /** The `Authorization` header, if any. */
+  authorization: string | undefined;
+  /** The `X-API-Key` header, if any. */
+  apiKey: string | undefined;
+}
+
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: 'missing' | 'invalid' | 'expired' | 'revoked' | 'inactive' };
+
+/** Turns request credentials into a principal. Built by `createDeps`; tests swap it freely. */
+export interface Authenticator {
+  authenticate(credentials: Credentials): Promise<AuthResult>;
+}
+
+/**
+ * An authenticator that accepts any request as `principal`, for tests that act as someone.
+ *
+ * @example
+ * const app = createApp({ ...deps, auth: actAs({ userId, role: 'user', scopes: new Set(['items:read']), via: 'token', credentialId: 't' }) });
+ */
+export function actAs(principal: Principal): Authenticator {
+  return { authenticate: async () => ({ ok: true, principal }) };
+}

@@ -1,0 +1,54 @@
+import type { MiddlewareHandler } from 'hono';
+import type { RequestVariables } from '../app-env.ts';
+import { ProblemError } from '../problem.ts';
+import type { Principal } from './principal.ts';
+import type { Scope } from './scopes.ts';
+
+export interface AuthedEnv {
+  Variables: RequestVariables & { principal: Principal };
+}
+
+/** Both ways of authenticating, as the OpenAPI document names them. */
+export const SECURITY_SCHEMES = { oauth2: 'OAuth2Password', apiKey: 'ApiKeyHeader' } as const;
+
+const CHALLENGE = 'Bearer realm="api"';
+
+const REASONS = {
+  missing: 'Send a bearer token in Authorization or an API key in X-API-Key',
+  invalid: 'The credentials are not valid',
+  expired: 'The credentials have expired',
+  revoked: 'The credentials have been revoked',
+  inactive: 'The account is deactivated',
+} as const;
+
+/**
+ * Authenticates the request and checks it carries every scope in `scopes`. Used through
+ * `defineRoute({ auth: { scopes } })`, which also documents it; handlers then read
+ * `c.var.principal`.
+ */
+export function requireAuth(scopes: readonly Scope[]): MiddlewareHandler<AuthedEnv> {
+  return async function requireAuth(c, next) {
+    const result = await c.var.auth.authenticate({
+      authorization: c.req.header('authorization'),
+      apiKey: c.req.header('x-api-key'),
+    });
+    if (!result.ok) {
+      const error = result.reason === 'missing' ? '' : ', error="invalid_token"';
+      throw new ProblemError(401, {
+        detail: REASONS[result.reason],
+        headers: { 'www-authenticate': `${CHALLENGE}${error}` },
+      });
+    }
+    const missing = scopes.filter((scope) => !result.principal.scopes.has(scope));
+    if (missing.length > 0) {
+      throw new ProblemError(403, {
+        detail: `Missing scope: ${missing.join(' ')}`,
+        headers: {
+          'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${scopes.join(' ')}"`,
+        },
+      });
+    }
+    c.set('principal', result.principal);
+    await next();
+  };
+}

@@ -1,0 +1,53 @@
+import { z } from '@hono/zod-openapi';
+import { ALL_SCOPES } from '../../core/security/scopes.ts';
+
+const ScopeEnum = z.enum(ALL_SCOPES as [string, ...string[]]).openapi('Scope');
+
+const exampleKey = {
+  id: '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e',
+  name: 'CI deploys',
+  prefix: 'hsk_Qm0m8c1c',
+  scopes: ['items:read'],
+  expiresAt: new Date('2027-01-01T00:00:00Z'),
+  lastUsedAt: null,
+  createdAt: new Date('2026-01-01T12:00:00Z'),
+};
+
+export const ApiKeyCreate = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    scopes: z.array(ScopeEnum).min(1).max(ALL_SCOPES.length),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'When the key stops working; never when absent.' }),
+  })
+  .openapi('ApiKeyCreate', {
+    example: { name: 'CI deploys', scopes: ['items:read'], expiresAt: '2027-01-01T00:00:00Z' },
+  });
+
+export const ApiKeyPublic = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    prefix: z
+      .string()
+      .openapi({ description: 'The first characters of the key, to tell keys apart.' }),
+    scopes: z.array(z.string()),
+    expiresAt: z.date().nullable(),
+    lastUsedAt: z.date().nullable(),
+    createdAt: z.date(),
+  })
+  .openapi('ApiKeyPublic', { example: exampleKey });
+
+export const ApiKeyCreated = ApiKeyPublic.extend({
+  key: z
+    .string()
+    .openapi({ description: 'The key itself. It is shown this once and never again.' }),
+}).openapi('ApiKeyCreated', {
+  example: { ...exampleKey, key: 'hsk_Qm0m8c1cU3c9mJ6f2kq0rQb8mZf3l1Yw0vK5s7d2aEx' },
+});
+
+export const ApiKeyList = z
+  .object({ data: z.array(ApiKeyPublic) })
+  .openapi('ApiKeyList', { example: { data: [exampleKey] } });

@@ -1,0 +1,95 @@
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import type { Database } from '../../core/db/database.ts';
+import { isUniqueViolation } from '../../core/db/errors.ts';
+import { ProblemError } from '../../core/problem.ts';
+import { hashPassword } from '../../core/security/passwords.ts';
+import type { Role } from '../../core/security/scopes.ts';
+import { users } from './users.table.ts';
+
+export type User = typeof users.$inferSelect;
+
+/** The fields of a user any client may see. */
+export function toPublicUser(user: User) {
+  const { id, email, name, role, isActive, createdAt, updatedAt } = user;
+  return { id, email, name, role, isActive, createdAt, updatedAt };
+}
+
+function emailTaken(): ProblemError {
+  return new ProblemError(409, { detail: 'An account with this email already exists' });
+}
+
+/** Creates a user; the password is hashed here and nowhere else. A taken email is 409. */
+export async function createUser(
+  db: Database,
+  input: { email: string; password: string; name: string; role?: Role },
+): Promise<User> {
+  const passwordHash = await hashPassword(input.password);
+  try {
+    const [user] = await db
+      .insert(users)
+      .values({ email: input.email, name: input.name, passwordHash, role: input.role ?? 'user' })
+      .returning();
+    if (!user) throw new Error('insert returned no row');
+    return user;
+  } catch (error) {
+    if (isUniqueViolation(error)) throw emailTaken();
+    throw error;
+  }
+}
+
+export async function findUserById(db: Database, id: string): Promise<User | undefined> {
+  const [user] = await db.select().from(users).where(eq(users.id, id));
+  return user;
+}
+
+export async function findUserByEmail(db: Database, email: string): Promise<User | undefined> {
+  const [user] = await db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.email}) = ${email.trim().toLowerCase()}`);
+  return user;
+}
+
+/** The fields of a user that can change; the password arrives in clear and is hashed here. */
+export interface UserChanges {
+  name?: string | undefined;
+  email?: string | undefined;
+  password?: string | undefined;
+  role?: Role | undefined;
+  isActive?: boolean | undefined;
+}
+
+/** Applies `changes` to the user; undefined fields stay. A taken email is 409. */
+export async function updateUser(
+  db: Database,
+  id: string,
+  changes: UserChanges,
+): Promise<User | undefined> {
+  const values: Partial<typeof users.$inferInsert> = {};
+  if (changes.name !== undefined) values.name = changes.name;
+  if (changes.email !== undefined) values.email = changes.email;
+  if (changes.role !== undefined) values.role = changes.role;
+  if (changes.isActive !== undefined) values.isActive = changes.isActive;
+  if (changes.password !== undefined) values.passwordHash = await hashPassword(changes.password);
+  if (Object.keys(values).length === 0) return findUserById(db, id);
+  try {
+    const [user] = await db.update(users).set(values).where(eq(users.id, id)).returning();
+    return user;
+  } catch (error) {
+    if (isUniqueViolation(error)) throw emailTaken();
+    throw error;
+  }
+}
+
+/** One page of users in id (creation) order, after `afterId`. */
+export async function listUsers(
+  db: Database,
+  page: { limit: number; afterId: string | undefined },
+): Promise<User[]> {
+  return db
+    .select()
+    .from(users)
+    .where(page.afterId ? and(gt(users.id, page.afterId)) : undefined)
+    .orderBy(asc(users.id))
+    .limit(page.limit);
+}
