@@ -30,7 +30,8 @@ async function loadBundle(): Promise<Bundle> {
 
 /**
  * `/docs`: the Scalar API reference for the document at `specPath`, with every operation
- * listed open, no web fonts and no telemetry, and its script served from `/docs/scalar.js`.
+ * listed open, and nothing fetched from elsewhere: no web fonts, telemetry, AI agent or MCP,
+ * and its script served from `/docs/scalar.js`.
  */
 export function docsPage(specPath: string, title: string): Hono<AppEnv> {
   return new Hono<AppEnv>()
@@ -47,6 +48,9 @@ export function docsPage(specPath: string, title: string): Hono<AppEnv> {
         hideClientButton: false,
         showDeveloperTools: 'never',
         persistAuth: true,
+        // Both call Scalar's hosted services; the page must stay self-contained.
+        agent: { disabled: true },
+        mcp: { disabled: true },
       }),
     )
     .get('/scalar.js', async (c) => {

@@ -33,16 +33,22 @@ interface RegisteredRoute {
 
 /**
  * A 404 for paths nothing serves, and a 405 with `Allow` for paths served under other
- * methods. Built after every route is registered, from the app's route table.
+ * methods, from the app's route table.
  */
 export function createNotFoundHandler(routes: readonly RegisteredRoute[]): NotFoundHandler<AppEnv> {
-  const methodsByPath = new TrieRouter<string>();
-  for (const route of routes) {
-    // Middleware registers under ALL; only real operations say which methods a path has.
-    if (route.method !== 'ALL') methodsByPath.add('ALL', route.path, route.method);
-  }
+  let methodsByPath: TrieRouter<string> | undefined;
+  // Built on first use, from the app's live route table, so routes mounted late count too.
+  const index = () => {
+    const router = new TrieRouter<string>();
+    for (const route of routes) {
+      // Middleware registers under ALL; only real operations say which methods a path has.
+      if (route.method !== 'ALL') router.add('ALL', route.path, route.method);
+    }
+    return router;
+  };
   return function notFound(c: Context<AppEnv>) {
     const requestId = c.get('requestId');
+    methodsByPath ??= index();
     const [matches] = methodsByPath.match('GET', c.req.path);
     const allowed = new Set(matches.map(([method]) => method));
     if (allowed.has('GET')) allowed.add('HEAD');

@@ -15,14 +15,10 @@ export const TokenRequest = z
       .optional()
       .openapi({ description: 'Password grant.', example: 'correct horse battery staple' }),
     refresh_token: z.string().max(200).optional().openapi({ description: 'Refresh grant.' }),
-    scope: z
-      .string()
-      .max(500)
-      .optional()
-      .openapi({
-        description: 'Space-separated scopes; all your role allows when absent.',
-        example: 'items:read items:write',
-      }),
+    scope: z.string().max(500).optional().openapi({
+      description: 'Space-separated scopes; all your role allows when absent.',
+      example: 'items:read items:write',
+    }),
     client_id: z.string().max(200).optional(),
     client_secret: z.string().max(200).optional(),
   })

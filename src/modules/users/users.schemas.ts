@@ -44,15 +44,13 @@ export const UserPage = z
   .object({ data: z.array(UserPublic), nextCursor: z.string().nullable() })
   .openapi('UserPage', { example: { data: [exampleUser], nextCursor: null } });
 
-export const UserRegister = z
-  .object({ email, password, name })
-  .openapi('UserRegister', {
-    example: {
-      email: 'ada@example.com',
-      password: 'correct horse battery staple',
-      name: 'Ada Lovelace',
-    },
-  });
+export const UserRegister = z.object({ email, password, name }).openapi('UserRegister', {
+  example: {
+    email: 'ada@example.com',
+    password: 'correct horse battery staple',
+    name: 'Ada Lovelace',
+  },
+});
 
 export const UserUpdateMe = z
   .object({

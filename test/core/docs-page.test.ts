@@ -1,0 +1,107 @@
+/**
+ * `/docs` in a real headless Chromium, cut off from everything but loopback: the Scalar page
+ * must load from this server alone and list every operation of the document, unclicked.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { createApp } from '../../src/app.ts';
+import { listen, type RunningServer } from '../../src/core/http-server.ts';
+import {
+  type BlockedRequest,
+  cutNetwork,
+  launchBrowser,
+  noBrowserReason,
+} from '../support/browser.ts';
+import { createTestDeps, type TestDeps } from '../support/deps.ts';
+
+const SCREENSHOT = '/tmp/docs.png';
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+interface Operation {
+  summary?: string;
+  operationId?: string;
+}
+
+let deps: TestDeps;
+let server: RunningServer;
+let browser: Browser | undefined;
+
+before(async () => {
+  deps = await createTestDeps();
+  const app = createApp(deps);
+  server = await listen({ fetch: app.fetch, host: '127.0.0.1', port: 0 });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.drain(1_000);
+  await deps?.close();
+});
+
+test('/docs renders offline and lists every operation without a click', async (t) => {
+  if (!browser) {
+    t.skip(noBrowserReason());
+    return;
+  }
+  const origin = `http://127.0.0.1:${server.port}`;
+  const document = (await (await fetch(`${origin}/openapi.json`)).json()) as {
+    info: { title: string };
+    paths: Record<string, Partial<Record<string, Operation>>>;
+  };
+  const summaries = Object.values(document.paths).flatMap((pathItem) =>
+    HTTP_METHODS.flatMap((method) => pathItem[method] ?? []).map(
+      (operation) => operation.summary ?? `(no summary: ${operation.operationId})`,
+    ),
+  );
+  assert.ok(summaries.length > 0, 'the document lists no operation');
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  t.after(() => context.close());
+  const blocked: BlockedRequest[] = await cutNetwork(context);
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  const failedLocal: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('requestfailed', (request) => {
+    const url = new URL(request.url());
+    if (url.origin === origin)
+      failedLocal.push(`${request.url()}: ${request.failure()?.errorText}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400) failedLocal.push(`${response.url()}: ${response.status()}`);
+  });
+
+  const response = await page.goto(`${origin}/docs`, { waitUntil: 'load' });
+  assert.equal(response?.status(), 200);
+  // Scalar has rendered once the document's title shows; then let it settle.
+  await page
+    .getByRole('heading', { name: document.info.title, exact: true })
+    .first()
+    .waitFor({ state: 'visible', timeout: 30_000 });
+  await page.waitForLoadState('networkidle');
+
+  // Every operation has its own section heading, open from the start (no tag to expand).
+  const missing: string[] = [];
+  for (const summary of summaries) {
+    try {
+      await page
+        .getByRole('heading', { name: summary, exact: true })
+        .first()
+        .waitFor({ state: 'visible', timeout: 5_000 });
+    } catch {
+      missing.push(summary);
+    }
+  }
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  assert.deepEqual(missing, [], `operations not shown on /docs (see ${SCREENSHOT})`);
+  const assets = blocked.filter((request) =>
+    ['script', 'stylesheet', 'font'].includes(request.resourceType),
+  );
+  assert.deepEqual(assets, [], 'the page needs assets from off this machine');
+  assert.deepEqual(blocked, [], 'the page tried to reach off this machine');
+  assert.deepEqual(failedLocal, [], 'a request to this server failed');
+  assert.deepEqual(pageErrors, [], 'the page threw');
+});
