@@ -23,7 +23,9 @@ function typeOf(property: PropertySchema): string {
 
 function defaultOf(property: PropertySchema): string {
   if (property.default === undefined) return '';
-  const value = Array.isArray(property.default) ? property.default.join(',') : String(property.default);
+  const value = Array.isArray(property.default)
+    ? property.default.join(',')
+    : String(property.default);
   return value === '' ? '(empty)' : `\`${value}\``;
 }
 
@@ -36,7 +38,9 @@ export function configurationTable(): string {
     ([name, property]) =>
       `| \`${name}\` | ${typeOf(property)} | ${defaultOf(property)} | ${property.description ?? ''} |`,
   );
-  return ['| Variable | Type | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| Variable | Type | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join(
+    '\n',
+  );
 }
 
 /** README text with the table between the markers replaced by the current one. */

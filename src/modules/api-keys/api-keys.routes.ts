@@ -5,7 +5,7 @@ import { defineRoute, jsonResponse, problemResponses } from '../../core/route.ts
 import { createRouter } from '../../core/router.ts';
 import { isScope } from '../../core/security/scopes.ts';
 import type { Deps } from '../../deps.ts';
-import { ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyPublic } from './api-keys.schemas.ts';
+import { ApiKeyCreate, ApiKeyCreated, ApiKeyList } from './api-keys.schemas.ts';
 import { type ApiKey, createApiKey, listApiKeys, revokeApiKey } from './api-keys.service.ts';
 
 export const createApiKeyRoute = defineRoute({
