@@ -1,7 +1,29 @@
 import { argon2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 
 const argon2Async = promisify(argon2);
+
+/**
+ * Hashes run on libuv's thread pool, off the event loop, but they are CPU-bound: as many
+ * hashes as cores would starve the event loop's own thread. One core stays free for it.
+ */
+const MAX_CONCURRENT_HASHES = Math.max(1, availableParallelism() - 1);
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running < MAX_CONCURRENT_HASHES) running += 1;
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  try {
+    return await work();
+  } finally {
+    // Hand the slot straight to the next waiter, so a newcomer cannot slip in between.
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
 
 /** OWASP's argon2id minimum: 19 MiB of memory, two passes, one lane. */
 const PARAMETERS = { memory: 19_456, passes: 2, parallelism: 1, tagLength: 32 } as const;
@@ -13,8 +35,7 @@ async function derive(
   nonce: Buffer,
   parameters: { memory: number; passes: number; parallelism: number; tagLength: number },
 ): Promise<Buffer> {
-  // Runs on libuv's thread pool: the event loop keeps serving requests while it hashes.
-  return argon2Async('argon2id', { message: password, nonce, ...parameters });
+  return withHashSlot(() => argon2Async('argon2id', { message: password, nonce, ...parameters }));
 }
 
 /**
