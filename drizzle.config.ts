@@ -4,7 +4,7 @@ import { defineConfig } from 'drizzle-kit';
 // is `scripts/migrate.ts`, which takes the same advisory lock as the API's start-up.
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './src/modules/*/*.table.ts',
+  schema: ['./src/modules/*/*.table.ts', './src/core/*/*.table.ts'],
   out: './migrations',
   casing: 'snake_case',
   dbCredentials: { url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },

@@ -14,6 +14,7 @@ import type { Deps } from './deps.ts';
 import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { itemRoutes } from './modules/items/items.routes.ts';
 import { userRoutes } from './modules/users/users.routes.ts';
 
 const TAGS = [
@@ -21,6 +22,7 @@ const TAGS = [
   { name: 'auth', description: 'Accounts, logging in (OAuth2 password flow) and out.' },
   { name: 'users', description: 'Your account, and user administration.' },
   { name: 'api-keys', description: 'Scoped keys for programs, sent as `X-API-Key`.' },
+  { name: 'items', description: 'The reference resource: your items.' },
 ];
 
 /**
@@ -81,7 +83,8 @@ export function createApp(deps: Deps) {
     .route('/', healthRoutes(deps))
     .route('/', authRoutes(deps))
     .route('/', userRoutes(deps))
-    .route('/', apiKeyRoutes(deps));
+    .route('/', apiKeyRoutes(deps))
+    .route('/', itemRoutes(deps));
   registerSecuritySchemes(app);
 
   let document: ReturnType<typeof buildOpenApiDocument> | undefined;

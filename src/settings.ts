@@ -88,6 +88,9 @@ export const settingsSchema = z
     LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(900).meta({
       description: 'The window over which failed logins are counted.',
     }),
+    IDEMPOTENCY_TTL_SECONDS: positiveInt.default(86_400).meta({
+      description: 'How long an `Idempotency-Key` is remembered and its first response replayed.',
+    }),
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0).meta({
       description:
         'Reverse proxies in front of the API. 0: the client address is the socket peer; n: the n-th address from the right of `X-Forwarded-For`.',

@@ -15,3 +15,8 @@ test('the README quick start shows the exact commands CI runs', () => {
   assert.match(ci, /\bnpm test\b/);
   assert.match(readme, /npm run dev/);
 });
+
+test('the committed openapi.json matches the code (npm run openapi)', async () => {
+  const { renderOpenApi, OPENAPI_FILE } = await import('../scripts/openapi.ts');
+  assert.equal(readFileSync(OPENAPI_FILE, 'utf8'), await renderOpenApi());
+});

@@ -7,10 +7,16 @@ export const idColumn = () =>
     .primaryKey()
     .$defaultFn(() => uuidv7());
 
-/** `created_at` and `updated_at`, with time zone; `updated_at` moves on every update. */
+/**
+ * A point in time, with time zone, to the millisecond: what a JavaScript `Date` holds, so
+ * a value read, sent in a cursor and compared again is exactly the stored one.
+ */
+export const instant = () => timestamp({ withTimezone: true, precision: 3 });
+
+/** `created_at` and `updated_at`; `updated_at` moves on every update. */
 export const timestamps = () => ({
-  createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp({ withTimezone: true })
+  createdAt: instant().notNull().defaultNow(),
+  updatedAt: instant()
     .notNull()
     .defaultNow()
     .$onUpdate(() => new Date()),

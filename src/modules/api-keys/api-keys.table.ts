@@ -1,5 +1,5 @@
-import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
-import { idColumn } from '../../core/db/columns.ts';
+import { index, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import { idColumn, instant } from '../../core/db/columns.ts';
 import { users } from '../users/users.table.ts';
 
 /** API keys: only a SHA-256 hash of the key is stored; the key is shown once. */
@@ -15,10 +15,10 @@ export const apiKeys = pgTable(
     prefix: text().notNull(),
     keyHash: text().notNull().unique('api_keys_key_hash_key'),
     scopes: text().array().notNull(),
-    expiresAt: timestamp({ withTimezone: true }),
-    lastUsedAt: timestamp({ withTimezone: true }),
-    revokedAt: timestamp({ withTimezone: true }),
-    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: instant(),
+    lastUsedAt: instant(),
+    revokedAt: instant(),
+    createdAt: instant().notNull().defaultNow(),
   },
   (table) => [index().on(table.userId)],
 );

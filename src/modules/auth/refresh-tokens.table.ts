@@ -1,5 +1,5 @@
-import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
-import { idColumn } from '../../core/db/columns.ts';
+import { index, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import { idColumn, instant } from '../../core/db/columns.ts';
 import { users } from '../users/users.table.ts';
 
 /**
@@ -17,10 +17,10 @@ export const refreshTokens = pgTable(
     familyId: uuid().notNull(),
     tokenHash: text().notNull().unique('refresh_tokens_token_hash_key'),
     scope: text().notNull(),
-    expiresAt: timestamp({ withTimezone: true }).notNull(),
-    usedAt: timestamp({ withTimezone: true }),
-    revokedAt: timestamp({ withTimezone: true }),
-    createdAt: timestamp({ withTimezone: true }).notNull().defaultNow(),
+    expiresAt: instant().notNull(),
+    usedAt: instant(),
+    revokedAt: instant(),
+    createdAt: instant().notNull().defaultNow(),
   },
   (table) => [index().on(table.familyId), index().on(table.userId), index().on(table.expiresAt)],
 );

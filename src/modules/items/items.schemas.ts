@@ -1,0 +1,98 @@
+import { z } from '@hono/zod-openapi';
+import { createInsertSchema, createSelectSchema } from 'drizzle-zod';
+import { PageQuery } from '../../core/pagination.ts';
+import { items } from './items.table.ts';
+
+/** Money as a decimal string ("19.99"): a JSON number would pass through a float. */
+const price = z
+  .string()
+  .regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a decimal string with at most 2 decimals, e.g. "19.99"')
+  .openapi({ example: '19.99' });
+
+const tag = z.string().trim().toLowerCase().min(1).max(40).openapi({ example: 'garden' });
+
+const exampleItem = {
+  id: '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e',
+  name: 'Watering can',
+  description: 'Ten litres, galvanised steel.',
+  price: '24.50',
+  tags: ['garden', 'tools'],
+  status: 'active' as const,
+  version: 1,
+  createdAt: new Date('2026-01-01T12:00:00Z'),
+  updatedAt: new Date('2026-01-01T12:00:00Z'),
+};
+
+/** What a client sees of an item: the row, without its owner. */
+export const ItemPublic = createSelectSchema(items, {
+  price: () => z.string(),
+  // Coerced, so a response replayed from its stored JSON reads back the same.
+  createdAt: () => z.coerce.date(),
+  updatedAt: () => z.coerce.date(),
+})
+  .omit({ ownerId: true })
+  .openapi('ItemPublic', { example: exampleItem });
+
+export const ItemStatus = ItemPublic.shape.status;
+
+/** The fields a client may set, derived from the table, tightened for input. */
+export const ItemCreate = createInsertSchema(items, {
+  name: (schema) => schema.trim().min(1).max(200).openapi({ example: 'Watering can' }),
+  description: (schema) => schema.max(2000).openapi({ example: 'Ten litres, galvanised steel.' }),
+  price: () => price,
+  tags: () => z.array(tag).max(20),
+})
+  .pick({ name: true, description: true, price: true, tags: true, status: true })
+  .strict()
+  .openapi('ItemCreate', {
+    example: {
+      name: 'Watering can',
+      description: 'Ten litres, galvanised steel.',
+      price: '24.50',
+      tags: ['garden'],
+    },
+  });
+
+export const ItemUpdate = ItemCreate.partial()
+  .strict()
+  .refine((value) => Object.keys(value).length > 0, {
+    message: 'send at least one field to change',
+  })
+  .openapi('ItemUpdate', { example: { price: '19.99', status: 'archived' } });
+
+export const ItemSort = z.enum(['createdAt', 'name', 'price']);
+
+export const ItemListQuery = PageQuery.extend({
+  sort: ItemSort.default('createdAt').openapi({
+    param: { name: 'sort', in: 'query' },
+    example: 'createdAt',
+  }),
+  order: z
+    .enum(['asc', 'desc'])
+    .default('desc')
+    .openapi({ param: { name: 'order', in: 'query' }, example: 'desc' }),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .optional()
+    .openapi({
+      param: { name: 'q', in: 'query' },
+      description: 'Text the name contains (any case).',
+      example: 'can',
+    }),
+  tag: tag.optional().openapi({ param: { name: 'tag', in: 'query' } }),
+  status: ItemStatus.optional().openapi({ param: { name: 'status', in: 'query' } }),
+  minPrice: price.optional().openapi({ param: { name: 'minPrice', in: 'query' } }),
+  maxPrice: price.optional().openapi({ param: { name: 'maxPrice', in: 'query' } }),
+});
+
+export const ItemPage = z
+  .object({ data: z.array(ItemPublic), nextCursor: z.string().nullable() })
+  .openapi('ItemPage', { example: { data: [exampleItem], nextCursor: null } });
+
+export type ItemCreate = z.output<typeof ItemCreate>;
+export type ItemUpdate = z.output<typeof ItemUpdate>;
+export type ItemListQuery = z.output<typeof ItemListQuery>;
+export type ItemSort = z.output<typeof ItemSort>;

@@ -1,0 +1,218 @@
+import { and, asc, desc, eq, gte, ilike, lte, type SQL, sql } from 'drizzle-orm';
+import type { Database } from '../../core/db/database.ts';
+import { isUniqueViolation } from '../../core/db/errors.ts';
+import { ProblemError } from '../../core/problem.ts';
+import type { ItemCreate, ItemListQuery, ItemSort, ItemUpdate } from './items.schemas.ts';
+import { items } from './items.table.ts';
+
+export type Item = typeof items.$inferSelect;
+
+/** Where a page ends: the last row's sort value and id. Dates travel as ISO strings. */
+export interface ItemPosition {
+  value: string;
+  id: string;
+}
+
+const SORT_COLUMNS = { createdAt: items.createdAt, name: items.name, price: items.price } as const;
+/** The type of each sort value, for the cursor's parameter (PostgreSQL cannot infer it). */
+const SORT_TYPES = {
+  createdAt: sql.raw('timestamptz'),
+  name: sql.raw('text'),
+  price: sql.raw('numeric'),
+} as const;
+
+function nameTaken(): ProblemError {
+  return new ProblemError(409, { detail: 'You already have an item with this name' });
+}
+
+async function uniqueName<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw nameTaken();
+    throw error;
+  }
+}
+
+/**
+ * Prepared once per database and reused: building a drizzle query costs more CPU than
+ * PostgreSQL takes to answer a primary-key lookup, so hot paths must not rebuild it.
+ */
+const preparedLookups = new WeakMap<Database, ReturnType<typeof prepareLookup>>();
+
+function prepareLookup(db: Database) {
+  return db
+    .select()
+    .from(items)
+    .where(and(eq(items.id, sql.placeholder('id')), eq(items.ownerId, sql.placeholder('ownerId'))))
+    .prepare('item_by_id');
+}
+
+/** The caller's item, or undefined: another owner's item does not exist for them. */
+export async function getItem(
+  db: Database,
+  ownerId: string,
+  id: string,
+): Promise<Item | undefined> {
+  let lookup = preparedLookups.get(db);
+  if (!lookup) {
+    lookup = prepareLookup(db);
+    preparedLookups.set(db, lookup);
+  }
+  const [item] = await lookup.execute({ id, ownerId });
+  return item;
+}
+
+export async function createItem(db: Database, ownerId: string, input: ItemCreate): Promise<Item> {
+  return uniqueName(async () => {
+    const [item] = await db
+      .insert(items)
+      .values({ ...input, ownerId })
+      .returning();
+    if (!item) throw new Error('insert returned no row');
+    return item;
+  });
+}
+
+/**
+ * Applies a partial update. With `expectedVersion` (from `If-Match`), the update happens
+ * only if nobody changed the item since: otherwise `stale`. Without it, the last write wins.
+ */
+export async function updateItem(
+  db: Database,
+  ownerId: string,
+  id: string,
+  changes: ItemUpdate,
+  expectedVersion?: number,
+): Promise<Item | 'stale' | undefined> {
+  const conditions = [eq(items.id, id), eq(items.ownerId, ownerId)];
+  if (expectedVersion !== undefined) conditions.push(eq(items.version, expectedVersion));
+  const [item] = await uniqueName(() =>
+    db
+      .update(items)
+      .set({ ...changes, version: sql`${items.version} + 1` })
+      .where(and(...conditions))
+      .returning(),
+  );
+  if (item) return item;
+  if (expectedVersion !== undefined && (await getItem(db, ownerId, id))) return 'stale';
+  return undefined;
+}
+
+/** Deletes the caller's item; false when there was none (or it was someone else's). */
+export async function deleteItem(
+  db: Database,
+  ownerId: string,
+  id: string,
+  expectedVersion?: number,
+): Promise<boolean | 'stale'> {
+  const conditions = [eq(items.id, id), eq(items.ownerId, ownerId)];
+  if (expectedVersion !== undefined) conditions.push(eq(items.version, expectedVersion));
+  const deleted = await db
+    .delete(items)
+    .where(and(...conditions))
+    .returning({ id: items.id });
+  if (deleted.length > 0) return true;
+  if (expectedVersion !== undefined && (await getItem(db, ownerId, id))) return 'stale';
+  return false;
+}
+
+export type ItemFilters = Pick<ItemListQuery, 'q' | 'tag' | 'status' | 'minPrice' | 'maxPrice'>;
+
+/** `%` and `_` in a search are literal characters, not wildcards. */
+function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
+
+/** The sort value of `item` as its cursor carries it. */
+export function positionOf(item: Item, sort: ItemSort): ItemPosition {
+  const value = item[sort];
+  return { value: value instanceof Date ? value.toISOString() : value, id: item.id };
+}
+
+/**
+ * One page of the caller's items, by keyset: the page starts strictly after `after` in
+ * (sort value, id) order, so rows inserted or deleted elsewhere never shift a page, and no
+ * row is returned twice or skipped. Each query shape (sort, order, which filters) is
+ * prepared once and reused.
+ */
+export async function listItems(
+  db: Database,
+  ownerId: string,
+  query: {
+    sort: ItemSort;
+    order: 'asc' | 'desc';
+    limit: number;
+    after: ItemPosition | undefined;
+    filters: ItemFilters;
+  },
+): Promise<Item[]> {
+  const { filters } = query;
+  const shape = [
+    query.sort,
+    query.order,
+    query.after ? 'after' : '',
+    ...(['q', 'tag', 'status', 'minPrice', 'maxPrice'] as const).map((name) =>
+      filters[name] === undefined ? '' : name,
+    ),
+  ].join(':');
+  let shapes = preparedLists.get(db);
+  if (!shapes) {
+    shapes = new Map();
+    preparedLists.set(db, shapes);
+  }
+  let prepared = shapes.get(shape);
+  if (!prepared) {
+    prepared = prepareList(db, shape, query.sort, query.order, query.after !== undefined, filters);
+    shapes.set(shape, prepared);
+  }
+  return prepared.execute({
+    ownerId,
+    limit: query.limit,
+    afterValue: query.after?.value,
+    afterId: query.after?.id,
+    q: filters.q === undefined ? undefined : containsPattern(filters.q),
+    tag: filters.tag,
+    status: filters.status,
+    minPrice: filters.minPrice,
+    maxPrice: filters.maxPrice,
+  });
+}
+
+const preparedLists = new WeakMap<Database, Map<string, ReturnType<typeof prepareList>>>();
+
+function prepareList(
+  db: Database,
+  shape: string,
+  sort: ItemSort,
+  order: 'asc' | 'desc',
+  paged: boolean,
+  filters: ItemFilters,
+) {
+  const column = SORT_COLUMNS[sort];
+  const conditions: SQL[] = [eq(items.ownerId, sql.placeholder('ownerId'))];
+  if (filters.q !== undefined) conditions.push(ilike(items.name, sql.placeholder('q')));
+  if (filters.tag !== undefined)
+    conditions.push(sql`${items.tags} @> array[${sql.placeholder('tag')}]::text[]`);
+  if (filters.status !== undefined) conditions.push(eq(items.status, sql.placeholder('status')));
+  if (filters.minPrice !== undefined)
+    conditions.push(gte(items.price, sql.placeholder('minPrice')));
+  if (filters.maxPrice !== undefined)
+    conditions.push(lte(items.price, sql.placeholder('maxPrice')));
+  if (paged) {
+    const after = sql`(${sql.placeholder('afterValue')}::${SORT_TYPES[sort]}, ${sql.placeholder('afterId')}::uuid)`;
+    conditions.push(
+      order === 'asc'
+        ? sql`(${column}, ${items.id}) > ${after}`
+        : sql`(${column}, ${items.id}) < ${after}`,
+    );
+  }
+  const direction = order === 'asc' ? asc : desc;
+  return db
+    .select()
+    .from(items)
+    .where(and(...conditions))
+    .orderBy(direction(column), direction(items.id))
+    .limit(sql.placeholder('limit'))
+    .prepare(`items_list_${shape.replaceAll(':', '_')}`);
+}
