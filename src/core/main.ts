@@ -11,7 +11,7 @@ export function runMain(main: () => Promise<void>): void {
       process.stderr.write(`${error.message}\n`);
     } else {
       process.stderr.write(
-        `Start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+        `Start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : inspect(error)}\n`,
       );
     }
     process.exit(1);
