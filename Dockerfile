@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for every process of the service: the API (default command), the worker
-# (`node src/worker.ts`) and the one-shot migration (`node scripts/migrate.ts`).
+# (`node --import ./src/preload.ts src/worker.ts`) and the one-shot migration
+# (`node scripts/migrate.ts`).
 # Node 24 runs the TypeScript sources directly (type stripping), so there is no build step.
 
 FROM node:24-slim AS dependencies
@@ -25,4 +26,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/livez`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: node is PID 1's child of nothing, so SIGTERM reaches it and drains requests.
-CMD ["node", "src/server.ts"]
+CMD ["node", "--import", "./src/preload.ts", "src/server.ts"]

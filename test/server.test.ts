@@ -61,7 +61,7 @@ async function startServer(env: Record<string, string>): Promise<ServerProcess> 
   };
   // The server is not a test process: it must not report to this runner.
   delete childEnv.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, ['src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', './src/preload.ts', 'src/server.ts'], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -435,7 +435,7 @@ describe('the server process', () => {
       }
     };
     const workers = Array.from({ length: CONCURRENCY }, (_, index) => worker(index));
-    // Ends the load even if the server never stops refusing-to-close.
+    // Ends the load even if the listener never closes.
     const safety = setTimeout(
       () => {
         stop = true;

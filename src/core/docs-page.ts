@@ -45,9 +45,11 @@ export function docsPage(specPath: string, title: string): Hono<AppEnv> {
         telemetry: false,
         defaultOpenAllTags: true,
         expandAllResponses: false,
-        hideClientButton: false,
+        // The client button opens Scalar's hosted client; "Test Request" works without it.
+        hideClientButton: true,
         showDeveloperTools: 'never',
-        persistAuth: true,
+        // Persisted auth would keep the password in localStorage.
+        persistAuth: false,
         // Both call Scalar's hosted services; the page must stay self-contained.
         agent: { disabled: true },
         mcp: { disabled: true },

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, Server as NetServer } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 
 export interface HttpServerOptions {
@@ -40,11 +40,24 @@ export async function listen(options: HttpServerOptions): Promise<RunningServer>
     port: (server.address() as AddressInfo).port,
     drain(timeoutMs) {
       draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      // net.Server's close only stops accepting. http.Server's also closes idle keep-alive
+      // sockets at once, which resets a request a client is sending on one at that moment.
+      const closed = new Promise<void>((resolve) =>
+        NetServer.prototype.close.call(server, () => resolve()),
+      );
+      // Busy clients get `connection: close` on their next answer; a socket still idle after
+      // the grace period belongs to a client that is not sending.
+      let idleSweep: NodeJS.Timeout | undefined;
+      const grace = setTimeout(
+        () => {
+          server.closeIdleConnections();
+          idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+        },
+        Math.min(1_000, timeoutMs / 2),
+      );
       const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
       return closed.finally(() => {
+        clearTimeout(grace);
         clearInterval(idleSweep);
         clearTimeout(deadline);
       });

@@ -14,6 +14,8 @@ export interface AccessTokenClaims {
 }
 
 export interface AccessTokenCodec {
+  /** How long an access token lives, in seconds. */
+  ttlSeconds: number;
   issue(
     userId: string,
     scopes: readonly Scope[],
@@ -30,6 +32,7 @@ export interface AccessTokenCodec {
 export function accessTokens(secret: string, ttlSeconds: number): AccessTokenCodec {
   const key = new TextEncoder().encode(secret);
   return {
+    ttlSeconds,
     async issue(userId, scopes, now) {
       const issuedAt = Math.floor(now.getTime() / 1000);
       const jti = uuidv7(now.getTime());

@@ -8,7 +8,7 @@ const exampleKey = {
   name: 'CI deploys',
   prefix: 'hsk_Qm0m8c1c',
   scopes: ['items:read'],
-  expiresAt: new Date('2027-01-01T00:00:00Z'),
+  expiresAt: new Date('2099-01-01T00:00:00Z'),
   lastUsedAt: null,
   createdAt: new Date('2026-01-01T12:00:00Z'),
 };
@@ -23,7 +23,7 @@ export const ApiKeyCreate = z
       .openapi({ description: 'When the key stops working; never when absent.' }),
   })
   .openapi('ApiKeyCreate', {
-    example: { name: 'CI deploys', scopes: ['items:read'], expiresAt: '2027-01-01T00:00:00Z' },
+    example: { name: 'CI deploys', scopes: ['items:read'], expiresAt: '2099-01-01T00:00:00Z' },
   });
 
 export const ApiKeyPublic = z

@@ -73,7 +73,7 @@ async function issueTokens(
   familyId: string,
 ): Promise<TokenResponse> {
   const now = ctx.clock.now();
-  const { token, claims } = await ctx.tokens.issue(user.id, scopes, now);
+  const { token } = await ctx.tokens.issue(user.id, scopes, now);
   const refreshToken = `${REFRESH_PREFIX}${randomBytes(32).toString('base64url')}`;
   await ctx.db.insert(refreshTokens).values({
     userId: user.id,
@@ -85,7 +85,7 @@ async function issueTokens(
   return {
     access_token: token,
     token_type: 'bearer',
-    expires_in: Math.round((claims.expiresAt.getTime() - now.getTime()) / 1000),
+    expires_in: ctx.tokens.ttlSeconds,
     refresh_token: refreshToken,
     scope: scopes.join(' '),
   };

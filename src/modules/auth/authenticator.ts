@@ -39,7 +39,9 @@ export interface AuthenticatorOptions {
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const { db, clock, tokens, logger, cacheTtlMs } = options;
   const accounts = new TtlCache<AccountStatus | null>({ ttlMs: cacheTtlMs, maxEntries: 10_000 });
-  const keys = new TtlCache<ApiKey | null>({ ttlMs: cacheTtlMs, maxEntries: 10_000 });
+  const keys = new TtlCache<ApiKey>({ ttlMs: cacheTtlMs, maxEntries: 10_000 });
+  // Unknown keys are remembered apart, so a flood of made-up keys cannot evict real ones.
+  const unknownKeys = new TtlCache<true>({ ttlMs: cacheTtlMs, maxEntries: 1_000 });
   const lastTouched = new Map<string, number>();
 
   async function accountStatus(userId: string): Promise<AccountStatus | null> {
@@ -51,12 +53,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return status;
   }
 
-  async function apiKeyRecord(key: string): Promise<ApiKey | null> {
+  async function apiKeyRecord(key: string): Promise<ApiKey | undefined> {
     const hash = hashApiKey(key);
     const cached = keys.get(hash);
-    if (cached !== undefined) return cached;
-    const record = (await findApiKeyByHash(db, hash)) ?? null;
-    keys.set(hash, record);
+    if (cached || unknownKeys.get(hash)) return cached;
+    const record = await findApiKeyByHash(db, hash);
+    if (record) keys.set(hash, record);
+    else unknownKeys.set(hash, true);
     return record;
   }
 

@@ -57,7 +57,7 @@ async function startApi(name: string, env: Record<string, string>): Promise<ApiP
   // The server is not a test process: it must not report to this runner.
   delete childEnv.NODE_TEST_CONTEXT;
   // The Node running this test (24, the project's own): it runs `src/server.ts` as TypeScript.
-  const child = spawn(process.execPath, ['src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', './src/preload.ts', 'src/server.ts'], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

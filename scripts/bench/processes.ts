@@ -1,0 +1,139 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** A server process the bench starts: its entry point, environment and readiness probe. */
+export interface Target {
+  name: string;
+  /** Entry point, relative to the repository root. */
+  entry: string;
+  /** Start with `--import ./src/preload.ts`, as the npm scripts and the image do. */
+  preload?: boolean;
+  env: Record<string, string>;
+  /** Answers 200 once the process can serve. */
+  readyPath: string;
+}
+
+export interface RunningTarget {
+  target: Target;
+  pid: number;
+  baseUrl: string;
+  /** From spawn to the first 200 on `readyPath`. */
+  readyMs: number;
+  /** Bytes the process wrote to standard output (its log), drained by the bench. */
+  stdoutBytes(): number;
+  /** Resident and peak resident set size, in MB (10^6 bytes). */
+  memory(): Promise<{ rssMb: number; peakMb: number }>;
+  /** SIGTERM, then the exit code (SIGKILL after 15 s). */
+  stop(): Promise<number | null>;
+}
+
+const alive = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address !== 'object') throw new Error('no port');
+  return address.port;
+}
+
+/** The status of one GET, or undefined when the connection failed. */
+export function status(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+/** Spawns a target and resolves once it is ready, timing how long that took. */
+export async function startTarget(target: Target): Promise<RunningTarget> {
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...target.env,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+  };
+  delete env.NODE_TEST_CONTEXT;
+  const spawned = performance.now();
+  const child = spawn(
+    process.execPath,
+    [...(target.preload ? ['--import', './src/preload.ts'] : []), target.entry],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  alive.add(child);
+  let stdoutBytes = 0;
+  let tail = '';
+  let stderr = '';
+  // Drained as fast as it comes, like a log collector reading the pipe.
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdoutBytes += chunk.length;
+    tail = (tail + chunk.toString('utf8')).slice(-2_000);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      alive.delete(child);
+      exitCode = code;
+      resolve(code);
+    });
+  });
+
+  const deadline = spawned + 30_000;
+  for (;;) {
+    if (exitCode !== undefined) {
+      throw new Error(`${target.name} exited with ${exitCode} before ready:\n${stderr}\n${tail}`);
+    }
+    if ((await status(`${baseUrl}${target.readyPath}`)) === 200) break;
+    if (performance.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${target.name} not ready within 30 s:\n${stderr}\n${tail}`);
+    }
+    await sleep(5);
+  }
+  const readyMs = performance.now() - spawned;
+  const pid = child.pid as number;
+
+  return {
+    target,
+    pid,
+    baseUrl,
+    readyMs,
+    stdoutBytes: () => stdoutBytes,
+    async memory() {
+      const text = await readFile(`/proc/${pid}/status`, 'utf8');
+      const kB = (field: string) =>
+        Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1]);
+      return { rssMb: (kB('VmRSS') * 1024) / 1e6, peakMb: (kB('VmHWM') * 1024) / 1e6 };
+    },
+    async stop() {
+      if (exitCode !== undefined) return exitCode;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(killer);
+      return code;
+    },
+  };
+}
