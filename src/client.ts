@@ -9,7 +9,8 @@ export type { AppType };
  *
  * @example
  * const api = createClient('http://127.0.0.1:3000', { headers: { 'x-api-key': key } });
- * const res = await api.v1.items.$post({ json: { name: 'Can', price: '24.50' } });
+ * // `header: {}`: the operation documents optional headers (Idempotency-Key).
+ * const res = await api.v1.items.$post({ json: { name: 'Can', price: '24.50' }, header: {} });
  * if (res.status === 201) console.log((await res.json()).id);
  */
 export function createClient(baseUrl: string, options?: Parameters<typeof hc>[1]) {

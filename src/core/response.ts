@@ -13,15 +13,15 @@ function extraKeys(input: unknown, output: unknown, path: string, found: string[
   if (!isPlainObject(input) || !isPlainObject(output)) return;
   for (const key of Object.keys(input)) {
     const at = path ? `${path}.${key}` : key;
-    if (!(key in output)) found.push(at);
+    if (!Object.hasOwn(output, key)) found.push(at);
     else extraKeys(input[key], output[key], at, found);
   }
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
-  );
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** A handler returned fields its response schema does not declare (development and tests). */

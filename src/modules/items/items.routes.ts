@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import { etagOf, expectedVersion, isNotModified } from '../../core/etag.ts';
 import { requestFingerprint, runIdempotent } from '../../core/idempotency/idempotency.ts';
@@ -135,12 +136,20 @@ const notFound = () => new ProblemError(404, { detail: 'No such item' });
 const stale = () =>
   new ProblemError(412, { detail: 'The item changed since that ETag; fetch it again' });
 
-/** A cursor is only valid for the query that produced it. */
+/** A cursor is only valid for the query that produced it, named by a short hash. */
 const ItemCursor = z.object({ query: z.string(), value: z.string(), id: z.uuid() });
+
+/** What a cursor's value must look like for each sort, so a bad one is 422, not a SQL error. */
+const SORT_VALUES = {
+  createdAt: z.iso.datetime(),
+  name: z.string(),
+  price: z.string().regex(/^\d{1,10}(\.\d{1,2})?$/),
+} as const;
 
 function queryKey(query: z.output<typeof ItemListQuery>): string {
   const { sort, order, q, tag, status, minPrice, maxPrice } = query;
-  return JSON.stringify([sort, order, q, tag, status, minPrice, maxPrice]);
+  const key = JSON.stringify([sort, order, q, tag, status, minPrice, maxPrice]);
+  return createHash('sha256').update(key).digest('base64url').slice(0, 16);
 }
 
 function versionFrom(ifMatch: string | undefined): number | undefined {
@@ -157,7 +166,10 @@ export function itemRoutes(deps: Deps) {
       const query = c.req.valid('query');
       const key = queryKey(query);
       const cursor = query.cursor ? cursors.decode(query.cursor, ItemCursor) : undefined;
-      if (cursor && cursor.query !== key) {
+      if (
+        cursor &&
+        (cursor.query !== key || !SORT_VALUES[query.sort].safeParse(cursor.value).success)
+      ) {
         throw new ProblemError(422, {
           detail: 'The cursor belongs to another sort or filter; start again without one',
           extensions: {
