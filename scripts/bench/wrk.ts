@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Scenario } from './scenarios.ts';
+import type { BenchRequest } from './scenarios.ts';
 
 export interface WrkOptions {
   threads: number;
@@ -26,15 +26,15 @@ function luaString(text: string): string {
   return `[${level}[${text}]${level}]`;
 }
 
-/** The wrk script that sends a scenario's method, headers and body; none for a plain GET. */
-function luaScript(scenario: Scenario): string | undefined {
-  const method = scenario.method ?? 'GET';
-  if (method === 'GET' && !scenario.headers && scenario.body === undefined) return undefined;
+/** The wrk script that sends a request's method, headers and body; none for a plain GET. */
+function luaScript(request: BenchRequest): string | undefined {
+  const method = request.method ?? 'GET';
+  if (method === 'GET' && !request.headers && request.body === undefined) return undefined;
   const lines = [`wrk.method = ${luaString(method)}`];
-  for (const [name, value] of Object.entries(scenario.headers ?? {})) {
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
     lines.push(`wrk.headers[${luaString(name)}] = ${luaString(value)}`);
   }
-  if (scenario.body !== undefined) lines.push(`wrk.body = ${luaString(scenario.body)}`);
+  if (request.body !== undefined) lines.push(`wrk.body = ${luaString(request.body)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -66,13 +66,13 @@ export function parseWrk(output: string): WrkResult {
   };
 }
 
-/** Runs wrk once against `baseUrl` with a scenario; killed if it overruns its duration. */
+/** Runs wrk once against `baseUrl` with a request; killed if it overruns its duration. */
 export async function runWrk(
   baseUrl: string,
-  scenario: Scenario,
+  request: BenchRequest,
   options: WrkOptions,
 ): Promise<WrkResult> {
-  const script = luaScript(scenario);
+  const script = luaScript(request);
   const dir = script ? await mkdtemp(join(tmpdir(), 'bench-wrk-')) : undefined;
   try {
     const args = [
@@ -88,7 +88,7 @@ export async function runWrk(
       await writeFile(file, script);
       args.push('-s', file);
     }
-    args.push(`${baseUrl}${scenario.path}`);
+    args.push(`${baseUrl}${request.path}`);
     const output = await new Promise<string>((resolve, reject) => {
       const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';
