@@ -530,7 +530,9 @@ describe('the server process', () => {
       while (refusedAt === undefined && performance.now() - signalled < SLOW_MS) {
         const probe = await send({ port: server.port, path: '/livez', agent: false });
         if (probe.kind === 'error') {
-          assert.ok(notConnected(probe), describeOutcome(probe));
+          // A fresh socket still in the accept backlog when the listener closes is reset by
+          // the kernel: the server never saw that request, as with a refused connection.
+          assert.ok(notConnected(probe) || probe.code === 'ECONNRESET', describeOutcome(probe));
           refusedAt = probe.finishedAt;
         } else {
           await sleep(50);
