@@ -1,20 +1,23 @@
-import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
+import { limitBodies } from './core/body-limit.ts';
+import { deferredTasks } from './core/deferred-tasks.ts';
 import { docsPage } from './core/docs-page.ts';
 import { createErrorHandler, createNotFoundHandler } from './core/error-handler.ts';
 import { buildOpenApiDocument } from './core/openapi-document.ts';
-import { ProblemError } from './core/problem.ts';
 import { requestContext } from './core/request-context.ts';
 import { createRouter } from './core/router.ts';
 import { registerSecuritySchemes } from './core/security/security-schemes.ts';
 import type { Deps } from './deps.ts';
 import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
+import { exportRoutes } from './modules/exports/exports.routes.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { importRoutes } from './modules/imports/imports.routes.ts';
 import { itemRoutes } from './modules/items/items.routes.ts';
+import { jobRoutes } from './modules/jobs/jobs.routes.ts';
 import { userRoutes } from './modules/users/users.routes.ts';
 
 const TAGS = [
@@ -23,6 +26,9 @@ const TAGS = [
   { name: 'users', description: 'Your account, and user administration.' },
   { name: 'api-keys', description: 'Scoped keys for programs, sent as `X-API-Key`.' },
   { name: 'items', description: 'The reference resource: your items.' },
+  { name: 'jobs', description: 'Background jobs: state, live progress, cancellation.' },
+  { name: 'exports', description: 'Your items as a CSV or NDJSON file, written by a worker.' },
+  { name: 'imports', description: 'Items from an uploaded CSV file, read by a worker.' },
 ];
 
 /**
@@ -62,15 +68,9 @@ export function createApp(deps: Deps) {
     );
   }
   app.use(
-    bodyLimit({
-      maxSize: settings.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new ProblemError(413, {
-          detail: `The body is larger than the limit of ${settings.BODY_LIMIT_BYTES} bytes`,
-        });
-      },
-    }),
+    limitBodies({ bytes: settings.BODY_LIMIT_BYTES, uploadBytes: settings.UPLOAD_MAX_BYTES }),
   );
+  app.use(deferredTasks(deps.background));
   app.use(
     timeout(
       settings.REQUEST_TIMEOUT_MS,
@@ -84,7 +84,10 @@ export function createApp(deps: Deps) {
     .route('/', authRoutes(deps))
     .route('/', userRoutes(deps))
     .route('/', apiKeyRoutes(deps))
-    .route('/', itemRoutes(deps));
+    .route('/', itemRoutes(deps))
+    .route('/', jobRoutes(deps))
+    .route('/', exportRoutes(deps))
+    .route('/', importRoutes(deps));
   registerSecuritySchemes(app);
 
   let document: ReturnType<typeof buildOpenApiDocument> | undefined;

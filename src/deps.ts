@@ -1,9 +1,19 @@
+import { join } from 'node:path';
+import { type BackgroundTasks, createBackgroundTasks } from './core/background-tasks.ts';
 import { type Clock, systemClock } from './core/clock.ts';
 import { type Database, type DatabaseHandle, openDatabase } from './core/db/database.ts';
+import { bullmqJobQueue } from './core/jobs/bullmq-queue.ts';
+import { redisJobEventLog } from './core/jobs/job-events.ts';
+import type { JobQueue } from './core/jobs/job-queue.ts';
+import { memoryJobQueue } from './core/jobs/memory-queue.ts';
 import { createLogger, type Logger } from './core/logger.ts';
 import { closeRedis, createRedis, type Redis, waitForRedis } from './core/redis.ts';
 import { type AccessTokenCodec, accessTokens } from './core/security/access-tokens.ts';
 import type { Authenticator } from './core/security/principal.ts';
+import { databaseStorage } from './core/storage/database-storage.ts';
+import type { FileStorage } from './core/storage/file-storage.ts';
+import { filesystemStorage } from './core/storage/filesystem-storage.ts';
+import { JOBS } from './jobs.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
 import {
   type LoginThrottle,
@@ -34,6 +44,12 @@ export interface Deps {
   auth: Authenticator;
   /** Counts failed logins, shared through Redis when there is one. */
   loginThrottle: LoginThrottle;
+  /** Durable jobs on BullMQ, or in-process ones when there is no Redis. */
+  jobs: JobQueue;
+  /** Work that runs after a response is sent, drained at shutdown. */
+  background: BackgroundTasks;
+  /** Exports and uploads, readable by every process. */
+  storage: FileStorage;
 }
 
 export interface OwnedDeps extends Deps {
@@ -92,6 +108,22 @@ export async function createDeps(
   }
   const shutdown = new AbortController();
   const clock = options.clock ?? systemClock;
+  const jobs = redis
+    ? bullmqJobQueue({
+        url: settings.REDIS_URL ?? '',
+        prefix: `${settings.REDIS_KEY_PREFIX}bull`,
+        definitions: JOBS,
+        events: redisJobEventLog(redis, { ttlSeconds: 7 * 24 * 3600, pollMs: 250 }),
+        redis,
+        logger,
+        lockMs: settings.JOB_LOCK_MS,
+      })
+    : memoryJobQueue();
+  if (!jobs.durable) {
+    logger.warn(
+      'no REDIS_URL: jobs run inside this process and are lost if it stops (not durable)',
+    );
+  }
   const tokens = accessTokens(settings.JWT_SECRET, settings.ACCESS_TOKEN_TTL_SECONDS);
   return {
     settings,
@@ -112,9 +144,16 @@ export async function createDeps(
     loginThrottle: redis
       ? redisLoginThrottle(redis, settings.LOGIN_FAILURE_WINDOW_SECONDS, logger)
       : memoryLoginThrottle(settings.LOGIN_FAILURE_WINDOW_SECONDS),
+    jobs,
+    background: createBackgroundTasks(),
+    storage:
+      settings.STORAGE_DRIVER === 'database'
+        ? databaseStorage(database.db)
+        : filesystemStorage(join(settings.DATA_DIR, 'files')),
     beginShutdown: () => shutdown.abort(),
     async close() {
       shutdown.abort();
+      await jobs.close();
       if (redis) await closeRedis(redis);
       await database.close();
       logger.flush();

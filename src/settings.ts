@@ -95,6 +95,36 @@ export const settingsSchema = z
       description:
         'Reverse proxies in front of the API. 0: the client address is the socket peer; n: the n-th address from the right of `X-Forwarded-For`.',
     }),
+    WORKER_JOBS: commaList.default([]).meta({
+      description:
+        'Jobs a worker runs (comma-separated names, or on its command line). Empty: all of them.',
+    }),
+    WORKER_CONCURRENCY_SCALE: z.coerce.number().positive().max(100).default(1).meta({
+      description: 'Multiplies every job’s own concurrency in a worker process.',
+    }),
+    WORKER_HEALTH_PORT: port.default(3001).meta({
+      description:
+        'Port of the worker’s `/livez`, `/readyz` (and `/metrics`) endpoints. 0: any free port.',
+    }),
+    WORKER_SHUTDOWN_TIMEOUT_MS: positiveInt.default(25_000).meta({
+      description:
+        'How long a stopping worker lets active jobs finish before leaving them to another worker.',
+    }),
+    JOB_LOCK_MS: positiveInt.default(30_000).meta({
+      description:
+        'A worker silent this long is presumed dead and its active jobs are run again elsewhere.',
+    }),
+    SSE_HEARTBEAT_MS: positiveInt.default(15_000).meta({
+      description:
+        'How often an idle event stream sends a heartbeat comment, so proxies keep it open.',
+    }),
+    STORAGE_DRIVER: z.enum(['database', 'filesystem']).default('database').meta({
+      description:
+        'Where exports and uploads are kept: the database (any process can serve them) or files under `DATA_DIR/files` (one machine, or a shared volume).',
+    }),
+    UPLOAD_MAX_BYTES: positiveInt.default(10 * 1_048_576).meta({
+      description: 'Largest file upload (multipart body) accepted.',
+    }),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')

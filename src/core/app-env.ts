@@ -9,6 +9,8 @@ export interface RequestVariables {
   logger: Logger;
   /** Verifies credentials for routes that require them (`defineRoute({ auth })`). */
   auth: Authenticator;
+  /** Runs `task` once this request's response has been sent (FastAPI's `BackgroundTasks`). */
+  defer: (name: string, task: () => Promise<void>) => void;
   /** Fail, rather than filter, when a response carries undeclared fields (not in production). */
   strictResponses: boolean;
   /** The request part of the matched route's definition, for validation reporting. */

@@ -216,3 +216,65 @@ function prepareList(
     .limit(sql.placeholder('limit'))
     .prepare(`items_list_${shape.replaceAll(':', '_')}`);
 }
+
+/** How many of the caller's items match `filters`. */
+export async function countItems(
+  db: Database,
+  ownerId: string,
+  filters: ItemFilters,
+): Promise<number> {
+  const conditions: SQL[] = [eq(items.ownerId, ownerId)];
+  if (filters.q !== undefined) conditions.push(ilike(items.name, containsPattern(filters.q)));
+  if (filters.tag !== undefined)
+    conditions.push(sql`${items.tags} @> array[${filters.tag}]::text[]`);
+  if (filters.status !== undefined) conditions.push(eq(items.status, filters.status));
+  if (filters.minPrice !== undefined) conditions.push(gte(items.price, filters.minPrice));
+  if (filters.maxPrice !== undefined) conditions.push(lte(items.price, filters.maxPrice));
+  const [row] = await db
+    .select({ count: sql<number>`count(*)::int` })
+    .from(items)
+    .where(and(...conditions));
+  return row?.count ?? 0;
+}
+
+/** Every matching item, oldest first, read page by page so memory stays flat. */
+export async function* eachItem(
+  db: Database,
+  ownerId: string,
+  filters: ItemFilters,
+  pageSize = 500,
+): AsyncIterable<Item[]> {
+  let after: ItemPosition | undefined;
+  for (;;) {
+    const page = await listItems(db, ownerId, {
+      sort: 'createdAt',
+      order: 'asc',
+      limit: pageSize,
+      after,
+      filters,
+    });
+    if (page.length === 0) return;
+    yield page;
+    const last = page.at(-1);
+    if (!last || page.length < pageSize) return;
+    after = positionOf(last, 'createdAt');
+  }
+}
+
+/**
+ * Inserts many items in one statement; a row whose name the owner already uses (or that
+ * repeats an earlier row's name) is skipped. Returns the names that were inserted.
+ */
+export async function insertItemsSkippingDuplicates(
+  db: Database,
+  ownerId: string,
+  rows: ItemCreate[],
+): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const inserted = await db
+    .insert(items)
+    .values(rows.map((row) => ({ ...row, ownerId })))
+    .onConflictDoNothing()
+    .returning({ name: items.name });
+  return new Set(inserted.map((row) => row.name));
+}

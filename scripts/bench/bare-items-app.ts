@@ -1,0 +1,117 @@
+/**
+ * The items baseline of `npm run bench`: plain Hono on @hono/node-server and plain
+ * postgres.js, running the very SQL text the items service runs (prepared, as drizzle's
+ * named statements are), for one fixed owner (BENCH_OWNER_ID). No middleware, no
+ * authentication, no logging, no schema validation: the least the same routes can do and
+ * still answer the same JSON.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import postgres from 'postgres';
+
+const ownerId = process.env.BENCH_OWNER_ID;
+const databaseUrl = process.env.DATABASE_URL;
+if (!ownerId || !databaseUrl) throw new Error('BENCH_OWNER_ID and DATABASE_URL are required');
+
+const sql = postgres(databaseUrl, {
+  max: Number(process.env.DATABASE_POOL_MAX ?? 10),
+  onnotice: () => {},
+});
+
+// Word for word what drizzle sends for getItem and for listItems (createdAt, desc, no filter).
+const COLUMNS =
+  'select "id", "owner_id", "name", "description", "price", "tags", "status", "version", "created_at", "updated_at" from "items"';
+const BY_ID = `${COLUMNS} where ("items"."id" = $1 and "items"."owner_id" = $2)`;
+const BY_OWNER = `${COLUMNS} where "items"."owner_id" = $1 order by "items"."created_at" desc, "items"."id" desc limit $2`;
+
+interface Row {
+  id: string;
+  owner_id: string;
+  name: string;
+  description: string | null;
+  price: string;
+  tags: string[];
+  status: string;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The public item, keys in the order the service sends them. */
+function publicItem(row: Row) {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    price: row.price,
+    tags: row.tags,
+    status: row.status,
+    version: row.version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+// The service's cursor: base64url JSON naming the query by a short hash, then a truncated
+// HMAC of it, keyed from JWT_SECRET. One query shape here, so its hash is computed once.
+const cursorKey = createHmac('sha256', process.env.JWT_SECRET ?? 'bench')
+  .update('pagination-cursor')
+  .digest();
+const QUERY_KEY = createHash('sha256')
+  .update(JSON.stringify(['createdAt', 'desc', null, null, null, null, null]))
+  .digest('base64url')
+  .slice(0, 16);
+function cursor(row: Row): string {
+  const body = Buffer.from(
+    JSON.stringify({ query: QUERY_KEY, value: row.created_at.toISOString(), id: row.id }),
+  ).toString('base64url');
+  const signature = createHmac('sha256', cursorKey).update(body).digest().subarray(0, 16);
+  return `${body}.${signature.toString('base64url')}`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const app = new Hono();
+app.get('/livez', (c) => c.json({ status: 'ok' }));
+app.get('/readyz', async (c) => {
+  await sql`select 1`;
+  return c.json({ status: 'ok' });
+});
+app.get('/v1/items/:id', async (c) => {
+  const id = c.req.param('id');
+  if (!UUID.test(id)) return c.json({ detail: 'No such item' }, 404);
+  const [row] = await sql.unsafe<Row[]>(BY_ID, [id, ownerId], { prepare: true });
+  if (!row) return c.json({ detail: 'No such item' }, 404);
+  c.header('etag', `"${row.version}"`);
+  return c.json(publicItem(row));
+});
+app.get('/v1/items', async (c) => {
+  const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 20) || 20, 1), 100);
+  const rows = await sql.unsafe<Row[]>(BY_OWNER, [ownerId, limit + 1], { prepare: true });
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return c.json({
+    data: page.map(publicItem),
+    nextCursor: rows.length > limit && last ? cursor(last) : null,
+  });
+});
+
+const server = serve({
+  fetch: app.fetch,
+  hostname: process.env.HOST ?? '127.0.0.1',
+  port: Number(process.env.PORT ?? 3002),
+}) as Server;
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close(() => {
+      sql.end({ timeout: 5 }).then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,100 @@
+/** A CSV file that does not follow RFC 4180; `line` is 1-based. */
+export class CsvSyntaxError extends Error {
+  readonly line: number;
+
+  constructor(line: number, message: string) {
+    super(`line ${line}: ${message}`);
+    this.name = 'CsvSyntaxError';
+    this.line = line;
+  }
+}
+
+export interface CsvRecord {
+  /** The line the record starts on (a quoted field may span several). */
+  line: number;
+  fields: string[];
+}
+
+/**
+ * Parses RFC 4180 CSV from a stream of bytes, one record at a time: quoted fields may hold
+ * commas, quotes (doubled) and line breaks; lines end in LF or CRLF. Memory stays at one
+ * record whatever the file's size.
+ */
+export async function* parseCsv(
+  chunks: AsyncIterable<Uint8Array | string>,
+): AsyncIterable<CsvRecord> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let field = '';
+  let fields: string[] = [];
+  let quoted = false;
+  let afterQuote = false;
+  let line = 1;
+  let recordLine = 1;
+  let sawAnything = false;
+  let previous = '';
+  const decode = (chunk: Uint8Array | string, stream: boolean) => {
+    try {
+      return typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream });
+    } catch {
+      throw new CsvSyntaxError(line, 'the file is not valid UTF-8');
+    }
+  };
+  const endRecord = (): CsvRecord => {
+    fields.push(field);
+    const record = { line: recordLine, fields };
+    field = '';
+    fields = [];
+    afterQuote = false;
+    sawAnything = false;
+    return record;
+  };
+  for await (const chunk of chunks) {
+    for (const char of decode(chunk, true)) {
+      if (quoted) {
+        if (char === '"') {
+          quoted = false;
+          afterQuote = true;
+        } else {
+          if (char === '\n') line += 1;
+          field += char;
+        }
+      } else if (char === '"') {
+        if (afterQuote) {
+          field += '"';
+          quoted = true;
+          afterQuote = false;
+        } else if (field.length === 0) {
+          quoted = true;
+          sawAnything = true;
+        } else {
+          throw new CsvSyntaxError(line, 'a quote inside an unquoted field');
+        }
+      } else if (char === ',') {
+        fields.push(field);
+        field = '';
+        afterQuote = false;
+        sawAnything = true;
+      } else if (char === '\n') {
+        if (sawAnything || field.length > 0) yield endRecord();
+        else field = '';
+        line += 1;
+        recordLine = line;
+      } else if (char === '\r') {
+        // Part of CRLF; a lone CR is dropped too.
+      } else {
+        if (afterQuote) throw new CsvSyntaxError(line, 'text after a closing quote');
+        field += char;
+        sawAnything = true;
+      }
+      previous = char;
+    }
+  }
+  decode(new Uint8Array(), false);
+  if (quoted) throw new CsvSyntaxError(recordLine, 'a quoted field is never closed');
+  if (sawAnything || field.length > 0 || previous === ',') yield endRecord();
+}
+
+/** One CSV line (with its line break) for `fields`, quoting only where needed. */
+export function csvLine(fields: readonly string[]): string {
+  return `${fields.map((value) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value)).join(',')}\r\n`;
+}

@@ -1,0 +1,263 @@
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Deps } from '../../deps.ts';
+import { uuidv7 } from '../ids.ts';
+import type { Logger } from '../logger.ts';
+import { ProblemError } from '../problem.ts';
+import { type JobDefinition, PermanentJobError } from './define-job.ts';
+import type { JobEventLog, JobEventType } from './job-events.ts';
+import type { JobPayload, JobQueue, JobState, JobStatus, JobWorker } from './job-queue.ts';
+import { errorMessage, runJobOnce } from './run-job.ts';
+
+export interface BullmqQueueOptions {
+  url: string;
+  /** Prefix of BullMQ's keys (it does not support ioredis' own `keyPrefix`). */
+  prefix: string;
+  /** Every job the service knows: the queues to look a job id up in. */
+  definitions: readonly JobDefinition[];
+  events: JobEventLog;
+  /** Where cancelled jobs leave a tombstone (the API's Redis connection). */
+  redis: Redis;
+  logger: Logger;
+  /** A worker that stops renewing its lock for this long is presumed dead. */
+  lockMs: number;
+}
+
+const STATES: Record<string, JobState> = {
+  waiting: 'queued',
+  prioritized: 'queued',
+  'waiting-children': 'queued',
+  delayed: 'queued',
+  active: 'active',
+  completed: 'completed',
+  failed: 'failed',
+};
+
+function toStatus(job: Job, state: string, name: string): JobStatus {
+  const payload = job.data as JobPayload;
+  const mapped = STATES[state] ?? 'queued';
+  const retrying = mapped === 'queued' && job.attemptsMade > 0;
+  return {
+    id: job.id ?? '',
+    name,
+    state: retrying ? 'retrying' : mapped,
+    progress: typeof job.progress === 'number' ? job.progress : 0,
+    attempts: job.attemptsMade + (mapped === 'active' ? 1 : 0),
+    maxAttempts: job.opts.attempts ?? 1,
+    result: job.returnvalue ?? null,
+    error: job.failedReason || null,
+    ownerId: payload.meta?.ownerId ?? null,
+    createdAt: new Date(job.timestamp),
+    startedAt: job.processedOn ? new Date(job.processedOn) : null,
+    finishedAt: job.finishedOn ? new Date(job.finishedOn) : null,
+  };
+}
+
+/**
+ * Durable jobs on BullMQ, one queue per job definition. The API side only produces: its
+ * connection fails fast, so an enqueue during a Redis outage is a prompt 503. Workers use
+ * their own connection that retries for ever, as BullMQ requires.
+ */
+export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
+  const { events, logger } = options;
+  const producer = new Redis(options.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  });
+  producer.on('error', () => {});
+  const queues = new Map<string, Queue>();
+  const queueFor = (name: string) => {
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, {
+        connection: producer,
+        prefix: options.prefix,
+        skipWaitingForReady: true,
+      });
+      queue.on('error', () => {});
+      queues.set(name, queue);
+    }
+    return queue;
+  };
+  const tombstone = (id: string) => `jobs:cancelled:${id}`;
+  const record = async (jobId: string, type: JobEventType, data: Record<string, unknown> = {}) => {
+    try {
+      await events.append(jobId, type, data);
+    } catch (error) {
+      logger.warn({ err: error, jobId, event: type }, 'could not record a job event');
+    }
+  };
+
+  async function find(id: string): Promise<{ job: Job; name: string } | undefined> {
+    const found = await Promise.all(
+      options.definitions.map(async (definition) => {
+        const job = await queueFor(definition.name).getJob(id);
+        return job ? { job, name: definition.name } : undefined;
+      }),
+    );
+    return found.find((entry) => entry !== undefined);
+  }
+
+  return {
+    durable: true,
+    events,
+    async enqueue(job, input, enqueueOptions = {}) {
+      const parsed = job.input.parse(input);
+      const id = uuidv7();
+      const payload: JobPayload = {
+        input: parsed,
+        meta: { ownerId: enqueueOptions.ownerId, requestId: enqueueOptions.requestId },
+      };
+      try {
+        await queueFor(job.name).add(job.name, payload, {
+          jobId: id,
+          attempts: job.attempts,
+          backoff: { type: 'exponential', delay: job.backoff.delayMs, jitter: job.backoff.jitter },
+          ...(enqueueOptions.delayMs ? { delay: enqueueOptions.delayMs } : {}),
+          removeOnComplete: {
+            count: job.retention.completed.count,
+            age: job.retention.completed.ageSeconds,
+          },
+          removeOnFail: { count: job.retention.failed.count, age: job.retention.failed.ageSeconds },
+        });
+      } catch (error) {
+        logger.warn({ err: error, job: job.name }, 'could not enqueue');
+        throw new ProblemError(503, { detail: 'The job queue is unavailable; retry later' });
+      }
+      await record(id, 'queued');
+      return { id };
+    },
+    async get(id) {
+      const found = await find(id);
+      if (found) return toStatus(found.job, await found.job.getState(), found.name);
+      const cancelled = await options.redis.get(tombstone(id));
+      if (!cancelled) return undefined;
+      const stored = JSON.parse(cancelled) as Omit<JobStatus, 'createdAt' | 'finishedAt'> & {
+        createdAt: string;
+        finishedAt: string;
+      };
+      return {
+        ...stored,
+        createdAt: new Date(stored.createdAt),
+        finishedAt: new Date(stored.finishedAt),
+      };
+    },
+    async cancel(id) {
+      const found = await find(id);
+      if (!found) return 'missing';
+      const state = await found.job.getState();
+      if (state === 'active') return 'started';
+      if (state === 'completed' || state === 'failed') return 'finished';
+      const status: JobStatus = {
+        ...toStatus(found.job, state, found.name),
+        state: 'cancelled',
+        finishedAt: new Date(),
+      };
+      try {
+        // Atomic in BullMQ: fails if a worker took the job meanwhile.
+        await found.job.remove();
+      } catch {
+        return 'started';
+      }
+      const failed = options.definitions.find((definition) => definition.name === found.name)
+        ?.retention.failed;
+      await options.redis.set(
+        tombstone(id),
+        JSON.stringify(status),
+        'EX',
+        failed?.ageSeconds ?? 86_400,
+      );
+      await record(id, 'cancelled');
+      return 'cancelled';
+    },
+    async startWorker(definitions, deps: Deps): Promise<JobWorker> {
+      const connection = new Redis(options.url, { maxRetriesPerRequest: null });
+      connection.on('error', () => {});
+      const shutdown = new AbortController();
+      const workers = definitions.map((definition) => {
+        const worker = new Worker(
+          definition.name,
+          async (job: Job) => {
+            const jobId = job.id ?? '';
+            const payload = job.data as JobPayload;
+            await record(jobId, 'active', { attempt: job.attemptsMade + 1 });
+            try {
+              return await runJobOnce({
+                definition,
+                jobId,
+                attempt: job.attemptsMade + 1,
+                input: payload.input,
+                meta: payload.meta ?? {},
+                deps,
+                shutdown: shutdown.signal,
+                progress: async (percent) => {
+                  await job.updateProgress(percent);
+                  await record(jobId, 'progress', { progress: percent });
+                },
+              });
+            } catch (error) {
+              // Cut off by shutdown: report nothing. The lock lapses, and another worker's
+              // stalled-job check puts the job back in the queue, without using up a try.
+              if (shutdown.signal.aborted) return new Promise<never>(() => {});
+              if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+              throw error;
+            }
+          },
+          {
+            connection,
+            prefix: options.prefix,
+            concurrency: definition.concurrency,
+            lockDuration: options.lockMs,
+            stalledInterval: options.lockMs,
+            maxStalledCount: 2,
+          },
+        );
+        worker.on('completed', (job, result) => void record(job.id ?? '', 'completed', { result }));
+        worker.on('failed', (job, error) => {
+          if (!job?.id) return;
+          const final =
+            error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+          void record(job.id, final ? 'failed' : 'retrying', {
+            attempt: job.attemptsMade,
+            error: errorMessage(error),
+          });
+        });
+        worker.on('error', (error) =>
+          logger.error({ err: error, job: definition.name }, 'worker error'),
+        );
+        return worker;
+      });
+      for (const definition of definitions) {
+        if (definition.schedule) {
+          await queueFor(definition.name).upsertJobScheduler(
+            definition.name,
+            { pattern: definition.schedule.pattern, tz: 'UTC' },
+            { name: definition.name, data: { input: {}, meta: {} } satisfies JobPayload },
+          );
+        }
+      }
+      return {
+        async close(deadlineMs) {
+          let timer: NodeJS.Timeout | undefined;
+          const deadline = new Promise<'deadline'>((resolve) => {
+            timer = setTimeout(() => resolve('deadline'), deadlineMs);
+          });
+          const finished = Promise.all(workers.map((worker) => worker.close()));
+          const outcome = await Promise.race([finished, deadline]);
+          clearTimeout(timer);
+          if (outcome === 'deadline') {
+            shutdown.abort();
+            await Promise.all(workers.map((worker) => worker.close(true)));
+          }
+          connection.disconnect();
+        },
+      };
+    },
+    async close() {
+      await Promise.allSettled([...queues.values()].map((queue) => queue.close()));
+      producer.disconnect();
+    },
+  };
+}

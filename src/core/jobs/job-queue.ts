@@ -1,0 +1,70 @@
+import type { z } from 'zod';
+import type { Deps } from '../../deps.ts';
+import type { JobDefinition } from './define-job.ts';
+import type { JobEventLog } from './job-events.ts';
+
+export type JobState = 'queued' | 'active' | 'retrying' | 'completed' | 'failed' | 'cancelled';
+
+/** What anyone may learn about a job over HTTP, whichever driver runs it. */
+export interface JobStatus {
+  id: string;
+  name: string;
+  state: JobState;
+  progress: number;
+  /** Tries made so far. */
+  attempts: number;
+  maxAttempts: number;
+  result: unknown;
+  error: string | null;
+  ownerId: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** Stored with every job beside its input: ids only. */
+export interface JobMeta {
+  ownerId?: string | undefined;
+  requestId?: string | undefined;
+}
+
+export interface JobPayload {
+  input: unknown;
+  meta: JobMeta;
+}
+
+export interface EnqueueOptions extends JobMeta {
+  delayMs?: number;
+}
+
+export type CancelOutcome = 'cancelled' | 'started' | 'finished' | 'missing';
+
+export interface JobWorker {
+  /**
+   * Stops taking jobs and lets active ones finish for up to `deadlineMs`; then aborts them.
+   * An aborted job is retried later (by this process's successor or another worker).
+   */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/** Where jobs go: BullMQ on Redis, or this process when there is no Redis. */
+export interface JobQueue {
+  /** False for the in-process driver: jobs die with the process. */
+  readonly durable: boolean;
+  readonly events: JobEventLog;
+  /**
+   * Validates `input` against the job's schema before anything is stored (a mistake throws
+   * here, in the caller), then enqueues it.
+   */
+  enqueue<Input extends z.ZodType>(
+    job: JobDefinition<Input>,
+    input: z.input<Input>,
+    options?: EnqueueOptions,
+  ): Promise<{ id: string }>;
+  get(id: string): Promise<JobStatus | undefined>;
+  /** Cancels a job that has not started. */
+  cancel(id: string): Promise<CancelOutcome>;
+  /** Runs the given jobs in this process. */
+  startWorker(definitions: readonly JobDefinition[], deps: Deps): Promise<JobWorker>;
+  close(): Promise<void>;
+}

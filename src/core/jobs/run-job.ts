@@ -1,0 +1,59 @@
+import type { Deps } from '../../deps.ts';
+import type { JobContext, JobDefinition } from './define-job.ts';
+import { PermanentJobError } from './define-job.ts';
+import type { JobMeta } from './job-queue.ts';
+
+export interface RunRequest {
+  definition: JobDefinition;
+  jobId: string;
+  attempt: number;
+  input: unknown;
+  meta: JobMeta;
+  deps: Deps;
+  /** Aborted when the worker stops. */
+  shutdown: AbortSignal;
+  progress(percent: number): Promise<void>;
+}
+
+/**
+ * Runs one try of a job, the same way for every driver: the input is validated again (it
+ * may have been stored by an older version of the code), and the try is aborted after the
+ * job's timeout or when the worker stops.
+ */
+export async function runJobOnce(request: RunRequest): Promise<unknown> {
+  const { definition, deps } = request;
+  const parsed = definition.input.safeParse(request.input);
+  if (!parsed.success) {
+    throw new PermanentJobError(`Invalid input for ${definition.name}: ${parsed.error.message}`);
+  }
+  const signal = AbortSignal.any([request.shutdown, AbortSignal.timeout(definition.timeoutMs)]);
+  const context: JobContext = {
+    jobId: request.jobId,
+    attempt: request.attempt,
+    logger: deps.logger.child({
+      job: definition.name,
+      jobId: request.jobId,
+      requestId: request.meta.requestId,
+    }),
+    signal,
+    deps,
+    progress: (percent) => request.progress(Math.max(0, Math.min(100, Math.round(percent)))),
+    ownerId: request.meta.ownerId,
+  };
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = () =>
+      reject(
+        request.shutdown.aborted
+          ? new Error('The worker stopped before the job finished')
+          : new Error(`The job ran longer than its ${definition.timeoutMs} ms timeout`),
+      );
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+  // A job that ignores its signal cannot hold the worker past the timeout.
+  return Promise.race([definition.run(parsed.data, context), aborted]);
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
