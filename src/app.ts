@@ -46,6 +46,8 @@ export function createApp(deps: Deps) {
   app.use(requestContext(deps.logger));
   app.use(async function provideRequestDeps(c, next) {
     c.set('auth', deps.auth);
+    c.set('rateLimiter', deps.rateLimiter);
+    c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
     c.set('strictResponses', settings.NODE_ENV !== 'production');
     await next();
   });

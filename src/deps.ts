@@ -7,6 +7,11 @@ import { redisJobEventLog } from './core/jobs/job-events.ts';
 import type { JobQueue } from './core/jobs/job-queue.ts';
 import { memoryJobQueue } from './core/jobs/memory-queue.ts';
 import { createLogger, type Logger } from './core/logger.ts';
+import {
+  memoryRateLimiter,
+  type RateLimiter,
+  redisRateLimiter,
+} from './core/rate-limit/rate-limiter.ts';
 import { closeRedis, createRedis, type Redis, waitForRedis } from './core/redis.ts';
 import { type AccessTokenCodec, accessTokens } from './core/security/access-tokens.ts';
 import type { Authenticator } from './core/security/principal.ts';
@@ -50,6 +55,8 @@ export interface Deps {
   background: BackgroundTasks;
   /** Exports and uploads, readable by every process. */
   storage: FileStorage;
+  /** Shared through Redis, so limits hold across every API process. */
+  rateLimiter: RateLimiter;
 }
 
 export interface OwnedDeps extends Deps {
@@ -146,6 +153,9 @@ export async function createDeps(
       : memoryLoginThrottle(settings.LOGIN_FAILURE_WINDOW_SECONDS),
     jobs,
     background: createBackgroundTasks(),
+    rateLimiter: redis
+      ? redisRateLimiter(redis, { onError: settings.RATE_LIMIT_ON_REDIS_ERROR, logger })
+      : memoryRateLimiter(),
     storage:
       settings.STORAGE_DRIVER === 'database'
         ? databaseStorage(database.db)

@@ -91,6 +91,10 @@ export const settingsSchema = z
     IDEMPOTENCY_TTL_SECONDS: positiveInt.default(86_400).meta({
       description: 'How long an `Idempotency-Key` is remembered and its first response replayed.',
     }),
+    RATE_LIMIT_ON_REDIS_ERROR: z.enum(['allow', 'deny']).default('allow').meta({
+      description:
+        'When Redis fails, rate-limited routes let requests through (`allow`, logged and counted) or answer 503 (`deny`).',
+    }),
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0).meta({
       description:
         'Reverse proxies in front of the API. 0: the client address is the socket peer; n: the n-th address from the right of `X-Forwarded-For`.',

@@ -1,5 +1,6 @@
 import type { RouteConfig } from '@hono/zod-openapi';
 import type { Logger } from './logger.ts';
+import type { RateLimiter } from './rate-limit/rate-limiter.ts';
 import type { Authenticator } from './security/principal.ts';
 
 /** Per-request values every route can read from `c.var`. */
@@ -9,6 +10,10 @@ export interface RequestVariables {
   logger: Logger;
   /** Verifies credentials for routes that require them (`defineRoute({ auth })`). */
   auth: Authenticator;
+  /** Counts requests for routes that declare a `rateLimit`. */
+  rateLimiter: RateLimiter;
+  /** Proxies in front of the API whose `X-Forwarded-For` entries are trusted. */
+  trustedProxyHops: number;
   /** Runs `task` once this request's response has been sent (FastAPI's `BackgroundTasks`). */
   defer: (name: string, task: () => Promise<void>) => void;
   /** Fail, rather than filter, when a response carries undeclared fields (not in production). */

@@ -3,6 +3,8 @@ import type { MiddlewareHandler } from 'hono';
 import { every } from 'hono/combine';
 import type { AppEnv } from './app-env.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, statusTitle } from './problem.ts';
+import { byClientAddress, byPrincipal, rateLimit } from './rate-limit/rate-limit-middleware.ts';
+import type { RateLimitPolicy } from './rate-limit/rate-limiter.ts';
 import { type AuthedEnv, requireAuth, SECURITY_SCHEMES } from './security/require-auth.ts';
 import type { Scope } from './security/scopes.ts';
 
@@ -57,6 +59,8 @@ interface OperationConfig extends Omit<RouteConfig, 'path' | 'middleware' | 'sec
   tags: [string, ...string[]];
   /** Protects the operation; absent means public. */
   auth?: AuthRequirement;
+  /** Limits how often each caller (user, or address when public) may call it. */
+  rateLimit?: RateLimitPolicy;
 }
 
 type RouteEnv<C> = C extends { auth: AuthRequirement } ? AuthedEnv : AppEnv;
@@ -83,7 +87,7 @@ const rememberRequest = (request: RouteConfig['request']): MiddlewareHandler<App
 export function defineRoute<const P extends string, const C extends OperationConfig & { path: P }>(
   config: C,
 ) {
-  const { auth, ...route } = config;
+  const { auth, rateLimit: limit, ...route } = config;
   const request = route.request;
   const hasInput = Boolean(
     request?.params ?? request?.query ?? request?.headers ?? request?.cookies ?? request?.body,
@@ -93,10 +97,12 @@ export function defineRoute<const P extends string, const C extends OperationCon
     ...(auth ? problemResponses(401) : {}),
     ...(auth && auth.scopes.length > 0 ? problemResponses(403) : {}),
     ...(hasInput ? problemResponses(422) : {}),
+    ...(limit ? problemResponses(429) : {}),
     ...problemResponses(500, 503),
   };
   const chain: MiddlewareHandler[] = [rememberRequest(request)];
   if (auth) chain.push(requireAuth(auth.scopes));
+  if (limit) chain.push(auth ? rateLimit(limit, byPrincipal) : rateLimit(limit, byClientAddress));
   // One combined middleware, typed with the env it provides, so handlers behind `auth`
   // (and only those) see `c.var.principal`.
   const middleware = every(...chain) as MiddlewareHandler<RouteEnv<C>>;

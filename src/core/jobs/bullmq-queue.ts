@@ -41,7 +41,8 @@ function toStatus(job: Job, state: string, name: string): JobStatus {
     id: job.id ?? '',
     name,
     state: retrying ? 'retrying' : mapped,
-    progress: typeof job.progress === 'number' ? job.progress : 0,
+    // As the in-process driver: a completed job is at 100% whatever it last reported.
+    progress: mapped === 'completed' ? 100 : typeof job.progress === 'number' ? job.progress : 0,
     attempts: job.attemptsMade + (mapped === 'active' ? 1 : 0),
     maxAttempts: job.opts.attempts ?? 1,
     result: job.returnvalue ?? null,
@@ -146,7 +147,8 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     },
     async cancel(id) {
       const found = await find(id);
-      if (!found) return 'missing';
+      // A cancelled job leaves only its tombstone: it is finished, as with the other driver.
+      if (!found) return (await options.redis.exists(tombstone(id))) ? 'finished' : 'missing';
       const state = await found.job.getState();
       if (state === 'active') return 'started';
       if (state === 'completed' || state === 'failed') return 'finished';

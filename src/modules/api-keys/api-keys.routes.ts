@@ -12,6 +12,7 @@ export const createApiKeyRoute = defineRoute({
   method: 'post',
   path: '/v1/api-keys',
   operationId: 'createApiKey',
+  rateLimit: { name: 'api-keys', limit: 30, windowSeconds: 3600 },
   summary: 'Create an API key',
   description:
     'The key is in the response, once; only its hash is stored. Its scopes must be among your own. Send it as `X-API-Key`.',

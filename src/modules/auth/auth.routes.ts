@@ -14,6 +14,7 @@ export const register = defineRoute({
   operationId: 'register',
   summary: 'Create an account',
   tags: ['auth'],
+  rateLimit: { name: 'register', limit: 30, windowSeconds: 600 },
   request: { body: { content: { 'application/json': { schema: UserRegister } }, required: true } },
   responses: {
     201: jsonResponse(UserPublic, 'The new account'),
@@ -29,6 +30,7 @@ export const issueToken = defineRoute({
   description:
     'The OAuth2 password grant (`grant_type=password`, `username` is the email) and the refresh grant (`grant_type=refresh_token`), as a form. Each refresh token works once: it is rotated, and presenting a used one again revokes its whole session.',
   tags: ['auth'],
+  rateLimit: { name: 'token', limit: 60, windowSeconds: 60 },
   request: {
     body: {
       content: { 'application/x-www-form-urlencoded': { schema: TokenRequest } },
@@ -71,6 +73,11 @@ export function authRoutes(deps: Deps) {
   return createRouter()
     .openapi(register, async (c) => {
       const user = await createUser(deps.db, c.req.valid('json'));
+      const logger = c.var.logger;
+      // The place for a welcome mail: after the answer, so sending it never delays it.
+      c.var.defer('users.welcome', async () => {
+        logger.info({ userId: user.id }, 'welcome, new user');
+      });
       return sendJson(c, UserPublic, toPublicUser(user), 201);
     })
     .openapi(issueToken, async (c) => {

@@ -49,6 +49,7 @@ export const createExportRoute = defineRoute({
   method: 'post',
   path: '/v1/exports',
   operationId: 'createExport',
+  rateLimit: { name: 'exports', limit: 10, windowSeconds: 60 },
   summary: 'Export your items (a background job)',
   description:
     '202 with `Location` of the job: follow it at `/v1/jobs/{id}/events`, then download the file from `download`.',
@@ -71,18 +72,14 @@ export const downloadExportRoute = defineRoute({
       description: 'The file, streamed',
       content: {
         'text/csv': {
-          schema: z
-            .string()
-            .openapi({
-              example: 'id,name,description,price,tags,status,version,createdAt,updatedAt\r\n',
-            }),
+          schema: z.string().openapi({
+            example: 'id,name,description,price,tags,status,version,createdAt,updatedAt\r\n',
+          }),
         },
         'application/x-ndjson': {
-          schema: z
-            .string()
-            .openapi({
-              example: '{"id":"0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e","name":"Watering can"}\n',
-            }),
+          schema: z.string().openapi({
+            example: '{"id":"0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e","name":"Watering can"}\n',
+          }),
         },
       },
     },

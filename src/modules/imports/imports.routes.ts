@@ -11,14 +11,12 @@ const CSV_TYPES = new Set(['text/csv', 'application/csv', 'text/plain']);
 
 const Upload = z
   .object({
-    file: z
-      .instanceof(File)
-      .openapi({
-        type: 'string',
-        format: 'binary',
-        description:
-          'A CSV file with a header row: name, price, and optionally description, tags (separated by ;), status.',
-      }),
+    file: z.instanceof(File).openapi({
+      type: 'string',
+      format: 'binary',
+      description:
+        'A CSV file with a header row: name, price, and optionally description, tags (separated by ;), status.',
+    }),
   })
   .openapi('ItemImportUpload', {
     example: { file: 'name,price,tags\nWatering can,24.50,garden;tools\n' },
@@ -32,6 +30,7 @@ export const createImportRoute = defineRoute({
   method: 'post',
   path: '/v1/imports',
   operationId: 'createImport',
+  rateLimit: { name: 'imports', limit: 10, windowSeconds: 60 },
   summary: 'Import items from a CSV file (a background job)',
   description:
     'A multipart upload with one `file`. 202 with `Location` of the job, whose result lists the rows inserted and each rejected row with its line number and reason. A malformed file fails the job and inserts nothing.',

@@ -41,14 +41,10 @@ export const JobPublic = z
   .openapi('Job', { example: exampleJob });
 
 const LastEventIdHeaders = z.object({
-  'last-event-id': z
-    .string()
-    .max(64)
-    .optional()
-    .openapi({
-      description: 'Resume after this event (browsers send it when reconnecting).',
-      example: '1764000000000-0',
-    }),
+  'last-event-id': z.string().max(64).optional().openapi({
+    description: 'Resume after this event (browsers send it when reconnecting).',
+    example: '1764000000000-0',
+  }),
 });
 
 export const getJobRoute = defineRoute({
