@@ -6,6 +6,7 @@ import { limitBodies } from './core/body-limit.ts';
 import { deferredTasks } from './core/deferred-tasks.ts';
 import { docsPage } from './core/docs-page.ts';
 import { createErrorHandler, createNotFoundHandler } from './core/error-handler.ts';
+import { metricsEndpoint } from './core/metrics-endpoint.ts';
 import { buildOpenApiDocument } from './core/openapi-document.ts';
 import { requestContext } from './core/request-context.ts';
 import { createRouter } from './core/router.ts';
@@ -43,7 +44,7 @@ export function createApp(deps: Deps) {
   const { settings } = deps;
   const app = createRouter();
 
-  app.use(requestContext(deps.logger));
+  app.use(requestContext(deps.logger, deps.metrics));
   app.use(async function provideRequestDeps(c, next) {
     c.set('auth', deps.auth);
     c.set('rateLimiter', deps.rateLimiter);
@@ -98,6 +99,7 @@ export function createApp(deps: Deps) {
     return c.json(document);
   });
   app.route('/docs', docsPage('/openapi.json', 'Hono Service Template API'));
+  app.get('/metrics', metricsEndpoint(deps.metrics, settings.METRICS_TOKEN));
 
   app.onError(createErrorHandler(deps.logger));
   app.notFound(createNotFoundHandler(app.routes));

@@ -7,6 +7,7 @@ import { redisJobEventLog } from './core/jobs/job-events.ts';
 import type { JobQueue } from './core/jobs/job-queue.ts';
 import { memoryJobQueue } from './core/jobs/memory-queue.ts';
 import { createLogger, type Logger } from './core/logger.ts';
+import { createMetrics, type Metrics } from './core/metrics.ts';
 import {
   memoryRateLimiter,
   type RateLimiter,
@@ -57,6 +58,7 @@ export interface Deps {
   storage: FileStorage;
   /** Shared through Redis, so limits hold across every API process. */
   rateLimiter: RateLimiter;
+  metrics: Metrics;
 }
 
 export interface OwnedDeps extends Deps {
@@ -126,6 +128,8 @@ export async function createDeps(
         lockMs: settings.JOB_LOCK_MS,
       })
     : memoryJobQueue();
+  const metrics = createMetrics();
+  metrics.setQueueDepth(() => jobs.depth());
   if (!jobs.durable) {
     logger.warn(
       'no REDIS_URL: jobs run inside this process and are lost if it stops (not durable)',
@@ -154,8 +158,13 @@ export async function createDeps(
     jobs,
     background: createBackgroundTasks(),
     rateLimiter: redis
-      ? redisRateLimiter(redis, { onError: settings.RATE_LIMIT_ON_REDIS_ERROR, logger })
+      ? redisRateLimiter(redis, {
+          onError: settings.RATE_LIMIT_ON_REDIS_ERROR,
+          logger,
+          onFailure: () => metrics.rateLimiterErrors.inc(),
+        })
       : memoryRateLimiter(),
+    metrics,
     storage:
       settings.STORAGE_DRIVER === 'database'
         ? databaseStorage(database.db)

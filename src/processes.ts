@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { createApp } from './app.ts';
 import { listen } from './core/http-server.ts';
 import type { JobDefinition } from './core/jobs/define-job.ts';
+import { metricsEndpoint } from './core/metrics-endpoint.ts';
 import type { Deps } from './deps.ts';
 import { JOBS } from './jobs.ts';
 import { checkReadiness } from './modules/health/health.service.ts';
@@ -55,6 +56,7 @@ export async function runWorkers(deps: Deps, names: readonly string[]): Promise<
   const worker = await deps.jobs.startWorker(jobs, deps);
   const probes = new Hono()
     .get('/livez', (c) => c.json({ status: 'ok' }))
+    .get('/metrics', metricsEndpoint(deps.metrics, settings.METRICS_TOKEN))
     .get('/readyz', async (c) => {
       const checks = await checkReadiness(deps);
       const ready =

@@ -129,6 +129,9 @@ export const settingsSchema = z
     UPLOAD_MAX_BYTES: positiveInt.default(10 * 1_048_576).meta({
       description: 'Largest file upload (multipart body) accepted.',
     }),
+    METRICS_TOKEN: z.string().min(16).optional().meta({
+      description: 'When set, `/metrics` answers only to `Authorization: Bearer <token>`.',
+    }),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')

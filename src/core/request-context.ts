@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from './app-env.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 
 /** Printable ASCII without spaces, short: anything else from a client is replaced. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -11,16 +12,21 @@ export const REQUEST_ID_HEADER = 'x-request-id';
  * Gives each request an id (a sane incoming `X-Request-Id` is kept, so ids follow a call
  * across services), a logger bound to it, and writes one access-log line when it ends.
  */
-export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
+export function requestContext(logger: Logger, metrics: Metrics): MiddlewareHandler<AppEnv> {
   return async function requestContext(c, next) {
     const started = performance.now();
+    metrics.httpInFlight.inc();
     const incoming = c.req.header(REQUEST_ID_HEADER);
     const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     const requestLogger = logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('logger', requestLogger);
     c.header(REQUEST_ID_HEADER, requestId);
-    await next();
+    try {
+      await next();
+    } finally {
+      metrics.httpInFlight.dec();
+    }
     // Error responses are built outside this middleware's `c.header`, so set it once more.
     c.res.headers.set(REQUEST_ID_HEADER, requestId);
     const status = c.res.status;
@@ -33,6 +39,10 @@ export function requestContext(logger: Logger): MiddlewareHandler<AppEnv> {
       status,
       durationMs: Math.round((performance.now() - started) * 100) / 100,
     };
+    metrics.httpDuration.observe(
+      { method: line.method, route: line.route ?? 'unmatched', status: String(status) },
+      line.durationMs / 1000,
+    );
     if (status >= 500) requestLogger.error(line, 'request');
     else requestLogger.info(line, 'request');
   };

@@ -174,6 +174,21 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       await record(id, 'cancelled');
       return 'cancelled';
     },
+    async depth() {
+      const entries = await Promise.all(
+        options.definitions.map(async (definition) => {
+          const counts = await queueFor(definition.name).getJobCounts(
+            'waiting',
+            'delayed',
+            'active',
+            'completed',
+            'failed',
+          );
+          return [definition.name, counts] as const;
+        }),
+      );
+      return Object.fromEntries(entries);
+    },
     async startWorker(definitions, deps: Deps): Promise<JobWorker> {
       const connection = new Redis(options.url, { maxRetriesPerRequest: null });
       connection.on('error', () => {});

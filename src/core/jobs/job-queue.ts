@@ -64,6 +64,8 @@ export interface JobQueue {
   get(id: string): Promise<JobStatus | undefined>;
   /** Cancels a job that has not started. */
   cancel(id: string): Promise<CancelOutcome>;
+  /** How many jobs each queue holds, by state, for metrics. */
+  depth(): Promise<Record<string, Record<string, number>>>;
   /** Runs the given jobs in this process. */
   startWorker(definitions: readonly JobDefinition[], deps: Deps): Promise<JobWorker>;
   close(): Promise<void>;

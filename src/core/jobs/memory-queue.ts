@@ -172,6 +172,14 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
       await events.append(id, 'cancelled', {});
       return 'cancelled';
     },
+    async depth() {
+      const depths: Record<string, Record<string, number>> = {};
+      for (const { definition, status } of entries.values()) {
+        const states = (depths[definition.name] ??= {});
+        states[status.state] = (states[status.state] ?? 0) + 1;
+      }
+      return depths;
+    },
     async startWorker(definitions, deps): Promise<JobWorker> {
       const own = {
         deps,

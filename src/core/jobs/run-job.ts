@@ -50,8 +50,21 @@ export async function runJobOnce(request: RunRequest): Promise<unknown> {
     if (signal.aborted) fail();
     else signal.addEventListener('abort', fail, { once: true });
   });
-  // A job that ignores its signal cannot hold the worker past the timeout.
-  return Promise.race([definition.run(parsed.data, context), aborted]);
+  const started = performance.now();
+  const record = (outcome: 'completed' | 'failed') => {
+    const labels = { job: definition.name, outcome };
+    deps.metrics.jobRuns.inc(labels);
+    deps.metrics.jobDuration.observe(labels, (performance.now() - started) / 1000);
+  };
+  try {
+    // A job that ignores its signal cannot hold the worker past the timeout.
+    const result = await Promise.race([definition.run(parsed.data, context), aborted]);
+    record('completed');
+    return result;
+  } catch (error) {
+    record('failed');
+    throw error;
+  }
 }
 
 export function errorMessage(error: unknown): string {
