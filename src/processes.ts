@@ -21,6 +21,7 @@ export async function serveApi(deps: Deps): Promise<Running> {
     fetch: createApp(deps).fetch,
     host: settings.HOST,
     port: settings.PORT,
+    keepAliveTimeoutMs: settings.KEEP_ALIVE_TIMEOUT_MS,
   });
   const url = `http://${settings.HOST}:${http.port}`;
   deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');

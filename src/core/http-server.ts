@@ -6,6 +6,8 @@ export interface HttpServerOptions {
   fetch: (request: Request) => Response | Promise<Response>;
   host: string;
   port: number;
+  /** Idle keep-alive connections close after this long; headers must arrive a bit sooner. */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -22,6 +24,11 @@ export interface RunningServer {
 /** Starts an HTTP server for `fetch` and resolves once it listens. */
 export async function listen(options: HttpServerOptions): Promise<RunningServer> {
   const server = createAdaptorServer({ fetch: options.fetch }) as Server;
+  if (options.keepAliveTimeoutMs) {
+    server.keepAliveTimeout = options.keepAliveTimeoutMs;
+    // Must exceed keepAliveTimeout, or Node can drop a request arriving on an idle socket.
+    server.headersTimeout = options.keepAliveTimeoutMs + 1_000;
+  }
   let draining = false;
   // While draining, tell keep-alive clients to reconnect elsewhere: a socket closed under a
   // client about to reuse it would fail that client's next request.

@@ -61,9 +61,21 @@ interface OperationConfig extends Omit<RouteConfig, 'path' | 'middleware' | 'sec
   auth?: AuthRequirement;
   /** Limits how often each caller (user, or address when public) may call it. */
   rateLimit?: RateLimitPolicy;
+  /** With `deprecated: true`, the day (YYYY-MM-DD) the operation goes away, sent as `Sunset`. */
+  sunset?: string;
 }
 
 type RouteEnv<C> = C extends { auth: AuthRequirement } ? AuthedEnv : AppEnv;
+
+/** `Deprecation` (and `Sunset`, RFC 8594) on every answer of a deprecated operation. */
+const announceDeprecation = (sunset: string | undefined): MiddlewareHandler<AppEnv> => {
+  const sunsetDate = sunset ? new Date(`${sunset}T00:00:00Z`).toUTCString() : undefined;
+  return async function announceDeprecation(c, next) {
+    await next();
+    c.res.headers.set('deprecation', 'true');
+    if (sunsetDate) c.res.headers.set('sunset', sunsetDate);
+  };
+};
 
 const rememberRequest = (request: RouteConfig['request']): MiddlewareHandler<AppEnv> =>
   async function rememberRouteRequest(c, next) {
@@ -87,7 +99,7 @@ const rememberRequest = (request: RouteConfig['request']): MiddlewareHandler<App
 export function defineRoute<const P extends string, const C extends OperationConfig & { path: P }>(
   config: C,
 ) {
-  const { auth, rateLimit: limit, ...route } = config;
+  const { auth, rateLimit: limit, sunset, ...route } = config;
   const request = route.request;
   const hasInput = Boolean(
     request?.params ?? request?.query ?? request?.headers ?? request?.cookies ?? request?.body,
@@ -101,6 +113,7 @@ export function defineRoute<const P extends string, const C extends OperationCon
     ...problemResponses(500, 503),
   };
   const chain: MiddlewareHandler[] = [rememberRequest(request)];
+  if (route.deprecated) chain.push(announceDeprecation(sunset));
   if (auth) chain.push(requireAuth(auth.scopes));
   if (limit) chain.push(auth ? rateLimit(limit, byPrincipal) : rateLimit(limit, byClientAddress));
   // One combined middleware, typed with the env it provides, so handlers behind `auth`

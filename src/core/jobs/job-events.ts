@@ -94,7 +94,7 @@ export function memoryJobEventLog(maxJobs = 1_000): JobEventLog {
   const appended = new EventEmitter();
   appended.setMaxListeners(0);
   let sequence = 0;
-  const read = async (jobId: string, lastId: string | undefined) => {
+  const read = (jobId: string, lastId: string | undefined) => {
     const events = logs.get(jobId) ?? [];
     const last = lastId === undefined ? -1 : Number(lastId);
     return events.filter((event) => Number(event.id) > last);
@@ -111,10 +111,12 @@ export function memoryJobEventLog(maxJobs = 1_000): JobEventLog {
       events.push({ id: String(sequence), type, data });
       appended.emit(jobId);
     },
-    after: read,
+    after: async (jobId, lastId) => read(jobId, lastId),
     async wait(jobId, lastId, maxWaitMs, signal) {
-      const ready = await read(jobId, lastId);
-      if (ready.length > 0) return ready;
+      // Read and start listening in the same tick: an event appended in between would be
+      // missed, and the reader would sleep for the whole `maxWaitMs`.
+      const ready = read(jobId, lastId);
+      if (ready.length > 0 || signal.aborted) return ready;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
