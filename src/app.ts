@@ -1,6 +1,5 @@
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
-import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import { limitBodies } from './core/body-limit.ts';
 import { deferredTasks } from './core/deferred-tasks.ts';
@@ -11,6 +10,7 @@ import { buildOpenApiDocument } from './core/openapi-document.ts';
 import { requestContext } from './core/request-context.ts';
 import { createRouter } from './core/router.ts';
 import { registerSecuritySchemes } from './core/security/security-schemes.ts';
+import { securityHeaders } from './core/security-headers.ts';
 import type { Deps } from './deps.ts';
 import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
@@ -52,7 +52,7 @@ export function createApp(deps: Deps) {
     c.set('strictResponses', settings.NODE_ENV !== 'production');
     await next();
   });
-  app.use(secureHeaders({ crossOriginResourcePolicy: 'same-site' }));
+  app.use(securityHeaders());
   if (settings.CORS_ORIGINS.length > 0) {
     const anyOrigin = settings.CORS_ORIGINS.includes('*');
     app.use(

@@ -153,7 +153,8 @@ export const settingsSchema = z
         'How long an idle keep-alive connection stays open. Keep it above the load balancer’s idle timeout (60 s on AWS ALB), or it will reuse connections the API just closed.',
     }),
     WEB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1).meta({
-      description: 'API processes to run on this machine (node:cluster, like gunicorn’s -w), sharing the port.',
+      description:
+        'API processes to run on this machine (node:cluster, like gunicorn’s -w), sharing the port.',
     }),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000).meta({
       description: 'How long a stopping process lets requests in flight finish.',

@@ -12,17 +12,19 @@ import { ProblemError, problemResponse } from './problem.ts';
  */
 export function createErrorHandler(logger: Logger): ErrorHandler<AppEnv> {
   return function handleError(error, c) {
-    const requestId = c.get('requestId');
     if (error instanceof ProblemError) {
-      return problemResponse(error.status, { ...error.init, requestId });
+      return problemResponse(c, error.status, error.init);
     }
     // Hono throws these on purpose (malformed JSON, unsupported media type, timeout) with a
     // message written for the client.
     if (error instanceof HTTPException && error.status !== 500) {
-      return problemResponse(error.status, { detail: error.message || undefined, requestId });
+      return problemResponse(c, error.status, error.message ? { detail: error.message } : {});
     }
-    (c.get('logger') ?? logger).error({ err: error, requestId }, 'unhandled error');
-    return problemResponse(500, { requestId });
+    (c.get('logger') ?? logger).error(
+      { err: error, requestId: c.get('requestId') },
+      'unhandled error',
+    );
+    return problemResponse(c, 500);
   };
 }
 
@@ -47,22 +49,17 @@ export function createNotFoundHandler(routes: readonly RegisteredRoute[]): NotFo
     return router;
   };
   return function notFound(c: Context<AppEnv>) {
-    const requestId = c.get('requestId');
     methodsByPath ??= index();
     const [matches] = methodsByPath.match('GET', c.req.path);
     const allowed = new Set(matches.map(([method]) => method));
     if (allowed.has('GET')) allowed.add('HEAD');
     if (allowed.size === 0) {
-      return problemResponse(404, {
-        detail: `No route matches ${c.req.method} ${c.req.path}`,
-        requestId,
-      });
+      return problemResponse(c, 404, { detail: `No route matches ${c.req.method} ${c.req.path}` });
     }
     const allow = [...allowed].sort().join(', ');
-    return problemResponse(405, {
+    return problemResponse(c, 405, {
       detail: `${c.req.method} is not allowed here; allowed: ${allow}`,
       headers: { allow },
-      requestId,
     });
   };
 }

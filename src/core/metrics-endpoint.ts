@@ -16,7 +16,7 @@ function sameSecret(given: string, expected: string): boolean {
 export function metricsEndpoint(metrics: Metrics, token: string | undefined): Handler {
   return async function metricsEndpoint(c) {
     if (token && !sameSecret(c.req.header('authorization') ?? '', `Bearer ${token}`)) {
-      return problemResponse(401, {
+      return problemResponse(c, 401, {
         detail: 'Send the metrics token as a bearer token',
         headers: { 'www-authenticate': 'Bearer realm="metrics"' },
       });

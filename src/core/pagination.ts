@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import type { ZodType } from 'zod';
 import { ProblemError } from './problem.ts';
@@ -27,7 +27,7 @@ export const PageQuery = z.object({
  * neither forge one nor read more than it was given. A bad cursor is the client's error (422).
  */
 export function cursorCodec(secret: string) {
-  const key = createHmac('sha256', secret).update('pagination-cursor').digest();
+  const key = createSecretKey(createHmac('sha256', secret).update('pagination-cursor').digest());
   const sign = (body: string) => createHmac('sha256', key).update(body).digest().subarray(0, 16);
   return {
     encode(position: unknown): string {

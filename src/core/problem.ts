@@ -1,4 +1,6 @@
 import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -85,11 +87,16 @@ export class ProblemError extends Error {
   }
 }
 
-/** Builds a problem response. `requestId` lets a client quote the failing request. */
+/**
+ * Answers with a problem document through the context, so the headers every response
+ * carries (request id, security headers) are on it too. The request id is added when known.
+ */
 export function problemResponse(
+  c: Context,
   status: number,
-  init: ProblemInit & { requestId?: string | undefined; instance?: string } = {},
+  init: ProblemInit & { instance?: string } = {},
 ): Response {
+  const requestId: unknown = c.get('requestId');
   const body: Problem = {
     ...init.extensions,
     type: init.type ?? 'about:blank',
@@ -97,10 +104,10 @@ export function problemResponse(
     status,
     ...(init.detail === undefined ? {} : { detail: init.detail }),
     ...(init.instance === undefined ? {} : { instance: init.instance }),
-    ...(init.requestId === undefined ? {} : { requestId: init.requestId }),
+    ...(typeof requestId === 'string' ? { requestId } : {}),
   };
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { ...init.headers, 'content-type': PROBLEM_CONTENT_TYPE },
+  return c.body(JSON.stringify(body), status as ContentfulStatusCode, {
+    ...init.headers,
+    'content-type': PROBLEM_CONTENT_TYPE,
   });
 }

@@ -27,8 +27,6 @@ export function requestContext(logger: Logger, metrics: Metrics): MiddlewareHand
     } finally {
       metrics.httpInFlight.dec();
     }
-    // Error responses are built outside this middleware's `c.header`, so set it once more.
-    c.res.headers.set(REQUEST_ID_HEADER, requestId);
     const status = c.res.status;
     // The route template, not the raw path, so log lines group by operation.
     const operation = matchedRoutes(c).findLast((route) => route.method !== 'ALL');

@@ -42,6 +42,11 @@ export function problemResponses<const S extends number>(
   return Object.fromEntries(entries);
 }
 
+/** Documents a `Location` header, for answers that point at a created resource or a job. */
+export function locationHeader(description: string) {
+  return { Location: { schema: { type: 'string' as const }, description } };
+}
+
 /** A JSON response entry for a route's `responses`. */
 export function jsonResponse<const S>(schema: S, description: string) {
   return { description, content: { 'application/json': { schema } } } as const;

@@ -20,6 +20,8 @@ export interface SchemaObject {
   enum?: unknown[];
   const?: unknown;
   pattern?: string;
+  /** OpenAPI 3.1's way of saying a string is a file's content (3.0 said `format: binary`). */
+  contentMediaType?: string;
   minLength?: number;
   maxLength?: number;
   minimum?: number;
@@ -39,6 +41,8 @@ export interface MediaTypeObject {
   schema?: SchemaObject;
   example?: unknown;
   examples?: Record<string, { value?: unknown } | Ref>;
+  /** Per property of a multipart body: e.g. the content type its file part must have. */
+  encoding?: Record<string, { contentType?: string }>;
 }
 
 export interface ParameterObject {
@@ -190,6 +194,10 @@ export const isJson = (mediaType: string) => /^application\/([\w.-]+\+)?json\b/i
 export function jsonMedia(content: Record<string, MediaTypeObject> | undefined) {
   return Object.entries(content ?? {}).filter(([mediaType]) => isJson(mediaType));
 }
+
+/** A property sent as a file in a multipart body: a string of binary content. */
+export const isFileSchema = (schema: SchemaObject) =>
+  schema.format === 'binary' || schema.contentMediaType !== undefined;
 
 export const SAMPLE_UUID = '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e';
 

@@ -108,3 +108,15 @@ export function memoryRateLimiter(now: () => number = Date.now): RateLimiter {
     },
   };
 }
+
+/**
+ * A limiter that never refuses, for tests that exercise routes far more often than any
+ * policy allows (they build the app with `{ ...deps, rateLimiter: unlimitedRateLimiter() }`).
+ */
+export function unlimitedRateLimiter(): RateLimiter {
+  return {
+    async hit(policy) {
+      return { allowed: true, remaining: policy.limit, resetSeconds: policy.windowSeconds };
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { IdParams } from '../../core/ids.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
-import { defineRoute, jsonResponse, problemResponses } from '../../core/route.ts';
+import { defineRoute, jsonResponse, locationHeader, problemResponses } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
 import type { Deps } from '../../deps.ts';
 import { ItemListQuery } from '../items/items.schemas.ts';
@@ -56,7 +56,12 @@ export const createExportRoute = defineRoute({
   tags: ['exports'],
   auth: { scopes: ['items:read'] },
   request: { body: { content: { 'application/json': { schema: ExportCreate } }, required: true } },
-  responses: { 202: jsonResponse(ExportAccepted, 'The export is queued') },
+  responses: {
+    202: {
+      ...jsonResponse(ExportAccepted, 'The export is queued'),
+      headers: locationHeader('The job that writes it'),
+    },
+  },
 });
 
 export const downloadExportRoute = defineRoute({

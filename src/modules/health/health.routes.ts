@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { problemResponse } from '../../core/problem.ts';
+import { ProblemError } from '../../core/problem.ts';
 import { defineRoute, jsonResponse } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
 import type { Deps } from '../../deps.ts';
@@ -57,17 +57,17 @@ export function healthRoutes(deps: Deps) {
     .openapi(readyz, async (c) => {
       c.header('cache-control', 'no-store');
       if (deps.shutdown.aborted) {
-        return problemResponse(503, {
+        throw new ProblemError(503, {
           detail: 'The process is shutting down',
-          requestId: c.var.requestId,
+          headers: { 'cache-control': 'no-store' },
         });
       }
       const checks = await checkReadiness(deps);
       const failing = Object.keys(checks).filter((name) => checks[name]?.status !== 'ok');
       if (failing.length > 0) {
-        return problemResponse(503, {
+        throw new ProblemError(503, {
           detail: `Not ready: ${failing.join(', ')} failed`,
-          requestId: c.var.requestId,
+          headers: { 'cache-control': 'no-store' },
           extensions: { checks },
         });
       }

@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { uuidv7 } from '../../core/ids.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
-import { defineRoute, jsonResponse } from '../../core/route.ts';
+import { defineRoute, jsonResponse, locationHeader } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
 import type { Deps } from '../../deps.ts';
 import { importItems } from './imports.jobs.ts';
@@ -37,7 +37,12 @@ export const createImportRoute = defineRoute({
   tags: ['imports'],
   auth: { scopes: ['items:write'] },
   request: { body: { content: { 'multipart/form-data': { schema: Upload } }, required: true } },
-  responses: { 202: jsonResponse(ImportAccepted, 'The import is queued') },
+  responses: {
+    202: {
+      ...jsonResponse(ImportAccepted, 'The import is queued'),
+      headers: locationHeader('The job that reads it'),
+    },
+  },
 });
 
 function isCsv(file: File): boolean {

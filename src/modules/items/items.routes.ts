@@ -6,7 +6,7 @@ import { IdParams } from '../../core/ids.ts';
 import { cursorCodec } from '../../core/pagination.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
-import { defineRoute, jsonResponse, problemResponses } from '../../core/route.ts';
+import { defineRoute, jsonResponse, locationHeader, problemResponses } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
 import type { Deps } from '../../deps.ts';
 import { ItemCreate, ItemListQuery, ItemPage, ItemPublic, ItemUpdate } from './items.schemas.ts';
@@ -73,8 +73,8 @@ export const createItemRoute = defineRoute({
   },
   responses: {
     201: {
-      ...jsonResponse(ItemPublic, 'The new item; `Location` is its URL'),
-      headers: etagHeader,
+      ...jsonResponse(ItemPublic, 'The new item'),
+      headers: { ...etagHeader, ...locationHeader('The new item’s URL') },
     },
     ...problemResponses(409),
   },

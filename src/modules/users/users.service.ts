@@ -37,8 +37,24 @@ export async function createUser(
   }
 }
 
+/** Prepared once per database: it runs on every `/v1/users/me` and every cache miss of auth. */
+const preparedById = new WeakMap<Database, ReturnType<typeof prepareById>>();
+
+function prepareById(db: Database) {
+  return db
+    .select()
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .prepare('user_by_id');
+}
+
 export async function findUserById(db: Database, id: string): Promise<User | undefined> {
-  const [user] = await db.select().from(users).where(eq(users.id, id));
+  let lookup = preparedById.get(db);
+  if (!lookup) {
+    lookup = prepareById(db);
+    preparedById.set(db, lookup);
+  }
+  const [user] = await lookup.execute({ id });
   return user;
 }
 
