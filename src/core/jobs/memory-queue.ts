@@ -175,8 +175,9 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
     async depth() {
       const depths: Record<string, Record<string, number>> = {};
       for (const { definition, status } of entries.values()) {
-        const states = (depths[definition.name] ??= {});
+        const states = depths[definition.name] ?? {};
         states[status.state] = (states[status.state] ?? 0) + 1;
+        depths[definition.name] = states;
       }
       return depths;
     },
