@@ -11,6 +11,7 @@ import { requestContext } from './core/request-context.ts';
 import { createRouter } from './core/router.ts';
 import { registerSecuritySchemes } from './core/security/security-schemes.ts';
 import { securityHeaders } from './core/security-headers.ts';
+import { traceRequests } from './core/trace-requests.ts';
 import type { Deps } from './deps.ts';
 import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
@@ -44,6 +45,7 @@ export function createApp(deps: Deps) {
   const { settings } = deps;
   const app = createRouter();
 
+  if (deps.tracing) app.use(traceRequests());
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(async function provideRequestDeps(c, next) {
     c.set('auth', deps.auth);

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { type BackgroundTasks, createBackgroundTasks } from './core/background-tasks.ts';
+import { type Cache, memoryCache, redisCache } from './core/cache.ts';
 import { type Clock, systemClock } from './core/clock.ts';
 import { type Database, type DatabaseHandle, openDatabase } from './core/db/database.ts';
 import { bullmqJobQueue } from './core/jobs/bullmq-queue.ts';
@@ -19,6 +21,7 @@ import type { Authenticator } from './core/security/principal.ts';
 import { databaseStorage } from './core/storage/database-storage.ts';
 import type { FileStorage } from './core/storage/file-storage.ts';
 import { filesystemStorage } from './core/storage/filesystem-storage.ts';
+import { activeTraceIds, startTracing, type Tracing } from './core/tracing.ts';
 import { JOBS } from './jobs.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
 import {
@@ -59,6 +62,10 @@ export interface Deps {
   /** Shared through Redis, so limits hold across every API process. */
   rateLimiter: RateLimiter;
   metrics: Metrics;
+  /** Expensive reads, shared through Redis when there is one. */
+  cache: Cache;
+  /** Present when tracing is on (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  tracing: Tracing | undefined;
 }
 
 export interface OwnedDeps extends Deps {
@@ -71,6 +78,8 @@ export interface OwnedDeps extends Deps {
 export interface CreateDepsOptions {
   logger?: Logger;
   clock?: Clock;
+  /** Turns tracing on with this exporter (tests read spans from memory). */
+  traceExporter?: SpanExporter;
 }
 
 /**
@@ -85,9 +94,23 @@ export async function createDeps(
   settings: Settings,
   options: CreateDepsOptions = {},
 ): Promise<OwnedDeps> {
+  const tracing =
+    settings.OTEL_EXPORTER_OTLP_ENDPOINT || options.traceExporter
+      ? await startTracing({
+          serviceName: settings.OTEL_SERVICE_NAME,
+          ...(settings.OTEL_EXPORTER_OTLP_ENDPOINT
+            ? { endpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT }
+            : {}),
+          ...(options.traceExporter ? { exporter: options.traceExporter } : {}),
+        })
+      : undefined;
   const logger =
     options.logger ??
-    (await createLogger({ level: settings.LOG_LEVEL, format: settings.LOG_FORMAT }));
+    (await createLogger({
+      level: settings.LOG_LEVEL,
+      format: settings.LOG_FORMAT,
+      ...(tracing ? { mixin: activeTraceIds } : {}),
+    }));
   const database = await openDatabase({
     url: settings.DATABASE_URL,
     poolMax: settings.DATABASE_POOL_MAX,
@@ -165,6 +188,8 @@ export async function createDeps(
         })
       : memoryRateLimiter(),
     metrics,
+    cache: redis ? redisCache(redis, logger) : memoryCache(),
+    tracing,
     storage:
       settings.STORAGE_DRIVER === 'database'
         ? databaseStorage(database.db)
@@ -175,6 +200,7 @@ export async function createDeps(
       await jobs.close();
       if (redis) await closeRedis(redis);
       await database.close();
+      await tracing?.shutdown();
       logger.flush();
     },
   };

@@ -132,6 +132,13 @@ export const settingsSchema = z
     METRICS_TOKEN: z.string().min(16).optional().meta({
       description: 'When set, `/metrics` answers only to `Authorization: Bearer <token>`.',
     }),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional().meta({
+      description:
+        'OTLP/HTTP collector URL. Set: traces of requests, SQL, Redis and jobs are exported. Unset: tracing is off.',
+    }),
+    OTEL_SERVICE_NAME: z.string().min(1).default('hono-service-template').meta({
+      description: 'The service name traces are reported under.',
+    }),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')

@@ -35,6 +35,8 @@ export interface LoggerOptions {
   format: Settings['LOG_FORMAT'];
   /** Where lines go; standard output unless a test captures them. */
   destination?: NodeJS.WritableStream;
+  /** Fields added to every line, e.g. the active trace's ids. */
+  mixin?: () => object;
 }
 
 /**
@@ -46,6 +48,7 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
     level: options.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
+    ...(options.mixin ? { mixin: options.mixin } : {}),
   };
   if (options.format === 'pretty' && !options.destination) {
     const pretty = await loadPretty();

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Redis } from 'ioredis';
 import type { Clock } from '../../src/core/clock.ts';
 import { createLogger, type Logger } from '../../src/core/logger.ts';
+import { activeTraceIds } from '../../src/core/tracing.ts';
 import { createDeps, type OwnedDeps } from '../../src/deps.ts';
 import { parseSettings } from '../../src/settings.ts';
 import { createTestDatabase } from './database.ts';
@@ -26,7 +28,8 @@ export async function captureLogs(level: 'trace' | 'info' = 'info'): Promise<Cap
       done();
     },
   });
-  const logger = await createLogger({ level, format: 'json', destination });
+  // The trace ids are added as the app's own logger adds them when tracing is on.
+  const logger = await createLogger({ level, format: 'json', destination, mixin: activeTraceIds });
   const text = () => chunks.join('');
   return {
     logger,
@@ -44,6 +47,8 @@ export interface TestDepsOptions {
   env?: Record<string, string | undefined>;
   clock?: Clock;
   logger?: Logger;
+  /** Turns tracing on, into this exporter. */
+  traceExporter?: SpanExporter;
 }
 
 export interface TestDeps extends OwnedDeps {
@@ -71,6 +76,7 @@ export async function createTestDeps(options: TestDepsOptions = {}): Promise<Tes
   const deps = await createDeps(settings, {
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.traceExporter ? { traceExporter: options.traceExporter } : {}),
   });
   return {
     ...deps,

@@ -1,9 +1,11 @@
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Deps } from '../../deps.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { ProblemError } from '../problem.ts';
+import { waitForRedis } from '../redis.ts';
+import { currentTraceCarrier } from '../tracing.ts';
 import { type JobDefinition, PermanentJobError } from './define-job.ts';
 import type { JobEventLog, JobEventType } from './job-events.ts';
 import type { JobPayload, JobQueue, JobState, JobStatus, JobWorker } from './job-queue.ts';
@@ -79,6 +81,13 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       });
       queue.on('error', () => {});
       queues.set(name, queue);
+      // BullMQ reads the server's version once, as the queue is built; if the connection is
+      // not up yet that fails, and the queue would fail every call for ever. Build it anew.
+      const built = queue;
+      built.waitUntilReady().catch(() => {
+        if (queues.get(name) === built) queues.delete(name);
+        built.close().catch(() => {});
+      });
     }
     return queue;
   };
@@ -109,8 +118,14 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       const id = uuidv7();
       const payload: JobPayload = {
         input: parsed,
-        meta: { ownerId: enqueueOptions.ownerId, requestId: enqueueOptions.requestId },
+        meta: {
+          ownerId: enqueueOptions.ownerId,
+          requestId: enqueueOptions.requestId,
+          trace: currentTraceCarrier(),
+        },
       };
+      // Recorded first: a worker may take the job, and record `active`, as soon as it is added.
+      await record(id, 'queued');
       try {
         await queueFor(job.name).add(job.name, payload, {
           jobId: id,
@@ -127,7 +142,6 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
         logger.warn({ err: error, job: job.name }, 'could not enqueue');
         throw new ProblemError(503, { detail: 'The job queue is unavailable; retry later' });
       }
-      await record(id, 'queued');
       return { id };
     },
     async get(id) {
@@ -196,7 +210,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       const workers = definitions.map((definition) => {
         const worker = new Worker(
           definition.name,
-          async (job: Job) => {
+          async (job: Job, token?: string) => {
             const jobId = job.id ?? '';
             const payload = job.data as JobPayload;
             await record(jobId, 'active', { attempt: job.attemptsMade + 1 });
@@ -215,9 +229,13 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
                 },
               });
             } catch (error) {
-              // Cut off by shutdown: report nothing. The lock lapses, and another worker's
-              // stalled-job check puts the job back in the queue, without using up a try.
-              if (shutdown.signal.aborted) return new Promise<never>(() => {});
+              // Cut off by shutdown: the job goes back to the queue, without using up a try,
+              // for another worker (or this one's successor). Should that fail, the lock
+              // lapses and another worker's stalled-job check does the same.
+              if (shutdown.signal.aborted) {
+                await job.moveToWait(token);
+                throw new WaitingError();
+              }
               if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
               throw error;
             }
@@ -246,6 +264,10 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
         );
         return worker;
       });
+      // The producer connection fails fast, and may not be up yet this early.
+      if (definitions.some((definition) => definition.schedule)) {
+        await waitForRedis(producer, 10_000);
+      }
       for (const definition of definitions) {
         if (definition.schedule) {
           await queueFor(definition.name).upsertJobScheduler(
@@ -265,8 +287,10 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
           const outcome = await Promise.race([finished, deadline]);
           clearTimeout(timer);
           if (outcome === 'deadline') {
+            // Active jobs stop and go back to the queue (see above); then the workers close.
+            // (`close(true)` would not help: a worker already closing ignores it.)
             shutdown.abort();
-            await Promise.all(workers.map((worker) => worker.close(true)));
+            await finished;
           }
           connection.disconnect();
         },

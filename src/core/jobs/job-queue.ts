@@ -26,6 +26,8 @@ export interface JobStatus {
 export interface JobMeta {
   ownerId?: string | undefined;
   requestId?: string | undefined;
+  /** W3C trace context of the enqueueing request, so the job's spans join its trace. */
+  trace?: Record<string, string> | undefined;
 }
 
 export interface JobPayload {

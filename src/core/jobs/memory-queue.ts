@@ -1,5 +1,6 @@
 import type { Deps } from '../../deps.ts';
 import { uuidv7 } from '../ids.ts';
+import { currentTraceCarrier } from '../tracing.ts';
 import { backoffDelay, type JobDefinition, PermanentJobError } from './define-job.ts';
 import { memoryJobEventLog } from './job-events.ts';
 import type { JobMeta, JobQueue, JobStatus, JobWorker } from './job-queue.ts';
@@ -144,7 +145,11 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
         status,
         definition: job,
         input: parsed,
-        meta: { ownerId: options.ownerId, requestId: options.requestId },
+        meta: {
+          ownerId: options.ownerId,
+          requestId: options.requestId,
+          trace: currentTraceCarrier(),
+        },
       };
       entries.set(id, entry);
       await events.append(id, 'queued', {});

@@ -1,4 +1,5 @@
 import type { Deps } from '../../deps.ts';
+import { inSpan, SpanKind } from '../tracing.ts';
 import type { JobContext, JobDefinition } from './define-job.ts';
 import { PermanentJobError } from './define-job.ts';
 import type { JobMeta } from './job-queue.ts';
@@ -50,6 +51,24 @@ export async function runJobOnce(request: RunRequest): Promise<unknown> {
     if (signal.aborted) fail();
     else signal.addEventListener('abort', fail, { once: true });
   });
+  const attributes = {
+    'job.name': definition.name,
+    'job.id': request.jobId,
+    'job.attempt': request.attempt,
+  };
+  // The job's span continues the trace of the request that enqueued it, in whatever process.
+  return inSpan(`job ${definition.name}`, request.meta.trace, attributes, SpanKind.CONSUMER, () =>
+    runMeasured(definition, deps, parsed.data, context, aborted),
+  );
+}
+
+async function runMeasured(
+  definition: JobDefinition,
+  deps: Deps,
+  input: unknown,
+  context: JobContext,
+  aborted: Promise<never>,
+): Promise<unknown> {
   const started = performance.now();
   const record = (outcome: 'completed' | 'failed') => {
     const labels = { job: definition.name, outcome };
@@ -58,7 +77,7 @@ export async function runJobOnce(request: RunRequest): Promise<unknown> {
   };
   try {
     // A job that ignores its signal cannot hold the worker past the timeout.
-    const result = await Promise.race([definition.run(parsed.data, context), aborted]);
+    const result = await Promise.race([definition.run(input, context), aborted]);
     record('completed');
     return result;
   } catch (error) {

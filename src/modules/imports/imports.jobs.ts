@@ -82,7 +82,15 @@ export const importItems = defineJob({
   concurrency: 2,
   async run({ uploadKey }, { deps, ownerId, progress, signal, logger }) {
     if (!ownerId) throw new PermanentJobError('An import needs the user who uploaded it');
-    const { valid, rejected } = await readRows(deps.storage.read(uploadKey));
+    let rows: Awaited<ReturnType<typeof readRows>>;
+    try {
+      rows = await readRows(deps.storage.read(uploadKey));
+    } catch (error) {
+      // A malformed file fails for good: no retry will read the upload again.
+      if (error instanceof PermanentJobError) await deps.storage.delete(uploadKey);
+      throw error;
+    }
+    const { valid, rejected } = rows;
     let inserted = 0;
     for (let start = 0; start < valid.length; start += BATCH) {
       signal.throwIfAborted();

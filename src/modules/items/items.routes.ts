@@ -15,6 +15,9 @@ import {
   deleteItem,
   getItem,
   type Item,
+  type ItemStats,
+  itemStats,
+  itemStatsKey,
   listItems,
   positionOf,
   updateItem,
@@ -46,6 +49,32 @@ const IfNoneMatchHeaders = z.object({
 const etagHeader = {
   ETag: { schema: { type: 'string' as const }, description: 'The item version, for `If-Match`.' },
 };
+
+export const ItemStatsSchema = z
+  .object({
+    count: z.number().int(),
+    totalValue: z.string().openapi({ description: 'Sum of prices, exact.' }),
+    byStatus: z.object({
+      draft: z.number().int(),
+      active: z.number().int(),
+      archived: z.number().int(),
+    }),
+  })
+  .openapi('ItemStats', {
+    example: { count: 3, totalValue: '73.50', byStatus: { draft: 1, active: 2, archived: 0 } },
+  });
+
+export const itemStatsRoute = defineRoute({
+  method: 'get',
+  path: '/v1/items/stats',
+  operationId: 'getItemStats',
+  summary: 'Statistics of your items',
+  description:
+    'Cached for a minute, and refreshed as soon as you change an item (`X-Cache` says which).',
+  tags: ['items'],
+  auth: { scopes: ['items:read'] },
+  responses: { 200: jsonResponse(ItemStatsSchema, 'Counts and total value') },
+});
 
 export const listItemsRoute = defineRoute({
   method: 'get',
@@ -161,7 +190,16 @@ function versionFrom(ifMatch: string | undefined): number | undefined {
 /** The reference resource: a user's items, with everything a real resource needs. */
 export function itemRoutes(deps: Deps) {
   const cursors = cursorCodec(deps.settings.JWT_SECRET);
+  const forgetStats = (ownerId: string) => deps.cache.forget(itemStatsKey(ownerId));
   return createRouter()
+    .openapi(itemStatsRoute, async (c) => {
+      const ownerId = c.var.principal.userId;
+      const { value, hit } = await deps.cache.remember<ItemStats>(itemStatsKey(ownerId), 60, () =>
+        itemStats(deps.db, ownerId),
+      );
+      c.header('x-cache', hit ? 'hit' : 'miss');
+      return sendJson(c, ItemStatsSchema, value, 200);
+    })
     .openapi(listItemsRoute, async (c) => {
       const query = c.req.valid('query');
       const key = queryKey(query);
@@ -211,7 +249,7 @@ export function itemRoutes(deps: Deps) {
           location: `/v1/items/${item.id}`,
         };
       };
-      const { response, replayed } = key
+      const result = key
         ? await runIdempotent(
             deps.db,
             {
@@ -224,6 +262,8 @@ export function itemRoutes(deps: Deps) {
             create,
           )
         : { response: await create(deps.db), replayed: false };
+      const { response, replayed } = result;
+      if (!replayed) await forgetStats(ownerId);
       const item = ItemPublic.parse(response.body);
       if (response.location) c.header('location', response.location);
       c.header('etag', etagOf(item.version));
@@ -250,6 +290,7 @@ export function itemRoutes(deps: Deps) {
       );
       if (result === 'stale') throw stale();
       if (!result) throw notFound();
+      await forgetStats(c.var.principal.userId);
       c.header('etag', etagOf(result.version));
       return sendJson(c, ItemPublic, toPublicItem(result), 200);
     })
@@ -259,6 +300,7 @@ export function itemRoutes(deps: Deps) {
       const result = await deleteItem(deps.db, c.var.principal.userId, id, expected);
       if (result === 'stale') throw stale();
       if (!result) throw notFound();
+      await forgetStats(c.var.principal.userId);
       return c.body(null, 204);
     });
 }
