@@ -1,10 +1,18 @@
+import { isClusterPrimary, superviseWorkers } from './core/cluster.ts';
+import { createLogger } from './core/logger.ts';
 import { onShutdownSignal, runMain } from './core/main.ts';
 import { createDeps } from './deps.ts';
 import { serveApi } from './processes.ts';
 import { loadSettings } from './settings.ts';
 
 runMain(async () => {
-  const deps = await createDeps(loadSettings());
+  const settings = loadSettings();
+  if (settings.WEB_CONCURRENCY > 1 && isClusterPrimary()) {
+    const logger = await createLogger({ level: settings.LOG_LEVEL, format: settings.LOG_FORMAT });
+    superviseWorkers(settings.WEB_CONCURRENCY, settings.SHUTDOWN_TIMEOUT_MS, logger);
+    return;
+  }
+  const deps = await createDeps(settings);
   const api = await serveApi(deps);
   onShutdownSignal(async (signal) => {
     deps.logger.info({ signal }, 'shutting down: draining requests in flight');

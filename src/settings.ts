@@ -219,6 +219,11 @@ export function parseSettings(env: Record<string, string | undefined>): Settings
       });
   // Checked on the raw values so these show up beside any other problem, in one list.
   if (present.NODE_ENV === 'production') problems.push(...productionProblems(present));
+  if (Number(present.WEB_CONCURRENCY ?? 1) > 1 && !present.DATABASE_URL) {
+    problems.push(
+      'WEB_CONCURRENCY: more than one process needs DATABASE_URL (the embedded database serves one process)',
+    );
+  }
   if (problems.length > 0 || !result.success) throw new SettingsError(problems);
   return result.data;
 }
