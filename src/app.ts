@@ -13,6 +13,7 @@ import { registerSecuritySchemes } from './core/security/security-schemes.ts';
 import { securityHeaders } from './core/security-headers.ts';
 import { traceRequests } from './core/trace-requests.ts';
 import type { Deps } from './deps.ts';
+import { queueDashboard } from './modules/admin/queue-dashboard.ts';
 import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
 import { authRoutes } from './modules/auth/auth.routes.ts';
 import { exportRoutes } from './modules/exports/exports.routes.ts';
@@ -102,6 +103,7 @@ export function createApp(deps: Deps) {
   });
   app.route('/docs', docsPage('/openapi.json', 'Hono Service Template API'));
   app.get('/metrics', metricsEndpoint(deps.metrics, settings.METRICS_TOKEN));
+  app.route('/', queueDashboard(deps));
 
   app.onError(createErrorHandler(deps.logger));
   app.notFound(createNotFoundHandler(app.routes));

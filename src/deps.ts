@@ -151,6 +151,7 @@ export async function createDeps(
         lockMs: settings.JOB_LOCK_MS,
       })
     : memoryJobQueue();
+  await jobs.ready();
   const metrics = createMetrics();
   metrics.setQueueDepth(() => jobs.depth());
   if (!jobs.durable) {

@@ -70,6 +70,11 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   producer.on('error', () => {});
+  // With no offline queue, a command sent before the connection is up fails at once: wait
+  // for it briefly (start-up, or a reconnect in progress), never for long.
+  const connected = async () => {
+    if (producer.status !== 'ready') await waitForRedis(producer, 2_000);
+  };
   const queues = new Map<string, Queue>();
   const queueFor = (name: string) => {
     let queue = queues.get(name);
@@ -101,6 +106,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
   };
 
   async function find(id: string): Promise<{ job: Job; name: string } | undefined> {
+    await connected();
     const found = await Promise.all(
       options.definitions.map(async (definition) => {
         const job = await queueFor(definition.name).getJob(id);
@@ -127,6 +133,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       // Recorded first: a worker may take the job, and record `active`, as soon as it is added.
       await record(id, 'queued');
       try {
+        await connected();
         await queueFor(job.name).add(job.name, payload, {
           jobId: id,
           attempts: job.attempts,
@@ -188,7 +195,12 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       await record(id, 'cancelled');
       return 'cancelled';
     },
+    ready: connected,
+    dashboardQueues() {
+      return options.definitions.map((definition) => queueFor(definition.name));
+    },
     async depth() {
+      await connected();
       const entries = await Promise.all(
         options.definitions.map(async (definition) => {
           const counts = await queueFor(definition.name).getJobCounts(

@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import type { z } from 'zod';
 import type { Deps } from '../../deps.ts';
 import type { JobDefinition } from './define-job.ts';
@@ -66,6 +67,10 @@ export interface JobQueue {
   get(id: string): Promise<JobStatus | undefined>;
   /** Cancels a job that has not started. */
   cancel(id: string): Promise<CancelOutcome>;
+  /** Resolves once the queue's connection is up, or after a short wait regardless. */
+  ready(): Promise<void>;
+  /** BullMQ's queues, for its dashboard; none for the in-process driver. */
+  dashboardQueues(): readonly Queue[];
   /** How many jobs each queue holds, by state, for metrics. */
   depth(): Promise<Record<string, Record<string, number>>>;
   /** Runs the given jobs in this process. */

@@ -177,6 +177,8 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
       await events.append(id, 'cancelled', {});
       return 'cancelled';
     },
+    ready: async () => {},
+    dashboardQueues: () => [],
     async depth() {
       const depths: Record<string, Record<string, number>> = {};
       for (const { definition, status } of entries.values()) {
