@@ -2,13 +2,15 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { TrieRouter } from 'hono/router/trie-router';
 import type { AppEnv } from './app-env.ts';
+import { isDependencyUnavailable } from './dependency-errors.ts';
 import type { Logger } from './logger.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 
 /**
  * Turns anything thrown while handling a request into a problem document. Only a
- * `ProblemError` or Hono's own `HTTPException` shows its message; anything else is a bug,
- * logged in full, and the client gets a 500 carrying the request id alone.
+ * `ProblemError` or Hono's own `HTTPException` shows its message; a lost connection to the
+ * database or Redis is a 503; anything else is a bug, logged, and the client gets a 500
+ * carrying the request id alone.
  */
 export function createErrorHandler(logger: Logger): ErrorHandler<AppEnv> {
   return function handleError(error, c) {
@@ -20,10 +22,15 @@ export function createErrorHandler(logger: Logger): ErrorHandler<AppEnv> {
     if (error instanceof HTTPException && error.status !== 500) {
       return problemResponse(c, error.status, error.message ? { detail: error.message } : {});
     }
-    (c.get('logger') ?? logger).error(
-      { err: error, requestId: c.get('requestId') },
-      'unhandled error',
-    );
+    const log = c.get('logger') ?? logger;
+    if (isDependencyUnavailable(error)) {
+      log.warn({ err: error }, 'a dependency is unavailable');
+      return problemResponse(c, 503, {
+        detail: 'A service this request needs is unavailable; retry shortly',
+        headers: { 'retry-after': '5' },
+      });
+    }
+    log.error({ err: error, requestId: c.get('requestId') }, 'unhandled error');
     return problemResponse(c, 500);
   };
 }

@@ -30,6 +30,34 @@ export const REDACTED_PATHS = [
   'req.headers["x-api-key"]',
 ];
 
+interface SafeError {
+  type: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  cause?: SafeError;
+}
+
+/** drizzle puts the statement's parameters (hashes, emails, tokens) in its error message. */
+const withoutParams = (text: string) => text.replace(/\nparams: [^\n]*/g, '\nparams: [redacted]');
+
+/**
+ * Errors are logged with their type, message, stack, code and cause only: other properties
+ * an error carries (a request body, a config with credentials) never reach the log.
+ */
+export function serializeError(error: unknown, depth = 0): SafeError | string {
+  if (!(error instanceof Error)) return String(error);
+  const code = 'code' in error ? error.code : undefined;
+  const safe: SafeError = { type: error.name, message: withoutParams(error.message) };
+  if (error.stack) safe.stack = withoutParams(error.stack);
+  if (typeof code === 'string' || typeof code === 'number') safe.code = String(code);
+  if (error.cause !== undefined && depth < 3) {
+    const cause = serializeError(error.cause, depth + 1);
+    if (typeof cause !== 'string') safe.cause = cause;
+  }
+  return safe;
+}
+
 export interface LoggerOptions {
   level: Settings['LOG_LEVEL'];
   format: Settings['LOG_FORMAT'];
@@ -47,6 +75,7 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const config = {
     level: options.level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
     base: { pid: process.pid },
     ...(options.mixin ? { mixin: options.mixin } : {}),
   };

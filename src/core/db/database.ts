@@ -42,6 +42,11 @@ function openPostgres(url: string, poolMax: number): DatabaseHandle {
   const client = postgres(url, {
     max: poolMax,
     connect_timeout: 5,
+    // Seconds a connection waits before reconnecting after a failed attempt. postgres.js
+    // grows it with every failure of the pool, up to 20 s: in an outage queries then sit
+    // waiting (past any request timeout) instead of failing, and after it they wait that
+    // long to see the database back. Capped at 1 s, with jitter.
+    backoff: (retries: number) => (0.5 + Math.random() / 2) * Math.min(2 ** retries / 20, 1),
     idle_timeout: 30,
     max_lifetime: 60 * 30,
     onnotice: () => {},

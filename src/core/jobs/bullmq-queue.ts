@@ -72,8 +72,8 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
   producer.on('error', () => {});
   // With no offline queue, a command sent before the connection is up fails at once: wait
   // for it briefly (start-up, or a reconnect in progress), never for long.
-  const connected = async () => {
-    if (producer.status !== 'ready') await waitForRedis(producer, 2_000);
+  const connected = async (maxWaitMs = 2_000) => {
+    if (producer.status !== 'ready') await waitForRedis(producer, maxWaitMs);
   };
   const queues = new Map<string, Queue>();
   const queueFor = (name: string) => {
@@ -195,12 +195,13 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       await record(id, 'cancelled');
       return 'cancelled';
     },
-    ready: connected,
+    ready: () => connected(),
     dashboardQueues() {
       return options.definitions.map((definition) => queueFor(definition.name));
     },
     async depth() {
-      await connected();
+      // Metrics scrapes must stay quick during an outage.
+      await connected(250);
       const entries = await Promise.all(
         options.definitions.map(async (definition) => {
           const counts = await queueFor(definition.name).getJobCounts(

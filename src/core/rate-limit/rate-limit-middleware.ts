@@ -49,6 +49,8 @@ export function rateLimit<E extends AppEnv>(
       });
     }
     await next();
+    // Uncounted (Redis down, failing open): no figures rather than made-up ones.
+    if (result.uncounted) return;
     for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
   };
 }

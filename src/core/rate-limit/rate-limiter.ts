@@ -12,6 +12,8 @@ export interface RateLimitPolicy {
 
 export interface RateLimitOutcome {
   allowed: boolean;
+  /** True when the count could not be made (Redis down) and the request was let through. */
+  uncounted?: boolean;
   remaining: number;
   /** Seconds until the window resets. */
   resetSeconds: number;
@@ -74,7 +76,12 @@ export function redisRateLimiter(
           );
         }
         if (options.onError === 'deny') throw new RateLimiterUnavailableError();
-        return { allowed: true, remaining: policy.limit, resetSeconds: policy.windowSeconds };
+        return {
+          allowed: true,
+          uncounted: true,
+          remaining: policy.limit,
+          resetSeconds: policy.windowSeconds,
+        };
       }
     },
   };
