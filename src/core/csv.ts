@@ -33,10 +33,15 @@ export async function* parseCsv(
   let sawAnything = false;
   let previous = '';
   const decode = (chunk: Uint8Array | string, stream: boolean) => {
+    if (typeof chunk === 'string') return chunk;
     try {
-      return typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream });
+      return decoder.decode(chunk, { stream });
     } catch {
-      throw new CsvSyntaxError(line, 'the file is not valid UTF-8');
+      // `line` is where this chunk starts: add the line breaks before the first bad byte.
+      const lenient = new TextDecoder().decode(chunk);
+      const valid = lenient.slice(0, Math.max(0, lenient.indexOf('\uFFFD')));
+      const breaks = valid.split('\n').length - 1;
+      throw new CsvSyntaxError(line + breaks, 'the file is not valid UTF-8');
     }
   };
   const endRecord = (): CsvRecord => {

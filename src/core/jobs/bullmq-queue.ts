@@ -153,7 +153,14 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     },
     async get(id) {
       const found = await find(id);
-      if (found) return toStatus(found.job, await found.job.getState(), found.name);
+      if (found) {
+        const state = await found.job.getState();
+        // The job was read before its state: if it finished in between, read it again, or it
+        // would show as completed with no result.
+        const torn = (state === 'completed' || state === 'failed') && !found.job.finishedOn;
+        const job = torn ? ((await queueFor(found.name).getJob(id)) ?? found.job) : found.job;
+        return toStatus(job, state, found.name);
+      }
       const cancelled = await options.redis.get(tombstone(id));
       if (!cancelled) return undefined;
       const stored = JSON.parse(cancelled) as Omit<JobStatus, 'createdAt' | 'finishedAt'> & {

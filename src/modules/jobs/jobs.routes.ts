@@ -136,6 +136,7 @@ export function jobRoutes(deps: Deps) {
           });
           lastId = event.id;
         };
+        let endedWhileIdle = false;
         while (!signal.aborted) {
           const events = await deps.jobs.events.wait(
             id,
@@ -150,7 +151,10 @@ export function jobRoutes(deps: Deps) {
           if (events.length > 0 || signal.aborted) continue;
           // Idle: the job may have ended long ago, its history expired. Then say so and end.
           const job = await deps.jobs.get(id);
-          if (!job || ['completed', 'failed', 'cancelled'].includes(job.state)) {
+          const ended = !job || ['completed', 'failed', 'cancelled'].includes(job.state);
+          // A worker records the final event just after the state changes: only a job still
+          // ended and silent one round later has lost its history.
+          if (ended && endedWhileIdle) {
             const state = job?.state ?? 'failed';
             await send({
               id: `${lastId ?? '0'}-end`,
@@ -164,6 +168,7 @@ export function jobRoutes(deps: Deps) {
             });
             return;
           }
+          endedWhileIdle = ended;
           await stream.write(': heartbeat\n\n');
         }
       });
