@@ -2,18 +2,33 @@ import { randomFillSync } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 
 const random = Buffer.alloc(10);
+let lastMillis = -1;
+let sequence = 0;
 
 /**
- * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Ids sort by
- * creation time, which keeps B-tree inserts at the right edge and gives keyset pagination
- * a natural order.
+ * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, a 12-bit sequence, then random
+ * bits. Ids sort by creation time, which keeps B-tree inserts at the right edge and gives
+ * keyset pagination a natural order; within one millisecond the sequence (which starts at
+ * a random value and counts up, RFC 9562 method 3) keeps this process's ids in order too.
  */
 export function uuidv7(now = Date.now()): string {
   randomFillSync(random);
+  let millis = Math.max(now, lastMillis);
+  if (millis === lastMillis) {
+    sequence += 1;
+    if (sequence > 0xfff) {
+      millis += 1;
+      sequence = random.readUInt16BE(0) & 0x7ff;
+    }
+  } else {
+    // Start low in the range, so a busy millisecond has room to count up.
+    sequence = random.readUInt16BE(0) & 0x7ff;
+  }
+  lastMillis = millis;
   const bytes = Buffer.alloc(16);
-  bytes.writeUIntBE(now, 0, 6);
-  random.copy(bytes, 6);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
+  bytes.writeUIntBE(millis, 0, 6);
+  bytes.writeUInt16BE(0x7000 | sequence, 6);
+  random.copy(bytes, 8, 2);
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;

@@ -109,6 +109,13 @@ function visibleTo(job: JobStatus | undefined, principal: Principal): job is Job
 
 const notFound = () => new ProblemError(404, { detail: 'No such job' });
 
+/** The final event a finished job's state implies, for when its recorded history expired. */
+function finalEventOf(job: JobStatus | undefined): Pick<JobEvent, 'type' | 'data'> {
+  if (job?.state === 'completed') return { type: 'completed', data: { result: job.result } };
+  if (job?.state === 'cancelled') return { type: 'cancelled', data: {} };
+  return { type: 'failed', data: { error: job?.error ?? 'The job no longer exists' } };
+}
+
 /** Job status, a live event stream, and cancellation, whichever process runs the job. */
 export function jobRoutes(deps: Deps) {
   return createRouter()
@@ -155,17 +162,9 @@ export function jobRoutes(deps: Deps) {
           // A worker records the final event just after the state changes: only a job still
           // ended and silent one round later has lost its history.
           if (ended && endedWhileIdle) {
-            const state = job?.state ?? 'failed';
-            await send({
-              id: `${lastId ?? '0'}-end`,
-              type:
-                state === 'completed'
-                  ? 'completed'
-                  : state === 'cancelled'
-                    ? 'cancelled'
-                    : 'failed',
-              data: { result: job?.result ?? null, error: job?.error ?? null },
-            });
+            // No id: there is nothing after it to resume from.
+            const { type, data } = finalEventOf(job);
+            await stream.writeSSE({ event: type, data: JSON.stringify(data) });
             return;
           }
           endedWhileIdle = ended;

@@ -18,7 +18,6 @@ import { createTestDeps, type TestDeps } from '../../support/deps.ts';
 
 const LIMIT = 3;
 const WINDOW_SECONDS = 60;
-const POLICY_HEADER = `"probe";q=${LIMIT};w=${WINDOW_SECONDS}`;
 
 const publicProbe = defineRoute({
   method: 'get',
