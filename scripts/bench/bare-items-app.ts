@@ -3,9 +3,10 @@
  * postgres.js, running the very SQL text the items service runs (prepared, as drizzle's
  * named statements are), for one fixed owner (BENCH_OWNER_ID). No middleware, no
  * authentication, no logging, no schema validation: the least the same routes can do and
- * still answer the same JSON.
+ * still answer the same JSON. POST /v1/items parses the body with JSON.parse, checks the
+ * types of its fields, and inserts.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomFillSync } from 'node:crypto';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -25,6 +26,10 @@ const COLUMNS =
   'select "id", "owner_id", "name", "description", "price", "tags", "status", "version", "created_at", "updated_at" from "items"';
 const BY_ID = `${COLUMNS} where ("items"."id" = $1 and "items"."owner_id" = $2)`;
 const BY_OWNER = `${COLUMNS} where "items"."owner_id" = $1 order by "items"."created_at" desc, "items"."id" desc limit $2`;
+// What drizzle sends for createItem with a description and tags (the rest: column defaults).
+const RETURNING =
+  '"id", "owner_id", "name", "description", "price", "tags", "status", "version", "created_at", "updated_at"';
+const INSERT = `insert into "items" (${RETURNING}) values ($1, $2, $3, $4, $5, $6, default, default, default, default) returning ${RETURNING}`;
 
 interface Row {
   id: string;
@@ -71,6 +76,24 @@ function cursor(row: Row): string {
   return `${body}.${signature.toString('base64url')}`;
 }
 
+/** A UUID v7, as the service's ids are. */
+const random = Buffer.alloc(10);
+function uuidv7(): string {
+  randomFillSync(random);
+  const bytes = Buffer.alloc(16);
+  bytes.writeUIntBE(Date.now(), 0, 6);
+  random.copy(bytes, 6);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** A PostgreSQL array literal of text, as drizzle sends a text[] parameter. */
+function textArray(values: string[]): string {
+  return `{${values.map((value) => `"${value.replace(/["\\]/g, (char) => `\\${char}`)}"`).join(',')}}`;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const app = new Hono();
@@ -96,6 +119,41 @@ app.get('/v1/items', async (c) => {
     data: page.map(publicItem),
     nextCursor: rows.length > limit && last ? cursor(last) : null,
   });
+});
+
+app.post('/v1/items', async (c) => {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(await c.req.text()) as Record<string, unknown>;
+  } catch {
+    return c.json({ detail: 'The body is not JSON' }, 400);
+  }
+  const { name, description = null, price, tags = [] } = body;
+  if (
+    typeof name !== 'string' ||
+    typeof price !== 'string' ||
+    (description !== null && typeof description !== 'string') ||
+    !Array.isArray(tags) ||
+    !tags.every((tag) => typeof tag === 'string')
+  ) {
+    return c.json({ detail: 'Invalid body' }, 422);
+  }
+  try {
+    const [row] = await sql.unsafe<Row[]>(
+      INSERT,
+      [uuidv7(), ownerId, name, description, price, textArray(tags)],
+      { prepare: true },
+    );
+    if (!row) throw new Error('insert returned no row');
+    c.header('location', `/v1/items/${row.id}`);
+    c.header('etag', `"${row.version}"`);
+    return c.json(publicItem(row), 201);
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') {
+      return c.json({ detail: 'You already have an item with this name' }, 409);
+    }
+    throw error;
+  }
 });
 
 const server = serve({

@@ -1,13 +1,18 @@
 /**
- * `npm run bench`: start-up time, idle memory and throughput of the full app, each beside a
- * baseline measured in the same run: a bare Hono app doing the least the same route can do,
- * or the same app with authentication replaced by a fixed principal. Prints figures, ratios
- * and whether each aim is met; asserts nothing.
+ * `npm run bench`: start-up time, idle memory, HTTP throughput and jobs throughput of the
+ * full app, each beside a baseline measured in the same run: a bare Hono app doing the least
+ * the same route can do, the same app with authentication replaced by a fixed principal, or
+ * raw BullMQ. Prints figures, ratios and whether each aim is met; asserts nothing.
  *
  * Needs PostgreSQL (TEST_DATABASE_URL, as the tests) and Redis (TEST_REDIS_URL), and `wrk`.
- * BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (50) and
- * BENCH_STARTUP_RUNS (5) tune how long it takes; BENCH_ONLY=livez,items runs only the scenarios
- * whose name contains one of those words.
+ * BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (50),
+ * BENCH_STARTUP_RUNS (5), BENCH_JOBS (3000 jobs per run) and BENCH_JOB_ROUNDS (BENCH_ROUNDS)
+ * tune how long it takes; BENCH_ONLY=livez,items,jobs runs only the scenarios whose name
+ * contains one of those words ("jobs": the jobs throughput).
+ *
+ * `npm run bench -- --soak` (or BENCH_SOAK_SECONDS=600) runs the soak instead: the mixed
+ * workload against the full server for BENCH_SOAK_SECONDS (600), RSS sampled every
+ * BENCH_SOAK_SAMPLE_SECONDS (10), growth measured from BENCH_SOAK_WARMUP_SECONDS (60) on.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,18 +21,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
+import { benchJobs, type JobsRun, summarizeJobs } from './jobs.ts';
 import { type RunningTarget, startTarget, status, type Target } from './processes.ts';
-import { type AppName, type Scenario, scenarios, type Variant } from './scenarios.ts';
+import { fmt, log, median, positiveInt, table } from './report.ts';
+import {
+  type AppName,
+  mixedScenario,
+  requestsOf,
+  type Scenario,
+  scenarios,
+  UNIQUE,
+  type Variant,
+} from './scenarios.ts';
 import { seedBenchData } from './seed.ts';
+import { runSoak } from './soak.ts';
 import { runWrk, type WrkOptions, type WrkResult } from './wrk.ts';
-
-function positiveInt(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: a positive integer`);
-  return value;
-}
 
 const STARTUP_RUNS = positiveInt('BENCH_STARTUP_RUNS', 5);
 const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
@@ -40,44 +48,35 @@ const WARMUP: WrkOptions = {
   ...WRK,
   durationSeconds: positiveInt('BENCH_WARMUP_SECONDS', 1),
 };
+const JOBS = {
+  count: positiveInt('BENCH_JOBS', 3_000),
+  rounds: positiveInt('BENCH_JOB_ROUNDS', ROUNDS),
+  concurrencies: [1, 50],
+};
+const SOAK = {
+  on:
+    process.argv.slice(2).includes('--soak') ||
+    (process.env.BENCH_SOAK_SECONDS !== undefined && process.env.BENCH_SOAK_SECONDS !== ''),
+  seconds: positiveInt('BENCH_SOAK_SECONDS', 600),
+  warmupSeconds: positiveInt('BENCH_SOAK_WARMUP_SECONDS', 60),
+  sampleSeconds: positiveInt('BENCH_SOAK_SAMPLE_SECONDS', 10),
+};
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((word) => word.trim().toLowerCase())
   .filter((word) => word.length > 0);
-const AIMS = { startupMs: 1_000, idleRssMb: 150 };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
-const fmt = {
-  ms: (value: number) => (value < 10 ? `${value.toFixed(2)} ms` : `${Math.round(value)} ms`),
-  int: (value: number) => Math.round(value).toLocaleString('en-US'),
-  mb: (value: number) => `${value.toFixed(1)} MB`,
-  pct: (value: number) => `${(value * 100).toFixed(1)}%`,
+const wanted = (name: string) =>
+  ONLY.length === 0 || ONLY.some((word) => name.toLowerCase().includes(word));
+const AIMS = {
+  startupMs: 1_000,
+  idleRssMb: 150,
+  /** RSS of the full server after the load, as a multiple of the bare items server's. */
+  loadedRss: 1.2,
+  /** defineJob + the worker, as a share of raw BullMQ's jobs/s. */
+  jobs: 0.85,
+  /** RSS growth over the soak, from the end of its warm-up. */
+  soakGrowth: 0.05,
 };
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((cell, column) =>
-    Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) => cell.padEnd(widths[column] as number))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join(
-    '\n',
-  );
-}
-
-function log(text: string) {
-  console.log(`[bench] ${text}`);
-}
 
 /** One variant of a scenario, with the app serving it and its rounds. */
 interface Measured {
@@ -88,6 +87,7 @@ interface Measured {
 }
 
 const rps = (measured: Measured) => median(measured.rounds.map((r) => r.requestsPerSecond));
+const p99 = (measured: Measured) => median(measured.rounds.map((r) => r.p99Ms));
 
 /** The variant's req/s over the baseline's: of the medians, and round by round. */
 function ratioOf(measured: Measured, all: Measured[]) {
@@ -100,96 +100,112 @@ function ratioOf(measured: Measured, all: Measured[]) {
     perRound: measured.rounds.map(
       (round, index) => round.requestsPerSecond / (base.rounds[index]?.requestsPerSecond ?? NaN),
     ),
-    p99: median(measured.rounds.map((r) => r.p99Ms)) / median(base.rounds.map((r) => r.p99Ms)),
+    p99: p99(measured) / p99(base),
   };
 }
 
 /** Errors where none were expected make a round's figures meaningless. */
 function unexpectedErrors(measured: Measured): number {
-  const expected = measured.variant.expectStatus ?? 200;
+  const { variant } = measured;
+  const success = requestsOf(variant.request).every(
+    (request) => (request.expectStatus ?? variant.expectStatus ?? 200) < 300,
+  );
   return measured.rounds.reduce(
-    (sum, round) => sum + round.socketErrors + (expected < 300 ? round.non2xx : 0),
+    (sum, round) => sum + round.socketErrors + (success ? round.non2xx : 0),
     0,
   );
 }
 
-/** One request per variant before the load: the status it must have, and its body. */
+/** Drops the fields that differ by nature before bodies are compared. */
+function comparable(body: unknown, ignore: string[] | undefined): unknown {
+  if (!ignore || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  return Object.fromEntries(Object.entries(body).filter(([key]) => !ignore.includes(key)));
+}
+
+/**
+ * One request of each kind per variant before the load: the status it must have, and its
+ * body, compared across variants. Request by request, so a write cannot change what the
+ * other variant's read of the same kind sees.
+ */
 async function preflight(
   list: Scenario[],
-  apps: Record<AppName, RunningTarget>,
+  baseUrlOf: (variant: Variant) => string,
 ): Promise<string[]> {
   const warnings: string[] = [];
   for (const scenario of list) {
-    const bodies: { label: string; body: unknown }[] = [];
-    for (const variant of scenario.variants) {
-      const { request } = variant;
-      const response = await fetch(`${apps[variant.app].baseUrl}${request.path}`, {
-        method: request.method ?? 'GET',
-        headers: request.headers ?? {},
-        ...(request.body === undefined ? {} : { body: request.body }),
-      });
-      const text = await response.text();
-      const expected = variant.expectStatus ?? 200;
-      if (response.status !== expected) {
-        throw new Error(
-          `${scenario.name} (${variant.label}): status ${response.status}, expected ${expected}:\n${text.slice(0, 500)}`,
-        );
+    const kinds = Math.max(...scenario.variants.map((v) => requestsOf(v.request).length));
+    for (let kind = 0; kind < kinds; kind++) {
+      const bodies: { label: string; body: unknown; ignore: string[] | undefined }[] = [];
+      for (const variant of scenario.variants) {
+        const request = requestsOf(variant.request)[kind];
+        if (!request) continue;
+        const unique = `preflight-${randomBytes(4).toString('hex')}`;
+        const response = await fetch(`${baseUrlOf(variant)}${request.path}`, {
+          method: request.method ?? 'GET',
+          headers: request.headers ?? {},
+          ...(request.body === undefined ? {} : { body: request.body.replaceAll(UNIQUE, unique) }),
+        });
+        const text = await response.text();
+        const expected = request.expectStatus ?? variant.expectStatus ?? 200;
+        if (response.status !== expected) {
+          throw new Error(
+            `${scenario.name} (${variant.label}, ${request.method ?? 'GET'} ${request.path}): status ${response.status}, expected ${expected}:\n${text.slice(0, 500)}`,
+          );
+        }
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {}
+        bodies.push({ label: variant.label, body, ignore: request.ignoreFields });
       }
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {}
-      bodies.push({ label: variant.label, body });
-    }
-    const [first, ...rest] = bodies;
-    for (const other of rest) {
-      if (first && !isDeepStrictEqual(first.body, other.body)) {
-        warnings.push(
-          `${scenario.name}: the ${other.label} body differs from the ${first.label} body:\n    ${JSON.stringify(first.body).slice(0, 300)}\n    ${JSON.stringify(other.body).slice(0, 300)}`,
-        );
+      const [first, ...rest] = bodies;
+      for (const other of rest) {
+        if (
+          first &&
+          !isDeepStrictEqual(
+            comparable(first.body, first.ignore),
+            comparable(other.body, first.ignore),
+          )
+        ) {
+          warnings.push(
+            `${scenario.name}: the ${other.label} body differs from the ${first.label} body:\n    ${JSON.stringify(first.body).slice(0, 300)}\n    ${JSON.stringify(other.body).slice(0, 300)}`,
+          );
+        }
       }
     }
   }
   return warnings;
 }
 
-async function main() {
-  const wrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
-  if (wrk.error) throw new Error('wrk is not installed (apt-get install wrk)');
-  const began = performance.now();
-  const loadBefore = loadavg()[0] ?? 0;
-
-  const database: TestDatabase = await createTestDatabase();
-  const redisPrefix = `bench:${randomBytes(6).toString('hex')}:`;
-  const jwtSecret = randomBytes(32).toString('hex');
-  const running: RunningTarget[] = [];
-  const cleanUp = async () => {
-    await Promise.allSettled(running.map((app) => app.stop()));
-    await Promise.allSettled([database.drop(), deleteRedisKeys(redisPrefix)]);
+function describeMachine(loadBefore: number): { line: string; busy: boolean } {
+  const cpu = cpus();
+  const loadAfter = loadavg()[0] ?? 0;
+  const busy = Math.max(loadBefore, loadAfter) > cpu.length / 2;
+  return {
+    busy,
+    line: `  node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}; load average (1 min): ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after${busy ? ' — other work shares the machine: the figures are noisy' : ''}`,
   };
-  // Ctrl-C: still drop the bench database.
-  process.once('SIGINT', () => {
-    void cleanUp().finally(() => process.exit(130));
-  });
+}
 
-  try {
-    // 0. Seed: a user, their token, API key and items.
-    const seeded = performance.now();
-    const seed = await seedBenchData(database.url, jwtSecret);
-    log(
-      `seeded user ${seed.userId}, a JWT, an API key and ${seed.itemCount} items in ${fmt.ms(performance.now() - seeded)}`,
-    );
-
-    const serverEnv = {
-      NODE_ENV: 'production',
-      JWT_SECRET: jwtSecret,
-      DATABASE_URL: database.url,
-      REDIS_URL: TEST_REDIS_URL,
-      REDIS_KEY_PREFIX: redisPrefix,
-      LOG_LEVEL: 'info',
-      LOG_FORMAT: 'json',
-    };
-    const targets: Record<AppName, Target> = {
+/** The servers, built around one seeded database and Redis prefix. */
+function buildTargets(
+  databaseUrl: string,
+  redisPrefix: string,
+  jwtSecret: string,
+  userId: string,
+): { targets: Record<AppName, Target>; serverEnv: Record<string, string> } {
+  const serverEnv = {
+    NODE_ENV: 'production',
+    JWT_SECRET: jwtSecret,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix,
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+  };
+  return {
+    serverEnv,
+    targets: {
       full: {
         name: 'full',
         entry: 'src/server.ts',
@@ -209,240 +225,483 @@ async function main() {
         entry: 'scripts/bench/open-app.ts',
         preload: true,
         readyPath: '/readyz',
-        env: { ...serverEnv, BENCH_USER_ID: seed.userId },
+        env: { ...serverEnv, BENCH_USER_ID: userId },
       },
       'bare-items': {
         name: 'bare-items',
         entry: 'scripts/bench/bare-items-app.ts',
         preload: true,
         readyPath: '/readyz',
-        env: { DATABASE_URL: database.url, JWT_SECRET: jwtSecret, BENCH_OWNER_ID: seed.userId },
+        env: { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, BENCH_OWNER_ID: userId },
       },
-    };
+    },
+  };
+}
 
-    // 1. Start-up: spawn to ready, alternating, each process stopped before the next.
-    const startup: Record<string, number[]> = { full: [], bare: [] };
-    for (let run = 0; run < STARTUP_RUNS; run++) {
-      for (const target of [targets.full, targets.bare]) {
-        const started = await startTarget(target);
-        startup[target.name]?.push(started.readyMs);
-        await started.stop();
-      }
-    }
-    log(
-      `start-up runs (ms): full ${startup.full?.map(Math.round).join(', ')}; bare ${startup.bare?.map(Math.round).join(', ')}`,
-    );
+interface Session {
+  database: TestDatabase;
+  redisPrefix: string;
+  jobsPrefix: string;
+  jwtSecret: string;
+  running: RunningTarget[];
+  began: number;
+  loadBefore: number;
+}
 
-    // 2. Idle memory: after start and a few requests, once things settle.
-    const apps = {} as Record<AppName, RunningTarget>;
-    for (const name of Object.keys(targets) as AppName[]) {
-      const app = await startTarget(targets[name]);
-      running.push(app);
-      apps[name] = app;
-    }
-    for (const app of [apps.full, apps.bare]) {
-      for (let index = 0; index < 20; index++) {
-        await status(`${app.baseUrl}/livez`);
-        await status(`${app.baseUrl}${app.target.readyPath}`);
-      }
-    }
-    await sleep(1_000);
-    const idle = { full: await apps.full.memory(), bare: await apps.bare.memory() };
-
-    // 3. Throughput: every scenario, its variants in alternation, ROUNDS rounds each. The
-    // order turns by one each round, so no variant always follows the same one.
-    const list = scenarios(seed).filter(
-      (scenario) =>
-        ONLY.length === 0 || ONLY.some((word) => scenario.name.toLowerCase().includes(word)),
-    );
-    const warnings = await preflight(list, apps);
-    for (const warning of warnings) log(`WARNING ${warning}`);
-    const results: Measured[] = [];
-    for (const scenario of list) {
-      const measured = scenario.variants.map((variant) => ({
-        scenario,
-        variant,
-        app: apps[variant.app],
-        rounds: [] as WrkResult[],
-      }));
-      for (const m of measured) await runWrk(m.app.baseUrl, m.variant.request, WARMUP);
-      for (let round = 0; round < ROUNDS; round++) {
-        const turn = round % measured.length;
-        for (const m of [...measured.slice(turn), ...measured.slice(0, turn)]) {
-          const result = await runWrk(m.app.baseUrl, m.variant.request, WRK);
-          m.rounds.push(result);
-          log(
-            `${scenario.name} ${m.variant.label} round ${round + 1}: ${fmt.int(result.requestsPerSecond)} req/s, p99 ${fmt.ms(result.p99Ms)}`,
-          );
-        }
-      }
-      results.push(...measured);
-    }
-    const loaded = { full: await apps.full.memory(), bare: await apps.bare.memory() };
-    const logBytes = apps.full.stdoutBytes() + apps.open.stdoutBytes();
-    const exitCodes: Partial<Record<AppName, number | null>> = {};
-    for (const name of Object.keys(apps) as AppName[]) exitCodes[name] = await apps[name].stop();
-
-    // 4. Report.
-    const cpu = cpus();
-    const loadAfter = loadavg()[0] ?? 0;
-    console.log('');
-    console.log('Benchmark');
-    console.log(
-      `  node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}; wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
-    );
-    console.log(
-      `  full: node --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
-    );
-    console.log(
-      `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,
-    );
-    console.log(
-      `  bare: ${targets.bare.entry}: hono + @hono/node-server, GET /livez, no middleware, no logging`,
-    );
-    console.log(
-      `  bare-items: ${targets['bare-items'].entry}: hono + postgres.js (pool 10, as the full app), the service's SQL text, owner from env, no auth/logging/validation`,
-    );
-    console.log(
-      '  every server is started with --import ./src/preload.ts; seeded: 1 user, 1 JWT, 1 API key (items:read items:write), 1,000 items',
-    );
-    const busy = Math.max(loadBefore, loadAfter) > cpu.length / 2;
-    console.log(
-      `  load average (1 min): ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after, on ${cpu.length} cores${busy ? ' — other work shares the machine: the figures are noisy' : ''}`,
-    );
-    console.log('');
-
-    const startFull = median(startup.full ?? []);
-    const startBare = median(startup.bare ?? []);
-    console.log(
-      table(
-        ['measure', 'full', 'bare', 'aim (full)', 'met'],
-        [
-          [
-            `start-up to ready (median of ${STARTUP_RUNS})`,
-            fmt.ms(startFull),
-            fmt.ms(startBare),
-            `< ${fmt.ms(AIMS.startupMs)}`,
-            startFull < AIMS.startupMs ? 'yes' : 'NO',
-          ],
-          [
-            'idle RSS',
-            fmt.mb(idle.full.rssMb),
-            fmt.mb(idle.bare.rssMb),
-            `< ${AIMS.idleRssMb} MB`,
-            idle.full.rssMb < AIMS.idleRssMb ? 'yes' : 'NO',
-          ],
-          ['RSS after the load', fmt.mb(loaded.full.rssMb), fmt.mb(loaded.bare.rssMb), '', ''],
-          ['peak RSS', fmt.mb(loaded.full.peakMb), fmt.mb(loaded.bare.peakMb), '', ''],
-        ],
+/** `--soak`: the mixed workload against the full server only, its memory sampled. */
+async function soak(session: Session) {
+  const { database, redisPrefix, jwtSecret, running } = session;
+  const seed = await seedBenchData(database.url, jwtSecret);
+  const { targets } = buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
+  const app = await startTarget(targets.full);
+  running.push(app);
+  const scenario = mixedScenario(seed);
+  const variant = scenario.variants.find((v) => v.app === 'full');
+  if (!variant) throw new Error('the mixed scenario has no full variant');
+  const warnings = await preflight([{ ...scenario, variants: [variant] }], () => app.baseUrl);
+  for (const warning of warnings) log(`WARNING ${warning}`);
+  // At least two samples after the warm-up, however short the soak.
+  const warmupSeconds = Math.max(
+    SOAK.sampleSeconds,
+    Math.min(SOAK.warmupSeconds, SOAK.seconds - 2 * SOAK.sampleSeconds),
+  );
+  const wrk: WrkOptions = { ...WRK, durationSeconds: SOAK.seconds };
+  const startRss = (await app.memory()).rssMb;
+  log(
+    `soak: ${scenario.name} against full for ${SOAK.seconds} s (wrk -t${wrk.threads} -c${wrk.connections}), RSS every ${SOAK.sampleSeconds} s, growth from ${warmupSeconds} s on; RSS at start ${fmt.mb(startRss)}`,
+  );
+  const result = await runSoak({
+    app,
+    load: variant.request,
+    wrk,
+    warmupSeconds,
+    sampleSeconds: SOAK.sampleSeconds,
+    onSample: (sample) =>
+      log(
+        `soak ${sample.atSeconds} s: RSS ${fmt.mb(sample.rssMb)}, heap used ${sample.heapUsedMb === undefined ? '?' : fmt.mb(sample.heapUsedMb)}`,
       ),
-    );
-    console.log(
-      '  (ready: full = first 200 on GET /readyz, database and Redis checked; bare = first 200 on GET /livez)',
-    );
-    console.log('');
+  });
+  const exitCode = await app.stop();
 
-    const rows: string[][] = [];
-    for (const m of results) {
-      const ratio = ratioOf(m, results);
-      rows.push([
-        m.scenario.name,
-        m.variant.label,
-        m.app.target.name,
-        fmt.int(rps(m)),
-        fmt.ms(median(m.rounds.map((round) => round.p50Ms))),
-        fmt.ms(median(m.rounds.map((round) => round.p99Ms))),
-        m.rounds.map((round) => fmt.int(round.requestsPerSecond)).join(' / '),
-        fmt.int(m.rounds.reduce((sum, round) => sum + round.non2xx, 0)),
-        fmt.int(m.rounds.reduce((sum, round) => sum + round.socketErrors, 0)),
-        ratio ? `${fmt.pct(ratio.value)} of ${m.scenario.baseline}` : '',
-        ratio ? ratio.perRound.map(fmt.pct).join(' / ') : '',
-        ratio ? `${ratio.p99.toFixed(2)}×` : '',
+  const machine = describeMachine(session.loadBefore);
+  console.log('');
+  console.log('Soak');
+  console.log(machine.line);
+  console.log(
+    `  full: node --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
+  );
+  console.log(`  load: ${scenario.name} (${scenario.note ?? ''})`);
+  console.log(
+    `  wrk -t${wrk.threads} -c${wrk.connections} -d${wrk.durationSeconds}s: ${fmt.int(result.wrk.requestsPerSecond)} req/s, p50 ${fmt.ms(result.wrk.p50Ms)}, p99 ${fmt.ms(result.wrk.p99Ms)}, ${fmt.int(result.wrk.requests)} requests, ${fmt.int(result.wrk.non2xx)} non-2xx, ${fmt.int(result.wrk.socketErrors)} socket errors`,
+  );
+  console.log('');
+  const rows = [
+    ['start (idle)', fmt.mb(startRss), ''],
+    ...result.samples.map((sample) => [
+      `${sample.atSeconds} s${sample === result.warm ? ' (warm)' : ''}${sample === result.end ? ' (end)' : ''}`,
+      fmt.mb(sample.rssMb),
+      sample.heapUsedMb === undefined ? '?' : fmt.mb(sample.heapUsedMb),
+    ]),
+    [
+      `${result.after.atSeconds} s (after the load)`,
+      fmt.mb(result.after.rssMb),
+      result.after.heapUsedMb === undefined ? '?' : fmt.mb(result.after.heapUsedMb),
+    ],
+  ];
+  console.log(table(['time', 'RSS', 'heap used'], rows));
+  console.log('');
+  const { warm, end } = result;
+  const summary: string[][] = [];
+  if (warm && end && end !== warm) {
+    const growth = end.rssMb / warm.rssMb - 1;
+    const errors = result.wrk.non2xx + result.wrk.socketErrors;
+    summary.push([
+      `RSS growth, ${warm.atSeconds} s → ${end.atSeconds} s`,
+      `${fmt.mb(warm.rssMb)} → ${fmt.mb(end.rssMb)}: ${growth >= 0 ? '+' : ''}${fmt.pct(growth)}`,
+      `< ${fmt.pct(AIMS.soakGrowth)}`,
+      `${growth < AIMS.soakGrowth ? 'met' : 'NOT MET'}${errors > 0 ? ` (${errors} errors)` : ''}`,
+    ]);
+    if (warm.heapUsedMb !== undefined && end.heapUsedMb !== undefined) {
+      const heapGrowth = end.heapUsedMb / warm.heapUsedMb - 1;
+      summary.push([
+        `heap used (a snapshot between GCs), ${warm.atSeconds} s → ${end.atSeconds} s`,
+        `${fmt.mb(warm.heapUsedMb)} → ${fmt.mb(end.heapUsedMb)}: ${heapGrowth >= 0 ? '+' : ''}${fmt.pct(heapGrowth)}`,
+        '(figure only)',
+        '—',
       ]);
     }
-    console.log(
-      table(
-        [
-          'scenario',
-          'variant',
-          'app',
-          'req/s',
-          'p50',
-          'p99',
-          'rounds req/s',
-          'non-2xx',
-          'sock err',
-          'req/s ratio',
-          'per round',
-          'p99 ratio',
-        ],
-        rows,
-      ),
-    );
-    for (const scenario of list) {
-      if (scenario.note) console.log(`  ${scenario.name}: ${scenario.note}`);
-    }
-    console.log(
-      "  (p50 and p99: median over the rounds of each round's wrk percentile; req/s ratio: of the medians; per round: each round against the baseline's same round)",
-    );
-    for (const warning of warnings) console.log(`  WARNING ${warning}`);
-    console.log('');
+  } else {
+    summary.push([
+      'RSS growth',
+      'too short to tell: no sample after the warm-up',
+      `< ${fmt.pct(AIMS.soakGrowth)}`,
+      '—',
+    ]);
+  }
+  console.log('Summary');
+  console.log(table(['measure', 'value', 'aim', 'met'], summary));
+  console.log('');
+  console.log(
+    `Exit code after SIGTERM: full ${exitCode}. Soak took ${Math.round((performance.now() - session.began) / 1_000)} s.`,
+  );
+}
 
-    // 5. Summary: every scenario, its ratio and its aim.
-    const summary: string[][] = [
-      [
-        'start-up to ready',
-        'full',
-        fmt.ms(startFull),
-        `< ${fmt.ms(AIMS.startupMs)}`,
-        startFull < AIMS.startupMs ? 'met' : 'NOT MET',
-      ],
-      [
-        'idle RSS',
-        'full',
-        fmt.mb(idle.full.rssMb),
-        `< ${AIMS.idleRssMb} MB`,
-        idle.full.rssMb < AIMS.idleRssMb ? 'met' : 'NOT MET',
-      ],
-    ];
-    for (const scenario of list) {
-      const measured = results.filter((m) => m.scenario === scenario);
-      const errors = measured.reduce((sum, m) => sum + unexpectedErrors(m), 0);
-      if (!scenario.baseline) {
-        for (const m of measured) {
-          summary.push([
-            scenario.name,
-            `${m.variant.label} req/s`,
-            fmt.int(rps(m)),
-            '(figure only)',
-            errors > 0 ? `${errors} errors` : '—',
-          ]);
-        }
-        continue;
+/** The default run: start-up, memory, HTTP scenarios, jobs. */
+async function bench(session: Session) {
+  const { database, redisPrefix, jwtSecret, running } = session;
+  // 0. Seed: a user, their token, API key and items.
+  const seeded = performance.now();
+  const seed = await seedBenchData(database.url, jwtSecret);
+  log(
+    `seeded user ${seed.userId}, a JWT, an API key and ${seed.itemCount} items in ${fmt.ms(performance.now() - seeded)}`,
+  );
+  const { targets } = buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
+
+  // 1. Start-up: spawn to ready, alternating, each process stopped before the next.
+  const startup: Record<string, number[]> = { full: [], bare: [] };
+  for (let run = 0; run < STARTUP_RUNS; run++) {
+    for (const target of [targets.full, targets.bare]) {
+      const started = await startTarget(target);
+      startup[target.name]?.push(started.readyMs);
+      await started.stop();
+    }
+  }
+  log(
+    `start-up runs (ms): full ${startup.full?.map(Math.round).join(', ')}; bare ${startup.bare?.map(Math.round).join(', ')}`,
+  );
+
+  // 2. Idle memory: after start and a few requests, once things settle.
+  const apps = {} as Record<AppName, RunningTarget>;
+  for (const name of Object.keys(targets) as AppName[]) {
+    const app = await startTarget(targets[name]);
+    running.push(app);
+    apps[name] = app;
+  }
+  for (const app of [apps.full, apps.bare, apps['bare-items']]) {
+    for (let index = 0; index < 20; index++) {
+      await status(`${app.baseUrl}/livez`);
+      await status(`${app.baseUrl}${app.target.readyPath}`);
+    }
+  }
+  await sleep(1_000);
+  const idle = {
+    full: await apps.full.memory(),
+    bare: await apps.bare.memory(),
+    bareItems: await apps['bare-items'].memory(),
+  };
+
+  // 3. Throughput: every scenario, its variants in alternation, ROUNDS rounds each. The
+  // order turns by one each round, so no variant always follows the same one.
+  const list = scenarios(seed).filter((scenario) => wanted(scenario.name));
+  const warnings = await preflight(list, (variant) => apps[variant.app].baseUrl);
+  for (const warning of warnings) log(`WARNING ${warning}`);
+  const results: Measured[] = [];
+  for (const scenario of list) {
+    const measured = scenario.variants.map((variant) => ({
+      scenario,
+      variant,
+      app: apps[variant.app],
+      rounds: [] as WrkResult[],
+    }));
+    for (const m of measured) await runWrk(m.app.baseUrl, m.variant.request, WARMUP);
+    for (let round = 0; round < ROUNDS; round++) {
+      const turn = round % measured.length;
+      for (const m of [...measured.slice(turn), ...measured.slice(0, turn)]) {
+        const result = await runWrk(m.app.baseUrl, m.variant.request, WRK);
+        m.rounds.push(result);
+        log(
+          `${scenario.name} ${m.variant.label} round ${round + 1}: ${fmt.int(result.requestsPerSecond)} req/s, p99 ${fmt.ms(result.p99Ms)}${result.non2xx + result.socketErrors > 0 ? `, ${result.non2xx} non-2xx, ${result.socketErrors} socket errors` : ''}`,
+        );
       }
-      for (const m of measured) {
-        const ratio = ratioOf(m, results);
-        if (!ratio) continue;
-        const aim = scenario.aim ?? 0;
-        let met = ratio.value >= aim ? 'met' : 'NOT MET';
-        if (errors > 0) met += ` (${errors} errors)`;
-        summary.push([
-          scenario.name,
-          `${m.variant.label} / ${scenario.baseline} req/s`,
-          fmt.pct(ratio.value),
-          `>= ${fmt.pct(aim)}`,
-          met,
+    }
+    results.push(...measured);
+  }
+  await sleep(1_000);
+  const loaded = {
+    full: await apps.full.memory(),
+    bare: await apps.bare.memory(),
+    bareItems: await apps['bare-items'].memory(),
+  };
+  const logBytes = apps.full.stdoutBytes() + apps.open.stdoutBytes();
+  const exitCodes: Partial<Record<AppName, number | null>> = {};
+  for (const name of Object.keys(apps) as AppName[]) exitCodes[name] = await apps[name].stop();
+
+  // 4. Jobs: in this process, with the servers stopped.
+  let jobRuns: JobsRun[] = [];
+  if (wanted('jobs')) {
+    jobRuns = await benchJobs({
+      redisUrl: TEST_REDIS_URL,
+      databaseUrl: database.url,
+      jwtSecret,
+      prefix: session.jobsPrefix,
+      count: JOBS.count,
+      rounds: JOBS.rounds,
+      concurrencies: JOBS.concurrencies,
+    });
+    await deleteRedisKeys(session.jobsPrefix);
+  }
+  const jobs = summarizeJobs(jobRuns);
+
+  // 5. Report.
+  const machine = describeMachine(session.loadBefore);
+  console.log('');
+  console.log('Benchmark');
+  console.log(machine.line);
+  console.log(
+    `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
+  );
+  console.log(
+    `  full: node --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+  );
+  console.log(
+    `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,
+  );
+  console.log(
+    `  bare: ${targets.bare.entry}: hono + @hono/node-server, GET /livez, no middleware, no logging`,
+  );
+  console.log(
+    `  bare-items: ${targets['bare-items'].entry}: hono + postgres.js (pool 10, as the full app), the service's SQL text, owner from env, no auth/logging/validation`,
+  );
+  console.log(
+    `  every server is started with --import ./src/preload.ts; seeded: 1 user, 1 JWT, 1 API key (items:read items:write), ${fmt.int(seed.itemCount)} items`,
+  );
+  console.log('');
+
+  const startFull = median(startup.full ?? []);
+  const startBare = median(startup.bare ?? []);
+  const rssRatio = loaded.full.rssMb / loaded.bareItems.rssMb;
+  console.log(
+    table(
+      ['measure', 'full', 'bare', 'bare-items', 'aim (full)', 'met'],
+      [
+        [
+          `start-up to ready (median of ${STARTUP_RUNS})`,
+          fmt.ms(startFull),
+          fmt.ms(startBare),
+          '',
+          `< ${fmt.ms(AIMS.startupMs)}`,
+          startFull < AIMS.startupMs ? 'yes' : 'NO',
+        ],
+        [
+          'idle RSS',
+          fmt.mb(idle.full.rssMb),
+          fmt.mb(idle.bare.rssMb),
+          fmt.mb(idle.bareItems.rssMb),
+          `< ${AIMS.idleRssMb} MB`,
+          idle.full.rssMb < AIMS.idleRssMb ? 'yes' : 'NO',
+        ],
+        [
+          'RSS after the bench',
+          fmt.mb(loaded.full.rssMb),
+          fmt.mb(loaded.bare.rssMb),
+          fmt.mb(loaded.bareItems.rssMb),
+          `<= ${fmt.times(AIMS.loadedRss)} bare-items`,
+          rssRatio <= AIMS.loadedRss ? 'yes' : 'NO',
+        ],
+        [
+          'peak RSS',
+          fmt.mb(loaded.full.peakMb),
+          fmt.mb(loaded.bare.peakMb),
+          fmt.mb(loaded.bareItems.peakMb),
+          '',
+          '',
+        ],
+      ],
+    ),
+  );
+  console.log(
+    '  (ready: full = first 200 on GET /readyz, database and Redis checked; bare = first 200 on GET /livez. RSS after the bench: 1 s after the last HTTP scenario, before the servers stop)',
+  );
+  console.log('');
+
+  const rows: string[][] = [];
+  for (const m of results) {
+    const ratio = ratioOf(m, results);
+    rows.push([
+      m.scenario.name,
+      m.variant.label,
+      m.app.target.name,
+      fmt.int(rps(m)),
+      fmt.ms(median(m.rounds.map((round) => round.p50Ms))),
+      fmt.ms(p99(m)),
+      m.rounds.map((round) => fmt.int(round.requestsPerSecond)).join(' / '),
+      fmt.int(m.rounds.reduce((sum, round) => sum + round.non2xx, 0)),
+      fmt.int(m.rounds.reduce((sum, round) => sum + round.socketErrors, 0)),
+      ratio ? `${fmt.pct(ratio.value)} of ${m.scenario.baseline}` : '',
+      ratio ? ratio.perRound.map(fmt.pct).join(' / ') : '',
+      ratio ? fmt.times(ratio.p99) : '',
+    ]);
+  }
+  console.log(
+    table(
+      [
+        'scenario',
+        'variant',
+        'app',
+        'req/s',
+        'p50',
+        'p99',
+        'rounds req/s',
+        'non-2xx',
+        'sock err',
+        'req/s ratio',
+        'per round',
+        'p99 ratio',
+      ],
+      rows,
+    ),
+  );
+  for (const scenario of list) {
+    if (scenario.note) console.log(`  ${scenario.name}: ${scenario.note}`);
+  }
+  console.log(
+    "  (p50 and p99: median over the rounds of each round's wrk percentile; req/s ratio: of the medians; per round: each round against the baseline's same round)",
+  );
+  for (const warning of warnings) console.log(`  WARNING ${warning}`);
+  console.log('');
+
+  if (jobs.length > 0) {
+    const jobRows: string[][] = [];
+    for (const row of jobs) {
+      for (const [variant, runs, rate] of [
+        ['defineJob + worker', row.template, row.templateRate],
+        ['raw BullMQ', row.raw, row.rawRate],
+      ] as const) {
+        jobRows.push([
+          String(row.concurrency),
+          variant,
+          fmt.int(rate),
+          runs.map((run) => fmt.int(run.jobsPerSecond)).join(' / '),
+          fmt.int(median(runs.map((run) => run.enqueuePerSecond))),
+          variant === 'raw BullMQ' ? '' : `${fmt.pct(row.ratio)} of raw`,
         ]);
       }
     }
-    console.log('Summary');
-    console.log(table(['scenario', 'measure', 'value', 'aim', 'met'], summary));
-    console.log('');
     console.log(
-      `Exit codes after SIGTERM: ${Object.entries(exitCodes)
-        .map(([name, code]) => `${name} ${code}`)
-        .join(', ')}. Bench took ${Math.round((performance.now() - began) / 1_000)} s.`,
+      table(['concurrency', 'variant', 'jobs/s', 'rounds jobs/s', 'enqueued/s', 'ratio'], jobRows),
     );
+    console.log(
+      `  ${fmt.int(JOBS.count)} jobs per run, ${JOBS.rounds} rounds (median), variants alternating, after a warm-up; all enqueued first, then timed from starting the worker until every job has run and none is waiting or active. Same Redis, same job options (attempts, backoff, removeOnComplete/Fail from defineJob's defaults), one worker in this process`,
+    );
+    console.log(
+      '  defineJob + worker: bullmqJobQueue (src/core/jobs/bullmq-queue.ts) enqueue (zod, uuidv7 id, `queued` event in a Redis stream, Queue.add), startWorker (`active` + `completed` events, runJobOnce: zod again, AbortSignal, child logger, span, metrics); raw: Queue.addBulk, Worker(processor returning job.data.n)',
+    );
+    console.log('');
+  }
+
+  // 6. Summary: every scenario, its ratio and its aim.
+  const summary: string[][] = [
+    [
+      'start-up to ready',
+      'full',
+      fmt.ms(startFull),
+      `< ${fmt.ms(AIMS.startupMs)}`,
+      startFull < AIMS.startupMs ? 'met' : 'NOT MET',
+    ],
+    [
+      'idle RSS',
+      'full',
+      fmt.mb(idle.full.rssMb),
+      `< ${AIMS.idleRssMb} MB`,
+      idle.full.rssMb < AIMS.idleRssMb ? 'met' : 'NOT MET',
+    ],
+    [
+      'RSS after the bench',
+      'full / bare-items',
+      `${fmt.times(rssRatio)} (${fmt.mb(loaded.full.rssMb)} / ${fmt.mb(loaded.bareItems.rssMb)})`,
+      `<= ${fmt.times(AIMS.loadedRss)}`,
+      rssRatio <= AIMS.loadedRss ? 'met' : 'NOT MET',
+    ],
+  ];
+  for (const scenario of list) {
+    const measured = results.filter((m) => m.scenario === scenario);
+    const errors = measured.reduce((sum, m) => sum + unexpectedErrors(m), 0);
+    // Errors where none belong make the figures meaningless: no aim is met with them.
+    const verdict = (met: boolean) =>
+      errors > 0 ? `NOT MET (${errors} errors)` : met ? 'met' : 'NOT MET';
+    if (!scenario.baseline) {
+      for (const m of measured) {
+        summary.push([
+          scenario.name,
+          `${m.variant.label} req/s`,
+          fmt.int(rps(m)),
+          '(figure only)',
+          errors > 0 ? `${errors} errors` : '—',
+        ]);
+      }
+      continue;
+    }
+    for (const m of measured) {
+      const ratio = ratioOf(m, results);
+      if (!ratio) continue;
+      summary.push([
+        scenario.name,
+        `${m.variant.label} / ${scenario.baseline} req/s`,
+        fmt.pct(ratio.value),
+        scenario.aim === undefined ? '(figure only)' : `>= ${fmt.pct(scenario.aim)}`,
+        scenario.aim === undefined
+          ? errors > 0
+            ? `${errors} errors`
+            : '—'
+          : verdict(ratio.value >= scenario.aim),
+      ]);
+      if (scenario.p99Aim !== undefined) {
+        summary.push([
+          scenario.name,
+          `${m.variant.label} / ${scenario.baseline} p99`,
+          `${fmt.times(ratio.p99)} (${fmt.ms(p99(m))})`,
+          `<= ${fmt.times(scenario.p99Aim)}`,
+          verdict(ratio.p99 <= scenario.p99Aim),
+        ]);
+      }
+    }
+  }
+  for (const row of jobs) {
+    summary.push([
+      `jobs, concurrency ${row.concurrency}`,
+      'defineJob / raw BullMQ jobs/s',
+      `${fmt.pct(row.ratio)} (${fmt.int(row.templateRate)} / ${fmt.int(row.rawRate)})`,
+      `>= ${fmt.pct(AIMS.jobs)}`,
+      row.ratio >= AIMS.jobs ? 'met' : 'NOT MET',
+    ]);
+  }
+  console.log('Summary');
+  console.log(table(['scenario', 'measure', 'value', 'aim', 'met'], summary));
+  console.log('');
+  console.log(
+    `Exit codes after SIGTERM: ${Object.entries(exitCodes)
+      .map(([name, code]) => `${name} ${code}`)
+      .join(', ')}. Bench took ${Math.round((performance.now() - session.began) / 1_000)} s.`,
+  );
+}
+
+async function main() {
+  const wrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  if (wrk.error) throw new Error('wrk is not installed (apt-get install wrk)');
+  const session: Session = {
+    database: await createTestDatabase(),
+    redisPrefix: `bench:${randomBytes(6).toString('hex')}:`,
+    jobsPrefix: `bench-jobs:${randomBytes(6).toString('hex')}:`,
+    jwtSecret: randomBytes(32).toString('hex'),
+    running: [],
+    began: performance.now(),
+    loadBefore: loadavg()[0] ?? 0,
+  };
+  const cleanUp = async () => {
+    await Promise.allSettled(session.running.map((app) => app.stop()));
+    await Promise.allSettled([
+      session.database.drop(),
+      deleteRedisKeys(session.redisPrefix),
+      deleteRedisKeys(session.jobsPrefix),
+    ]);
+  };
+  // Ctrl-C: still drop the bench database and the Redis keys.
+  process.once('SIGINT', () => {
+    void cleanUp().finally(() => process.exit(130));
+  });
+  try {
+    if (SOAK.on) await soak(session);
+    else await bench(session);
   } finally {
     await cleanUp();
   }

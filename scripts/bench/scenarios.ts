@@ -1,6 +1,6 @@
 /**
  * What `npm run bench` loads with wrk. A scenario is one or more variants (an app and the
- * request sent to it) measured side by side, round after round; every variant's rate is
+ * load sent to it) measured side by side, round after round; every variant's rate is
  * compared with the scenario's baseline variant, and the ratio with the scenario's aim.
  */
 import type { Seed } from './seed.ts';
@@ -8,20 +8,47 @@ import type { Seed } from './seed.ts';
 /** The servers the bench starts (see index.ts). */
 export type AppName = 'full' | 'bare' | 'open' | 'bare-items';
 
+/**
+ * Stands in a request body for a value unique to each request sent (wrk: a per-run token,
+ * the thread and a counter), so writes of a unique name never collide.
+ */
+export const UNIQUE = '{{unique}}';
+
 /** One HTTP request, as wrk sends it over and over. */
 export interface BenchRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query string. */
   path: string;
   headers?: Record<string, string>;
+  /** May hold `UNIQUE`, replaced per request. */
   body?: string;
+  /** The status a correct answer has; checked once before the load. The variant's unless told. */
+  expectStatus?: number;
+  /** Top-level response fields that differ between variants by nature (ids, times). */
+  ignoreFields?: string[];
+}
+
+/** Several requests in a fixed proportion: wrk picks one per request, by weight. */
+export interface BenchMix {
+  mix: { weight: number; label: string; request: BenchRequest }[];
+}
+
+export type BenchLoad = BenchRequest | BenchMix;
+
+export function isMix(load: BenchLoad): load is BenchMix {
+  return 'mix' in load;
+}
+
+/** Every request a load sends. */
+export function requestsOf(load: BenchLoad): BenchRequest[] {
+  return isMix(load) ? load.mix.map((entry) => entry.request) : [load];
 }
 
 export interface Variant {
   /** Shown in the tables; unique within the scenario. */
   label: string;
   app: AppName;
-  request: BenchRequest;
+  request: BenchLoad;
   /** The status a correct answer has; checked once before the load. 200 unless told. */
   expectStatus?: number;
 }
@@ -34,6 +61,8 @@ export interface Scenario {
   baseline?: string;
   /** Every other variant's req/s must be at least this share of the baseline's. */
   aim?: number;
+  /** Every other variant's p99 must be at most this multiple of the baseline's. */
+  p99Aim?: number;
   /** Shown under the table. */
   note?: string;
 }
@@ -44,6 +73,27 @@ export function scenarios(seed: Seed): Scenario[] {
   const key = { 'x-api-key': seed.apiKey };
   const itemPath = `/v1/items/${seed.itemId}`;
   const listPath = '/v1/items?limit=20';
+  // A validated write: a unique name each time, so never a 409.
+  const write = (headers: Record<string, string>): BenchRequest => ({
+    method: 'POST',
+    path: '/v1/items',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: `Bench write ${UNIQUE}`,
+      description: 'Written by npm run bench.',
+      price: '12.50',
+      tags: ['bench', 'write'],
+    }),
+    expectStatus: 201,
+    ignoreFields: ['id', 'name', 'createdAt', 'updatedAt'],
+  });
+  const mixed = (headers: Record<string, string>): BenchMix => ({
+    mix: [
+      { weight: 7, label: 'read', request: { path: itemPath, headers } },
+      { weight: 2, label: 'list', request: { path: listPath, headers } },
+      { weight: 1, label: 'write', request: write(headers) },
+    ],
+  });
   return [
     {
       name: 'GET /livez',
@@ -53,7 +103,7 @@ export function scenarios(seed: Seed): Scenario[] {
       ],
       baseline: 'bare',
       aim: 0.85,
-      note: 'every middleware, a route, one access-log line; no I/O',
+      note: 'health: every middleware, a route, one access-log line; no I/O',
     },
     {
       name: 'GET /readyz',
@@ -96,7 +146,8 @@ export function scenarios(seed: Seed): Scenario[] {
       ],
       baseline: 'bare',
       aim: 0.75,
-      note: 'one row by id and owner; bare: hono + postgres.js, the same SQL, owner from env',
+      p99Aim: 1.5,
+      note: 'authenticated read: one row by id and owner; bare: hono + postgres.js, the same SQL, owner from env',
     },
     {
       name: 'GET /v1/items?limit=20',
@@ -106,7 +157,33 @@ export function scenarios(seed: Seed): Scenario[] {
       ],
       baseline: 'bare',
       aim: 0.75,
-      note: `21 of the owner's ${seed.itemCount.toLocaleString('en-US')} rows, newest first, and a signed next cursor; bare: the same SQL and cursor`,
+      note: `paginated list: 21 of the owner's ${seed.itemCount.toLocaleString('en-US')}+ rows, newest first, and a signed next cursor; bare: the same SQL and cursor`,
+    },
+    {
+      name: 'POST /v1/items',
+      variants: [
+        { label: 'full + key', app: 'full', request: write(key) },
+        { label: 'bare', app: 'bare-items', request: write({}) },
+      ],
+      baseline: 'bare',
+      note: 'validated write: a JSON body with a unique name per request (wrk Lua: run, thread, counter), 201; full: zod body, insert via drizzle, stats cache forgotten (a Redis DEL); bare: JSON.parse, a type check, the same INSERT … RETURNING with postgres.js',
+    },
+    {
+      name: 'mixed 70/20/10',
+      variants: [
+        { label: 'full + key', app: 'full', request: mixed(key) },
+        { label: 'bare', app: 'bare-items', request: mixed({}) },
+      ],
+      baseline: 'bare',
+      aim: 0.7,
+      note: 'mixed: of every 10 requests, 7 GET /v1/items/{id}, 2 GET /v1/items?limit=20, 1 POST /v1/items (interleaved by smooth weighted round robin, per wrk thread)',
     },
   ];
+}
+
+/** The mixed workload alone, for the soak. */
+export function mixedScenario(seed: Seed): Scenario {
+  const found = scenarios(seed).find((scenario) => scenario.name.startsWith('mixed'));
+  if (!found) throw new Error('no mixed scenario');
+  return found;
 }

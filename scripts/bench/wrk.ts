@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchRequest } from './scenarios.ts';
+import { type BenchLoad, isMix, requestsOf, UNIQUE } from './scenarios.ts';
 
 export interface WrkOptions {
   threads: number;
@@ -26,16 +27,95 @@ function luaString(text: string): string {
   return `[${level}[${text}]${level}]`;
 }
 
-/** The wrk script that sends a request's method, headers and body; none for a plain GET. */
-function luaScript(request: BenchRequest): string | undefined {
-  const method = request.method ?? 'GET';
-  if (method === 'GET' && !request.headers && request.body === undefined) return undefined;
-  const lines = [`wrk.method = ${luaString(method)}`];
-  for (const [name, value] of Object.entries(request.headers ?? {})) {
-    // Spaces inside the brackets: `headers[[[name]]]` would lex as a long string and fail.
-    lines.push(`wrk.headers[ ${luaString(name)} ] = ${luaString(value)}`);
+function luaTable(entries: Record<string, string>): string {
+  // Spaces inside the brackets: `[[[name]]]` would lex as a long string and fail.
+  return `{ ${Object.entries(entries)
+    .map(([name, value]) => `[ ${luaString(name)} ] = ${luaString(value)}`)
+    .join(', ')} }`;
+}
+
+/**
+ * Smooth weighted round robin (nginx's): weights 7, 2, 1 give a cycle of 10 slots with each
+ * entry spread out, rather than seven of one in a row.
+ */
+export function weightedSlots(weights: number[]): number[] {
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  const current = weights.map(() => 0);
+  const slots: number[] = [];
+  for (let step = 0; step < total; step++) {
+    let best = 0;
+    for (let index = 0; index < weights.length; index++) {
+      current[index] = (current[index] as number) + (weights[index] as number);
+      if ((current[index] as number) > (current[best] as number)) best = index;
+    }
+    current[best] = (current[best] as number) - total;
+    slots.push(best);
   }
-  if (request.body !== undefined) lines.push(`wrk.body = ${luaString(request.body)}`);
+  return slots;
+}
+
+/**
+ * The wrk script for a load: none for a plain GET; static method, headers and body for one
+ * fixed request; otherwise a `request()` that picks by weight and fills in `UNIQUE` with
+ * the run's token, the thread's number and a per-thread counter.
+ */
+export function luaScript(load: BenchLoad, runToken: string): string | undefined {
+  if (!isMix(load) && !load.body?.includes(UNIQUE)) {
+    const method = load.method ?? 'GET';
+    if (method === 'GET' && !load.headers && load.body === undefined) return undefined;
+    const lines = [`wrk.method = ${luaString(method)}`];
+    for (const [name, value] of Object.entries(load.headers ?? {})) {
+      lines.push(`wrk.headers[ ${luaString(name)} ] = ${luaString(value)}`);
+    }
+    if (load.body !== undefined) lines.push(`wrk.body = ${luaString(load.body)}`);
+    return `${lines.join('\n')}\n`;
+  }
+  const entries = isMix(load) ? load.mix : [{ weight: 1, label: 'only', request: load }];
+  const slots = weightedSlots(entries.map((entry) => entry.weight));
+  const lines = [
+    `local run = ${luaString(runToken)}`,
+    'local count = 0',
+    `local slots = { ${slots.map((slot) => slot + 1).join(', ')} }`,
+    'local entries = {',
+    ...entries.map(({ request }) => {
+      const [prefix, ...rest] = (request.body ?? '').split(UNIQUE);
+      const fields = [
+        `method = ${luaString(request.method ?? 'GET')}`,
+        `path = ${luaString(request.path)}`,
+        `headers = ${luaTable(request.headers ?? {})}`,
+      ];
+      if (request.body !== undefined && rest.length === 0) {
+        fields.push(`body = ${luaString(request.body)}`);
+      }
+      if (rest.length > 0) {
+        fields.push(`prefix = ${luaString(prefix ?? '')}`, `suffix = ${luaString(rest.join(''))}`);
+      }
+      return `  { ${fields.join(', ')} },`;
+    }),
+    '}',
+    'local formatted = {}',
+    'local threads = 0',
+    // In wrk's own state, once per thread: numbers the threads.
+    'function setup(thread)',
+    '  threads = threads + 1',
+    '  thread:set("tid", threads)',
+    'end',
+    // In each thread, after wrk.init has set the Host header: the fixed requests, once.
+    'function init(args)',
+    '  for i, e in ipairs(entries) do',
+    '    if not e.prefix then formatted[i] = wrk.format(e.method, e.path, e.headers, e.body) end',
+    '  end',
+    'end',
+    'function request()',
+    '  count = count + 1',
+    '  local i = slots[(count - 1) % #slots + 1]',
+    '  local f = formatted[i]',
+    '  if f then return f end',
+    '  local e = entries[i]',
+    '  local unique = run .. "-" .. tostring(tid or 0) .. "-" .. tostring(count)',
+    '  return wrk.format(e.method, e.path, e.headers, e.prefix .. unique .. e.suffix)',
+    'end',
+  ];
   return `${lines.join('\n')}\n`;
 }
 
@@ -67,13 +147,13 @@ export function parseWrk(output: string): WrkResult {
   };
 }
 
-/** Runs wrk once against `baseUrl` with a request; killed if it overruns its duration. */
+/** Runs wrk once against `baseUrl` with a load; killed if it overruns its duration. */
 export async function runWrk(
   baseUrl: string,
-  request: BenchRequest,
+  load: BenchLoad,
   options: WrkOptions,
 ): Promise<WrkResult> {
-  const script = luaScript(request);
+  const script = luaScript(load, randomBytes(4).toString('hex'));
   const dir = script ? await mkdtemp(join(tmpdir(), 'bench-wrk-')) : undefined;
   try {
     const args = [
@@ -89,7 +169,7 @@ export async function runWrk(
       await writeFile(file, script);
       args.push('-s', file);
     }
-    args.push(`${baseUrl}${request.path}`);
+    args.push(`${baseUrl}${requestsOf(load)[0]?.path ?? '/'}`);
     const output = await new Promise<string>((resolve, reject) => {
       const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';

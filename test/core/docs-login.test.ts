@@ -20,7 +20,8 @@ import {
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
 
 const SCREENSHOT = '/tmp/docs-login.png';
-const STEP_TIMEOUT = 15_000;
+// Generous: the whole suite shares the machine with this browser.
+const STEP_TIMEOUT = 45_000;
 
 /** One request the page made to this server, with what came back. */
 interface Exchange {
@@ -123,7 +124,7 @@ async function registerUser(origin: string): Promise<{ email: string; password: 
 }
 
 test('on /docs, a user logs in with the password flow and calls GET /v1/users/me', {
-  timeout: 120_000,
+  timeout: 240_000,
 }, async (t) => {
   if (!browser) {
     t.skip(noBrowserReason());

@@ -233,7 +233,9 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
           async (job: Job, token?: string) => {
             const jobId = job.id ?? '';
             const payload = job.data as JobPayload;
-            await record(jobId, 'active', { attempt: job.attemptsMade + 1 });
+            // Not awaited: the job need not wait for its own history. Commands on one
+            // connection stay in order, so `active` is still written before `completed`.
+            void record(jobId, 'active', { attempt: job.attemptsMade + 1 });
             try {
               return await runJobOnce({
                 definition,

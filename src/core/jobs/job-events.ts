@@ -71,7 +71,8 @@ export function redisJobEventLog(
   return {
     async append(jobId, type, data = {}) {
       await redis
-        .multi()
+        // A pipeline, not a transaction: the expiry may follow the append a moment later.
+        .pipeline()
         .xadd(key(jobId), 'MAXLEN', '~', 1000, '*', 'type', type, 'data', JSON.stringify(data))
         .expire(key(jobId), options.ttlSeconds)
         .exec();

@@ -66,7 +66,7 @@ export const ItemStatsSchema = z
 
 export const itemStatsRoute = defineRoute({
   method: 'get',
-  path: '/v1/items/stats',
+  path: '/v1/item-stats',
   operationId: 'getItemStats',
   summary: 'Statistics of your items',
   description:

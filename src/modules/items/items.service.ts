@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gte, ilike, lte, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
 import { isUniqueViolation } from '../../core/db/errors.ts';
+import { uuidv7 } from '../../core/ids.ts';
 import { ProblemError } from '../../core/problem.ts';
 import type { ItemCreate, ItemListQuery, ItemSort, ItemUpdate } from './items.schemas.ts';
 import { items } from './items.table.ts';
@@ -63,12 +64,44 @@ export async function getItem(
   return item;
 }
 
+const preparedInserts = new WeakMap<Database, ReturnType<typeof prepareInsert>>();
+
+function prepareInsert(db: Database) {
+  return db
+    .insert(items)
+    .values({
+      // Given per call: a column default written in JavaScript is evaluated once, when
+      // the statement is prepared.
+      id: sql.placeholder('id'),
+      ownerId: sql.placeholder('ownerId'),
+      name: sql.placeholder('name'),
+      description: sql.placeholder('description'),
+      price: sql.placeholder('price'),
+      tags: sql.placeholder('tags'),
+      status: sql.placeholder('status'),
+    })
+    .returning()
+    .prepare('item_insert');
+}
+
+/** Creates an item; every column is given, so one prepared statement serves every call. */
 export async function createItem(db: Database, ownerId: string, input: ItemCreate): Promise<Item> {
+  let insert = preparedInserts.get(db);
+  if (!insert) {
+    insert = prepareInsert(db);
+    preparedInserts.set(db, insert);
+  }
+  const prepared = insert;
   return uniqueName(async () => {
-    const [item] = await db
-      .insert(items)
-      .values({ ...input, ownerId })
-      .returning();
+    const [item] = await prepared.execute({
+      id: uuidv7(),
+      ownerId,
+      name: input.name,
+      description: input.description ?? null,
+      price: input.price,
+      tags: input.tags ?? [],
+      status: input.status ?? 'active',
+    });
     if (!item) throw new Error('insert returned no row');
     return item;
   });
