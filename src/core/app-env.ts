@@ -3,7 +3,7 @@ import type { Logger } from './logger.ts';
 import type { RateLimiter } from './rate-limit/rate-limiter.ts';
 import type { Authenticator } from './security/principal.ts';
 
-/** Per-request values every route can read from `c.var`. */
+/** Per-request values every route can read with `c.get(name)`. */
 export interface RequestVariables {
   requestId: string;
   /** The process logger, bound to this request's id. */

@@ -10,7 +10,7 @@ interface NodeBindings {
 }
 
 /**
- * Gives handlers `c.var.defer(name, task)`: the tasks start once the response has been
+ * Gives handlers `c.get('defer')(name, task)`: the tasks start once the response has been
  * written out (or right after the handler, in `app.request()` tests, which have no socket).
  */
 export function deferredTasks(background: BackgroundTasks): MiddlewareHandler<AppEnv> {
@@ -21,7 +21,7 @@ export function deferredTasks(background: BackgroundTasks): MiddlewareHandler<Ap
     });
     await next();
     if (tasks.length === 0) return;
-    const logger = c.var.logger;
+    const logger = c.get('logger');
     const start = () => {
       for (const [name, task] of tasks) background.run(name, task, logger);
     };

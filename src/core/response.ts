@@ -47,7 +47,7 @@ export function sendJson<E extends AppEnv, S extends z.ZodType, Code extends Con
   status: Code,
 ) {
   const output = schema.parse(value);
-  if (c.var.strictResponses) {
+  if (c.get('strictResponses')) {
     const leaks: string[] = [];
     extraKeys(value, output, '', leaks);
     if (leaks.length > 0) throw new ResponseLeakError(leaks);

@@ -122,7 +122,7 @@ export function defineRoute<const P extends string, const C extends OperationCon
   if (auth) chain.push(requireAuth(auth.scopes));
   if (limit) chain.push(auth ? rateLimit(limit, byPrincipal) : rateLimit(limit, byClientAddress));
   // One combined middleware, typed with the env it provides, so handlers behind `auth`
-  // (and only those) see `c.var.principal`.
+  // (and only those) see `c.get('principal')`.
   const middleware = every(...chain) as MiddlewareHandler<RouteEnv<C>>;
   const security: Record<string, string[]>[] | undefined = auth
     ? [

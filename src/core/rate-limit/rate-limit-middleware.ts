@@ -11,10 +11,10 @@ import {
 
 /** Callers of public routes are told apart by address (see `TRUST_PROXY_HOPS`). */
 export const byClientAddress = (c: Context<AppEnv>) =>
-  `ip:${clientAddress(c, c.var.trustedProxyHops)}`;
+  `ip:${clientAddress(c, c.get('trustedProxyHops'))}`;
 
 /** Callers of protected routes are counted per user, whichever credential they use. */
-export const byPrincipal = (c: Context<AuthedEnv>) => `user:${c.var.principal.userId}`;
+export const byPrincipal = (c: Context<AuthedEnv>) => `user:${c.get('principal').userId}`;
 
 /**
  * Enforces `policy` per caller, as `subjectOf` names them. Every answer carries the IETF
@@ -28,7 +28,7 @@ export function rateLimit<E extends AppEnv>(
   return async function rateLimit(c, next) {
     let result: RateLimitOutcome;
     try {
-      result = await c.var.rateLimiter.hit(policy, subjectOf(c));
+      result = await c.get('rateLimiter').hit(policy, subjectOf(c));
     } catch (error) {
       if (error instanceof RateLimiterUnavailableError) {
         throw new ProblemError(503, {

@@ -24,11 +24,11 @@ const REASONS = {
 /**
  * Authenticates the request and checks it carries every scope in `scopes`. Used through
  * `defineRoute({ auth: { scopes } })`, which also documents it; handlers then read
- * `c.var.principal`.
+ * `c.get('principal')`.
  */
 export function requireAuth(scopes: readonly Scope[]): MiddlewareHandler<AuthedEnv> {
   return async function requireAuth(c, next) {
-    const result = await c.var.auth.authenticate({
+    const result = await c.get('auth').authenticate({
       authorization: c.req.header('authorization'),
       apiKey: c.req.header('x-api-key'),
     });

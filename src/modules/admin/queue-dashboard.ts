@@ -80,7 +80,7 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
 
   app.use(`${BASE}/*`, async function requireAdmin(c, next) {
     const cookie = getCookie(c, COOKIE);
-    const result = await c.var.auth.authenticate({
+    const result = await c.get('auth').authenticate({
       authorization: c.req.header('authorization') ?? (cookie ? `Bearer ${cookie}` : undefined),
       apiKey: c.req.header('x-api-key'),
     });

@@ -54,7 +54,7 @@ export function apiKeyRoutes(deps: Deps) {
   return createRouter()
     .openapi(createApiKeyRoute, async (c) => {
       const body = c.req.valid('json');
-      const { principal } = c.var;
+      const principal = c.get('principal');
       const expiresAt = body.expiresAt === undefined ? undefined : new Date(body.expiresAt);
       if (expiresAt && expiresAt <= deps.clock.now()) {
         throw new ProblemError(422, {
@@ -82,13 +82,13 @@ export function apiKeyRoutes(deps: Deps) {
       return sendJson(c, ApiKeyCreated, { ...toPublicApiKey(record), key }, 201);
     })
     .openapi(listApiKeysRoute, async (c) => {
-      const keys = await listApiKeys(deps.db, c.var.principal.userId);
+      const keys = await listApiKeys(deps.db, c.get('principal').userId);
       return sendJson(c, ApiKeyList, { data: keys.map(toPublicApiKey) }, 200);
     })
     .openapi(revokeApiKeyRoute, async (c) => {
       const revoked = await revokeApiKey(
         deps.db,
-        c.var.principal.userId,
+        c.get('principal').userId,
         c.req.valid('param').id,
         deps.clock.now(),
       );

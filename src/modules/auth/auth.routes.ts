@@ -73,9 +73,9 @@ export function authRoutes(deps: Deps) {
   return createRouter()
     .openapi(register, async (c) => {
       const user = await createUser(deps.db, c.req.valid('json'));
-      const logger = c.var.logger;
+      const logger = c.get('logger');
       // The place for a welcome mail: after the answer, so sending it never delays it.
-      c.var.defer('users.welcome', async () => {
+      c.get('defer')('users.welcome', async () => {
         logger.info({ userId: user.id }, 'welcome, new user');
       });
       return sendJson(c, UserPublic, toPublicUser(user), 201);

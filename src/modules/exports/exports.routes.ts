@@ -97,7 +97,7 @@ export function exportRoutes(deps: Deps) {
   return createRouter()
     .openapi(createExportRoute, async (c) => {
       const { format, filter } = c.req.valid('json');
-      const ownerId = c.var.principal.userId;
+      const ownerId = c.get('principal').userId;
       const record = await createExport(deps.db, {
         ownerId,
         format,
@@ -107,7 +107,7 @@ export function exportRoutes(deps: Deps) {
       const { id: jobId } = await deps.jobs.enqueue(
         generateExport,
         { exportId: record.id },
-        { ownerId, requestId: c.var.requestId },
+        { ownerId, requestId: c.get('requestId') },
       );
       await setExportJob(deps.db, record.id, jobId);
       c.header('location', `/v1/jobs/${jobId}`);
@@ -124,7 +124,7 @@ export function exportRoutes(deps: Deps) {
       );
     })
     .openapi(downloadExportRoute, async (c) => {
-      const record = await findExport(deps.db, c.var.principal.userId, c.req.valid('param').id);
+      const record = await findExport(deps.db, c.get('principal').userId, c.req.valid('param').id);
       if (!record) throw new ProblemError(404, { detail: 'No such export' });
       if (record.status !== 'ready') {
         const job = record.jobId ? await deps.jobs.get(record.jobId) : undefined;

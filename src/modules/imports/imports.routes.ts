@@ -65,11 +65,11 @@ export function importRoutes(deps: Deps) {
     }
     const uploadKey = `imports/${uuidv7()}.csv`;
     await deps.storage.write(uploadKey, file.stream());
-    const ownerId = c.var.principal.userId;
+    const ownerId = c.get('principal').userId;
     const { id: jobId } = await deps.jobs.enqueue(
       importItems,
       { uploadKey },
-      { ownerId, requestId: c.var.requestId },
+      { ownerId, requestId: c.get('requestId') },
     );
     c.header('location', `/v1/jobs/${jobId}`);
     return sendJson(c, ImportAccepted, { jobId }, 202);

@@ -193,7 +193,7 @@ export function itemRoutes(deps: Deps) {
   const forgetStats = (ownerId: string) => deps.cache.forget(itemStatsKey(ownerId));
   return createRouter()
     .openapi(itemStatsRoute, async (c) => {
-      const ownerId = c.var.principal.userId;
+      const ownerId = c.get('principal').userId;
       const { value, hit } = await deps.cache.remember<ItemStats>(itemStatsKey(ownerId), 60, () =>
         itemStats(deps.db, ownerId),
       );
@@ -222,7 +222,7 @@ export function itemRoutes(deps: Deps) {
           },
         });
       }
-      const rows = await listItems(deps.db, c.var.principal.userId, {
+      const rows = await listItems(deps.db, c.get('principal').userId, {
         sort: query.sort,
         order: query.order,
         limit: query.limit + 1,
@@ -239,7 +239,7 @@ export function itemRoutes(deps: Deps) {
     })
     .openapi(createItemRoute, async (c) => {
       const body = c.req.valid('json');
-      const ownerId = c.var.principal.userId;
+      const ownerId = c.get('principal').userId;
       const key = c.req.valid('header')['idempotency-key'];
       const create = async (db: Deps['db']) => {
         const item = await createItem(db, ownerId, body);
@@ -271,7 +271,7 @@ export function itemRoutes(deps: Deps) {
       return sendJson(c, ItemPublic, item, 201);
     })
     .openapi(getItemRoute, async (c) => {
-      const item = await getItem(deps.db, c.var.principal.userId, c.req.valid('param').id);
+      const item = await getItem(deps.db, c.get('principal').userId, c.req.valid('param').id);
       if (!item) throw notFound();
       const etag = etagOf(item.version);
       c.header('etag', etag);
@@ -283,24 +283,24 @@ export function itemRoutes(deps: Deps) {
       const expected = versionFrom(c.req.valid('header')['if-match']);
       const result = await updateItem(
         deps.db,
-        c.var.principal.userId,
+        c.get('principal').userId,
         id,
         c.req.valid('json'),
         expected,
       );
       if (result === 'stale') throw stale();
       if (!result) throw notFound();
-      await forgetStats(c.var.principal.userId);
+      await forgetStats(c.get('principal').userId);
       c.header('etag', etagOf(result.version));
       return sendJson(c, ItemPublic, toPublicItem(result), 200);
     })
     .openapi(deleteItemRoute, async (c) => {
       const { id } = c.req.valid('param');
       const expected = versionFrom(c.req.valid('header')['if-match']);
-      const result = await deleteItem(deps.db, c.var.principal.userId, id, expected);
+      const result = await deleteItem(deps.db, c.get('principal').userId, id, expected);
       if (result === 'stale') throw stale();
       if (!result) throw notFound();
-      await forgetStats(c.var.principal.userId);
+      await forgetStats(c.get('principal').userId);
       return c.body(null, 204);
     });
 }

@@ -121,14 +121,14 @@ export function jobRoutes(deps: Deps) {
   return createRouter()
     .openapi(getJobRoute, async (c) => {
       const job = await deps.jobs.get(c.req.valid('param').id);
-      if (!visibleTo(job, c.var.principal)) throw notFound();
+      if (!visibleTo(job, c.get('principal'))) throw notFound();
       c.header('cache-control', 'no-store');
       return sendJson(c, JobPublic, toPublicJob(job), 200);
     })
     .openapi(jobEventsRoute, async (c) => {
       const { id } = c.req.valid('param');
       const first = await deps.jobs.get(id);
-      if (!visibleTo(first, c.var.principal)) throw notFound();
+      if (!visibleTo(first, c.get('principal'))) throw notFound();
       const resumeAfter = c.req.valid('header')['last-event-id'];
       return streamSSE(c, async (stream) => {
         const stop = new AbortController();
@@ -174,7 +174,7 @@ export function jobRoutes(deps: Deps) {
     })
     .openapi(cancelJobRoute, async (c) => {
       const { id } = c.req.valid('param');
-      if (!visibleTo(await deps.jobs.get(id), c.var.principal)) throw notFound();
+      if (!visibleTo(await deps.jobs.get(id), c.get('principal'))) throw notFound();
       const outcome = await deps.jobs.cancel(id);
       if (outcome === 'missing') throw notFound();
       if (outcome !== 'cancelled') {

@@ -82,12 +82,12 @@ export function userRoutes(deps: Deps) {
   const cursors = cursorCodec(deps.settings.JWT_SECRET);
   return createRouter()
     .openapi(getMe, async (c) => {
-      const user = await findUserById(deps.db, c.var.principal.userId);
+      const user = await findUserById(deps.db, c.get('principal').userId);
       if (!user) throw notFound();
       return sendJson(c, UserPublic, toPublicUser(user), 200);
     })
     .openapi(updateMe, async (c) => {
-      const { userId } = c.var.principal;
+      const { userId } = c.get('principal');
       const { currentPassword, ...changes } = c.req.valid('json');
       const user = await findUserById(deps.db, userId);
       if (!user) throw notFound();
