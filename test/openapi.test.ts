@@ -11,95 +11,21 @@ import { createApp } from '../src/app.ts';
 import { defineRoute, jsonResponse } from '../src/core/route.ts';
 import { createRouter } from '../src/core/router.ts';
 import { createTestDeps } from './support/deps.ts';
-
-// --- The parts of an OpenAPI 3.1 document these tests read -----------------------------------
-
-interface Ref {
-  $ref: string;
-}
-
-interface SchemaObject {
-  $ref?: string;
-  type?: string | string[];
-  format?: string;
-  enum?: unknown[];
-  const?: unknown;
-  pattern?: string;
-  minLength?: number;
-  maxLength?: number;
-  minimum?: number;
-  exclusiveMinimum?: number;
-  items?: SchemaObject;
-  properties?: Record<string, SchemaObject>;
-  required?: string[];
-  anyOf?: SchemaObject[];
-  oneOf?: SchemaObject[];
-  example?: unknown;
-  examples?: unknown[];
-  default?: unknown;
-}
-
-interface MediaTypeObject {
-  schema?: SchemaObject;
-  example?: unknown;
-  examples?: Record<string, { value?: unknown } | Ref>;
-}
-
-interface ParameterObject {
-  name: string;
-  in: 'path' | 'query' | 'header' | 'cookie';
-  required?: boolean;
-  schema?: SchemaObject;
-  example?: unknown;
-}
-
-interface RequestBodyObject {
-  required?: boolean;
-  content: Record<string, MediaTypeObject>;
-}
-
-interface ResponseObject {
-  description: string;
-  content?: Record<string, MediaTypeObject>;
-}
-
-interface OperationObject {
-  operationId?: string;
-  summary?: string;
-  tags?: string[];
-  parameters?: (ParameterObject | Ref)[];
-  requestBody?: RequestBodyObject | Ref;
-  responses?: Record<string, ResponseObject | Ref>;
-}
-
-type PathItem = Partial<Record<HttpMethod, OperationObject>> & {
-  parameters?: (ParameterObject | Ref)[];
-};
-
-interface OpenApiDocument {
-  openapi: string;
-  info: { title?: string; version?: string; description?: string };
-  servers?: { url: string }[];
-  tags?: { name: string; description?: string }[];
-  paths?: Record<string, PathItem>;
-  components?: Record<string, Record<string, unknown>>;
-}
-
-const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
-type HttpMethod = (typeof HTTP_METHODS)[number];
-
-interface Operation {
-  method: HttpMethod;
-  path: string;
-  /** `GET /v1/items/{id}`, for messages and test names. */
-  label: string;
-  operation: OperationObject;
-  /** Path-item and operation parameters, `$ref`s resolved (the operation's win). */
-  parameters: ParameterObject[];
-  requestBody: RequestBodyObject | undefined;
-  /** Every method documented on the same path. */
-  siblings: HttpMethod[];
-}
+import {
+  assertProblem,
+  exampleOf,
+  fillPath,
+  jsonMedia,
+  listOperations,
+  type MediaTypeObject,
+  type OpenApiDocument,
+  type Operation,
+  type ParameterObject,
+  queryString,
+  resolve,
+  type SchemaObject,
+  sampleValue,
+} from './support/openapi.ts';
 
 // --- A probe operation with every kind of input, so the walker provably exercises them -------
 
@@ -147,120 +73,20 @@ const operations = listOperations(document);
 
 // --- Document helpers ------------------------------------------------------------------------
 
-function isRef(value: unknown): value is Ref {
-  return typeof value === 'object' && value !== null && typeof (value as Ref).$ref === 'string';
-}
-
-/** Follows local `$ref`s (`#/components/...`) until a real object is reached. */
-function resolve<T extends object>(value: T | Ref): T {
-  let current: unknown = value;
-  for (let hops = 0; isRef(current); hops++) {
-    assert.ok(hops < 20, `$ref loop at ${current.$ref}`);
-    const ref: string = current.$ref;
-    assert.ok(ref.startsWith('#/'), `only local $refs are expected, got ${ref}`);
-    current = ref
-      .slice(2)
-      .split('/')
-      .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'))
-      .reduce<unknown>(
-        (node, key) => (node as Record<string, unknown> | undefined)?.[key],
-        document,
-      );
-    assert.ok(current !== undefined, `unresolvable $ref ${ref}`);
-  }
-  return current as T;
-}
-
-function listOperations(doc: OpenApiDocument): Operation[] {
-  const found: Operation[] = [];
-  for (const [path, pathItem] of Object.entries(doc.paths ?? {})) {
-    const siblings = HTTP_METHODS.filter((method) => pathItem[method] !== undefined);
-    for (const method of siblings) {
-      const operation = pathItem[method] as OperationObject;
-      const byKey = new Map<string, ParameterObject>();
-      for (const parameter of [...(pathItem.parameters ?? []), ...(operation.parameters ?? [])]) {
-        const resolved = resolve(parameter);
-        byKey.set(`${resolved.in}:${resolved.name}`, resolved);
-      }
-      found.push({
-        method,
-        path,
-        label: `${method.toUpperCase()} ${path}`,
-        operation,
-        parameters: [...byKey.values()],
-        requestBody: operation.requestBody ? resolve(operation.requestBody) : undefined,
-        siblings,
-      });
-    }
-  }
-  return found;
-}
-
-/** An example for a media type: on itself, or on its schema (through `$ref`s). */
-function exampleOf(media: MediaTypeObject): unknown {
-  if (media.example !== undefined) return media.example;
-  const named = Object.values(media.examples ?? {})[0];
-  if (named !== undefined) return resolve<{ value?: unknown }>(named).value;
-  if (!media.schema) return undefined;
-  const schema = resolve(media.schema);
-  return schema.example ?? schema.examples?.[0];
-}
-
 function hasExample(media: MediaTypeObject): boolean {
   return (
     media.example !== undefined ||
     Object.keys(media.examples ?? {}).length > 0 ||
-    exampleOf(media) !== undefined
+    exampleOf(document, media) !== undefined
   );
 }
 
-const isJson = (mediaType: string) => /^application\/([\w.-]+\+)?json\b/i.test(mediaType);
-
-function jsonMedia(content: Record<string, MediaTypeObject> | undefined) {
-  return Object.entries(content ?? {}).filter(([mediaType]) => isJson(mediaType));
-}
-
-// --- Values: plausible ones, and ones no sane schema accepts ----------------------------------
-
-const SAMPLE_UUID = '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e';
-
-const FORMAT_SAMPLES: Record<string, string> = {
-  uuid: SAMPLE_UUID,
-  'date-time': '2024-05-06T07:08:09Z',
-  date: '2024-05-06',
-  email: 'someone@example.com',
-  uri: 'https://example.com/',
-  url: 'https://example.com/',
-};
-
-/** A value the parameter's schema most likely accepts, to isolate the part under attack. */
-function sampleValue(parameter: ParameterObject): string {
-  const schema = parameter.schema ? resolve(parameter.schema) : {};
-  const given = parameter.example ?? schema.example ?? schema.examples?.[0] ?? schema.default;
-  if (given !== undefined) return String(given);
-  return sampleOfSchema(schema);
-}
-
-function sampleOfSchema(schema: SchemaObject): string {
-  const variant = schema.anyOf ?? schema.oneOf;
-  if (variant?.[0]) return sampleOfSchema(resolve(variant[0]));
-  if (schema.enum?.[0] !== undefined) return String(schema.enum[0]);
-  if (schema.const !== undefined) return String(schema.const);
-  const type = [schema.type].flat()[0];
-  if (type === 'integer' || type === 'number') {
-    const low = schema.minimum ?? (schema.exclusiveMinimum ?? 0) + 1;
-    return String(Math.ceil(low));
-  }
-  if (type === 'boolean') return 'true';
-  if (type === 'array' && schema.items) return sampleOfSchema(resolve(schema.items));
-  if (schema.format && FORMAT_SAMPLES[schema.format]) return FORMAT_SAMPLES[schema.format] ?? '';
-  return 'x'.repeat(Math.max(1, schema.minLength ?? 1));
-}
+// --- Values no sane schema accepts -----------------------------------------------------------
 
 /** Whether `value` (as sent in a URL) surely fails `schema`. Unsure means false. */
 function rejects(schema: SchemaObject | undefined, value: string): boolean {
   if (!schema) return false;
-  const resolved = resolve(schema);
+  const resolved = resolve(document, schema);
   const variants = resolved.anyOf ?? resolved.oneOf;
   if (variants) return variants.every((variant) => rejects(variant, value));
   if (resolved.enum) return !resolved.enum.map(String).includes(value);
@@ -283,11 +109,13 @@ function rejects(schema: SchemaObject | undefined, value: string): boolean {
  * expected, text for a formatted string, and for a free string two values (an array).
  */
 function garbageFor(parameter: ParameterObject): { values: string[]; certain: boolean } {
-  const schema = parameter.schema ? resolve(parameter.schema) : {};
-  const variants = (schema.anyOf ?? schema.oneOf ?? [schema]).map((variant) => resolve(variant));
+  const schema = parameter.schema ? resolve(document, parameter.schema) : {};
+  const variants = (schema.anyOf ?? schema.oneOf ?? [schema]).map((variant) =>
+    resolve(document, variant),
+  );
   const list = variants.find((variant) => [variant.type].flat().includes('array'));
   if (list) {
-    const item = list.items ? resolve(list.items) : {};
+    const item = list.items ? resolve(document, list.items) : {};
     const word = `not-a-${[item.type].flat()[0] ?? 'value'}\u0000`;
     const others = variants.filter((variant) => variant !== list);
     return {
@@ -311,15 +139,6 @@ interface HostileCase {
   certainlyInvalid: boolean;
 }
 
-function fillPath(template: string, values: (name: string) => string): string {
-  return template.replace(/\{([^}]+)\}/g, (_, name: string) => values(name));
-}
-
-function queryString(entries: [string, string][]): string {
-  if (entries.length === 0) return '';
-  return `?${entries.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
-}
-
 function hostileCases(op: Operation): HostileCase[] {
   const pathParams = op.parameters.filter((p) => p.in === 'path');
   const queryParams = op.parameters.filter((p) => p.in === 'query');
@@ -329,11 +148,14 @@ function hostileCases(op: Operation): HostileCase[] {
   const method = op.method.toUpperCase();
   const samplePath = fillPath(op.path, (name) => {
     const parameter = pathParams.find((p) => p.name === name);
-    return encodeURIComponent(parameter ? sampleValue(parameter) : 'x');
+    return encodeURIComponent(parameter ? sampleValue(document, parameter) : 'x');
   });
-  const sampleQuery = requiredQuery.map((p): [string, string] => [p.name, sampleValue(p)]);
+  const sampleQuery = requiredQuery.map((p): [string, string] => [
+    p.name,
+    sampleValue(document, p),
+  ]);
   const [json] = jsonMedia(body?.content);
-  const sampleBody = json ? exampleOf(json[1]) : undefined;
+  const sampleBody = json ? exampleOf(document, json[1]) : undefined;
   // Every other part as documented, so each case attacks one part only.
   const withSampleBody: RequestInit =
     json && sampleBody !== undefined
@@ -376,7 +198,7 @@ function hostileCases(op: Operation): HostileCase[] {
   // JSON bodies: malformed, an array, an empty object, and a body that is not JSON at all.
   if (body && json) {
     const [mediaType, media] = json;
-    const schema = media.schema ? resolve(media.schema) : {};
+    const schema = media.schema ? resolve(document, media.schema) : {};
     const wantsObject = [schema.type].flat().includes('object') || schema.properties !== undefined;
     const url = samplePath + queryString(sampleQuery);
     const send = (contentType: string, payload: string): RequestInit => ({
@@ -419,15 +241,6 @@ function hostileCases(op: Operation): HostileCase[] {
     );
   }
   return cases;
-}
-
-async function assertProblem(response: Response, context: string) {
-  const text = await response.text();
-  const where = `${context}: got ${response.status} ${text.slice(0, 500)}`;
-  assert.equal(response.headers.get('content-type'), 'application/problem+json', where);
-  const body = JSON.parse(text) as Record<string, unknown>;
-  assert.equal(body.status, response.status, where);
-  assert.equal(typeof body.title, 'string', where);
 }
 
 // --- The tests -------------------------------------------------------------------------------
@@ -488,7 +301,7 @@ describe('every operation is documented', () => {
     describe(op.label, () => {
       const { operation } = op;
       const responses = Object.entries(operation.responses ?? {}).map(
-        ([status, response]) => [status, resolve(response)] as const,
+        ([status, response]) => [status, resolve(document, response)] as const,
       );
 
       test('has a summary and a tag', () => {
@@ -584,17 +397,17 @@ describe('every operation rejects hostile input with a problem document', () => 
     const url =
       fillPath(op.path, (name) =>
         encodeURIComponent(
-          sampleValue(pathParams.find((p) => p.name === name) ?? { name, in: 'path' }),
+          sampleValue(document, pathParams.find((p) => p.name === name) ?? { name, in: 'path' }),
         ),
       ) +
       queryString(
         op.parameters
           .filter((p) => p.in === 'query' && p.required)
-          .map((p): [string, string] => [p.name, sampleValue(p)]),
+          .map((p): [string, string] => [p.name, sampleValue(document, p)]),
       );
     const response = await app.request(url, {
       method: 'PUT',
-      body: JSON.stringify(exampleOf(json[1])),
+      body: JSON.stringify(exampleOf(document, json[1])),
       headers: { 'content-type': json[0] },
     });
     assert.equal(response.status, 200, await response.clone().text());

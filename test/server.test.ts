@@ -3,106 +3,33 @@
  * Redis, driven over real sockets, stopped with real signals.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
-import { deleteRedisKeys, TEST_REDIS_URL } from './support/deps.ts';
+import { deleteRedisKeys } from './support/deps.ts';
+import { type ApiProcess, killAllServices, startApi } from './support/processes.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const SHUTDOWN_TIMEOUT_MS = 5_000;
 /** What the process may take beyond its shutdown timeout to close pools and exit. */
 const EXIT_MARGIN_MS = 3_000;
 
-/** A port nothing listens on right now: bound, read, then closed. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** `performance.now()` when the process exited. */
-  at: number;
-}
-
-interface ServerProcess {
-  child: ChildProcess;
-  port: number;
-  /** Every complete line written to standard output so far. */
-  lines(): string[];
-  stderr(): string;
-  exited: Promise<Exit>;
-}
-
-const started: ServerProcess[] = [];
-
 /** Spawns the server and resolves once `/livez` answers. */
-async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const port = await freePort();
-  const childEnv: Record<string, string | undefined> = {
-    ...process.env,
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    REDIS_URL: TEST_REDIS_URL,
-    LOG_FORMAT: 'json',
-    LOG_LEVEL: 'info',
-    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-    ...env,
-  };
-  // The server is not a test process: it must not report to this runner.
-  delete childEnv.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, ['--import', './src/preload.ts', 'src/server.ts'], {
-    cwd: ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal, at: performance.now() }));
-  });
-  const server: ServerProcess = {
-    child,
-    port,
-    lines: () => stdout.split('\n').slice(0, -1),
-    stderr: () => stderr,
-    exited,
-  };
-  started.push(server);
-
-  let gone: Exit | undefined;
-  void exited.then((exit) => {
-    gone = exit;
-  });
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    if (gone) {
-      assert.fail(`the server exited early (${JSON.stringify(gone)}):\n${stderr}\n${stdout}`);
-    }
-    const outcome = await send({ port, path: '/livez', agent: false });
-    if (outcome.kind === 'response' && outcome.status === 200) return server;
-    if (performance.now() > deadline) assert.fail(`/livez never answered:\n${stderr}\n${stdout}`);
-    await sleep(50);
-  }
+function startServer(env: Record<string, string | undefined>): Promise<ApiProcess> {
+  return startApi(
+    {
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      // The service's own default: it migrates its (already migrated) database on start.
+      MIGRATE_ON_START: undefined,
+      ...env,
+    },
+    { timeoutMs: 30_000 },
+  );
 }
 
-function parseLines(server: ServerProcess): Record<string, unknown>[] {
+function parseLines(server: ApiProcess): Record<string, unknown>[] {
   return server.lines().map((line, index) => {
     try {
       return JSON.parse(line) as Record<string, unknown>;
@@ -363,12 +290,7 @@ describe('the server process', () => {
     database = await createTestDatabase();
   });
   after(async () => {
-    for (const server of started) {
-      if (server.child.exitCode === null && server.child.signalCode === null) {
-        server.child.kill('SIGKILL');
-        await server.exited;
-      }
-    }
+    await killAllServices();
     await Promise.all([database.drop(), ...redisPrefixes.map(deleteRedisKeys)]);
   });
 
@@ -411,7 +333,10 @@ describe('the server process', () => {
     server.child.kill('SIGINT');
     const exit = await server.exited;
     assert.deepEqual([exit.code, exit.signal], [0, null], server.stderr());
-    assert.ok(exit.at - signalled < SHUTDOWN_TIMEOUT_MS, 'stops without waiting for the timeout');
+    assert.ok(
+      exit.monotonicAt - signalled < SHUTDOWN_TIMEOUT_MS,
+      'stops without waiting for the timeout',
+    );
     const shutdown = parseLines(server).find((record) =>
       record.msg?.toString().startsWith('shutting down'),
     );
@@ -451,7 +376,7 @@ describe('the server process', () => {
       await Promise.all(workers);
 
       assert.deepEqual([exit.code, exit.signal], [0, null], server.stderr());
-      const shutdownMs = exit.at - shutdownBegan;
+      const shutdownMs = exit.monotonicAt - shutdownBegan;
       assert.ok(
         shutdownMs < SHUTDOWN_TIMEOUT_MS + EXIT_MARGIN_MS,
         `exited ${Math.round(shutdownMs)} ms after SIGTERM`,
@@ -548,7 +473,7 @@ describe('the server process', () => {
       const body = outcome.kind === 'response' ? JSON.parse(outcome.body) : undefined;
       assert.equal(body.checks.redis.status, 'ok');
       assert.deepEqual([exit.code, exit.signal], [0, null], server.stderr());
-      assert.ok(exit.at >= outcome.finishedAt, 'the process outlived its last request');
+      assert.ok(exit.monotonicAt >= outcome.finishedAt, 'the process outlived its last request');
       assert.ok(
         outcome.finishedAt - signalled >= SLOW_MS - 500,
         'the answer came well after SIGTERM',

@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import type { JobQueue } from '../src/core/jobs/job-queue.ts';
+import type { JobQueue, JobStatus } from '../src/core/jobs/job-queue.ts';
 import { createTestDeps, TEST_REDIS_URL, type TestDeps } from './support/deps.ts';
 import { eventsUntilFinal, waitFor } from './support/jobs.ts';
 import {
-  freePort,
+  depsEnv,
   killAllServices,
   type ServiceProcess,
   spawnService,
+  startApi,
 } from './support/processes.ts';
 import { slowCount, testJobQueue } from './support/test-jobs.ts';
 
@@ -39,12 +40,7 @@ after(async () => {
 });
 
 function serviceEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    DATABASE_URL: deps.settings.DATABASE_URL ?? '',
-    REDIS_KEY_PREFIX: deps.redisPrefix,
-    JOB_LOCK_MS: String(JOB_LOCK_MS),
-    ...extra,
-  };
+  return { ...depsEnv(deps), JOB_LOCK_MS: String(JOB_LOCK_MS), ...extra };
 }
 
 async function startTestWorker(shutdownTimeoutMs: number): Promise<ServiceProcess> {
@@ -75,6 +71,31 @@ async function startedOn(worker: ServiceProcess, jobId: string): Promise<void> {
   );
 }
 
+/**
+ * Starts a successor to `previous`, which left job `id` unfinished, and asserts the successor
+ * completes it exactly once with no failure counted (`notAFailure` says why none should be).
+ */
+async function completedOnceBySuccessor(
+  previous: ServiceProcess,
+  id: string,
+  notAFailure: string,
+): Promise<{ successor: ServiceProcess; status: JobStatus | undefined }> {
+  const successor = await startTestWorker(10_000);
+  const events = await eventsUntilFinal(queue.events, id, 120_000);
+  assert.equal(events.at(-1)?.type, 'completed', JSON.stringify(events));
+  assert.ok(
+    !events.some((event) => event.type === 'failed' || event.type === 'retrying'),
+    notAFailure,
+  );
+  // Longer than a lock period: any duplicate run would have shown up by now.
+  await sleep(2 * JOB_LOCK_MS);
+  assert.equal(await completionsOf(id), 1, 'completed exactly once');
+  assert.deepEqual(await runsOf(id), [String(previous.pid), String(successor.pid)]);
+  const status = await queue.get(id);
+  assert.equal(status?.state, 'completed');
+  return { successor, status };
+}
+
 describe('worker faults', () => {
   test('kill -9 mid-job: another worker recovers the job and it completes exactly once', async (t) => {
     const first = await startTestWorker(10_000);
@@ -88,19 +109,11 @@ describe('worker faults', () => {
     assert.equal(await completionsOf(id), 0, 'the killed worker did not finish the job');
     assert.equal((await queue.get(id))?.state, 'active', 'the job is left active, its lock held');
 
-    const second = await startTestWorker(10_000);
-    const events = await eventsUntilFinal(queue.events, id, 120_000);
-    assert.equal(events.at(-1)?.type, 'completed', JSON.stringify(events));
-    assert.ok(
-      !events.some((event) => event.type === 'failed' || event.type === 'retrying'),
+    const { successor: second, status } = await completedOnceBySuccessor(
+      first,
+      id,
       'the crash does not count as a failure',
     );
-    // Longer than a lock period: any duplicate run would have shown up by now.
-    await sleep(2 * JOB_LOCK_MS);
-    assert.equal(await completionsOf(id), 1, 'completed exactly once');
-    assert.deepEqual(await runsOf(id), [String(first.pid), String(second.pid)]);
-    const status = await queue.get(id);
-    assert.equal(status?.state, 'completed');
     assert.deepEqual(status?.result, { count: 1, pid: second.pid });
     t.diagnostic(`recovered by ${second.pid} after ${first.pid} was killed`);
 
@@ -156,18 +169,11 @@ describe('worker faults', () => {
     assert.equal(await completionsOf(id), 0, 'the job was cut off');
     assert.notEqual((await queue.get(id))?.state, 'failed');
 
-    const successor = await startTestWorker(10_000);
-    const events = await eventsUntilFinal(queue.events, id, 120_000);
-    assert.equal(events.at(-1)?.type, 'completed', JSON.stringify(events));
-    assert.ok(
-      !events.some((event) => event.type === 'failed' || event.type === 'retrying'),
+    const { successor, status } = await completedOnceBySuccessor(
+      worker,
+      id,
       'the cut-off try is not a failure',
     );
-    await sleep(2 * JOB_LOCK_MS);
-    assert.equal(await completionsOf(id), 1, 'completed exactly once');
-    assert.deepEqual(await runsOf(id), [String(worker.pid), String(successor.pid)]);
-    const status = await queue.get(id);
-    assert.equal(status?.state, 'completed');
     assert.equal(status?.attempts, 1, 'the cut-off try used up no attempt');
 
     successor.child.kill('SIGTERM');
@@ -177,14 +183,12 @@ describe('worker faults', () => {
 
 describe('the real worker and server processes', () => {
   test('the worker’s health port answers /livez and /readyz; the API’s too', async () => {
-    const port = await freePort();
     const worker = spawnService('src/worker.ts', serviceEnv());
-    const api = spawnService('src/server.ts', serviceEnv({ PORT: String(port) }));
+    const api = await startApi(serviceEnv());
     const running = await worker.waitForRecord(
       'the worker to run',
       (record) => record.msg === 'worker running',
     );
-    await api.waitForRecord('the API to listen', (record) => record.msg === 'API listening');
     assert.equal(running.durable, true);
     assert.deepEqual(running.jobs, ['exports.generate', 'imports.run', 'maintenance.purge']);
     const readyz = new URL(String(running.health));
@@ -205,7 +209,7 @@ describe('the real worker and server processes', () => {
     assert.equal(body.checks.redis?.status, 'ok');
 
     for (const path of ['/livez', '/readyz']) {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      const res = await fetch(`${api.base}${path}`);
       assert.equal(res.status, 200, `API ${path}`);
     }
 

@@ -7,17 +7,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import type { Browser, Locator, Page, Request } from 'playwright-core';
-import { createApp } from '../../src/app.ts';
-import { listen, type RunningServer } from '../../src/core/http-server.ts';
+import type { Locator, Page, Request } from 'playwright-core';
 import { TEST_PASSWORD } from '../support/auth.ts';
 import {
-  type BlockedRequest,
-  cutNetwork,
-  launchBrowser,
+  type AppForBrowser,
   noBrowserReason,
+  openCutOffPage,
+  serveAppToBrowser,
 } from '../support/browser.ts';
-import { createTestDeps, type TestDeps } from '../support/deps.ts';
 
 const SCREENSHOT = '/tmp/docs-login.png';
 // Generous: the whole suite shares the machine with this browser.
@@ -32,22 +29,13 @@ interface Exchange {
   body: string | null;
 }
 
-let deps: TestDeps;
-let server: RunningServer;
-let browser: Browser | undefined;
+let site: AppForBrowser;
 
 before(async () => {
-  deps = await createTestDeps();
-  const app = createApp(deps);
-  server = await listen({ fetch: app.fetch, host: '127.0.0.1', port: 0 });
-  browser = await launchBrowser();
+  site = await serveAppToBrowser();
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.drain(1_000);
-  await deps?.close();
-});
+after(() => site?.close());
 
 /**
  * Records every request `page` sends to `origin`, and its status once answered. The headers
@@ -126,21 +114,16 @@ async function registerUser(origin: string): Promise<{ email: string; password: 
 test('on /docs, a user logs in with the password flow and calls GET /v1/users/me', {
   timeout: 240_000,
 }, async (t) => {
+  const { browser, origin } = site;
   if (!browser) {
     t.skip(noBrowserReason());
     return;
   }
-  const origin = `http://127.0.0.1:${server.port}`;
   const { email, password } = await registerUser(origin);
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  t.after(() => context.close());
-  const blocked: BlockedRequest[] = await cutNetwork(context);
-  const page = await context.newPage();
+  const { page, blocked, pageErrors } = await openCutOffPage(browser, t);
   page.setDefaultTimeout(STEP_TIMEOUT);
   const recorder = recordExchanges(page, origin);
-  const pageErrors: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
   const consoleLines: string[] = [];
   page.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
 

@@ -4,16 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { createApp } from '../../src/app.ts';
-import { listen, type RunningServer } from '../../src/core/http-server.ts';
 import {
-  type BlockedRequest,
-  cutNetwork,
-  launchBrowser,
+  type AppForBrowser,
   noBrowserReason,
+  openCutOffPage,
+  serveAppToBrowser,
 } from '../support/browser.ts';
-import { createTestDeps, type TestDeps } from '../support/deps.ts';
 
 const SCREENSHOT = '/tmp/docs.png';
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -23,29 +19,20 @@ interface Operation {
   operationId?: string;
 }
 
-let deps: TestDeps;
-let server: RunningServer;
-let browser: Browser | undefined;
+let site: AppForBrowser;
 
 before(async () => {
-  deps = await createTestDeps();
-  const app = createApp(deps);
-  server = await listen({ fetch: app.fetch, host: '127.0.0.1', port: 0 });
-  browser = await launchBrowser();
+  site = await serveAppToBrowser();
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.drain(1_000);
-  await deps?.close();
-});
+after(() => site?.close());
 
 test('/docs renders offline and lists every operation without a click', async (t) => {
+  const { browser, origin } = site;
   if (!browser) {
     t.skip(noBrowserReason());
     return;
   }
-  const origin = `http://127.0.0.1:${server.port}`;
   const document = (await (await fetch(`${origin}/openapi.json`)).json()) as {
     info: { title: string };
     paths: Record<string, Partial<Record<string, Operation>>>;
@@ -57,13 +44,8 @@ test('/docs renders offline and lists every operation without a click', async (t
   );
   assert.ok(summaries.length > 0, 'the document lists no operation');
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  t.after(() => context.close());
-  const blocked: BlockedRequest[] = await cutNetwork(context);
-  const page = await context.newPage();
-  const pageErrors: string[] = [];
+  const { page, blocked, pageErrors } = await openCutOffPage(browser, t);
   const failedLocal: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('requestfailed', (request) => {
     const url = new URL(request.url());
     if (url.origin === origin)

@@ -93,6 +93,22 @@ const form = (fields: Record<string, string>) => ({
 
 const from = { incoming: { socket: { remoteAddress: '10.77.0.1' } } };
 
+/** `POST /v1/auth/token` with `fields` as its form. */
+const tokenRequest = (fields: Record<string, string>) =>
+  app.request('/v1/auth/token', form(fields), from);
+
+type TokenPair = { access_token: string; refresh_token: string };
+
+/** The tokens of a token answer, noted as issued (`<kind> access token`, `<kind> refresh token`). */
+async function noteTokens(res: Response, kind: string): Promise<TokenPair> {
+  const tokens = (await res.json()) as TokenPair;
+  issued.push(
+    { what: `${kind}access token`, value: tokens.access_token },
+    { what: `${kind}refresh token`, value: tokens.refresh_token },
+  );
+  return tokens;
+}
+
 describe('secrets in logs', () => {
   test('never appear, whatever the route or the mistake', async () => {
     const email = `logged-${randomBytes(6).toString('hex')}@example.com`;
@@ -104,55 +120,28 @@ describe('secrets in logs', () => {
     );
     assert.equal(registered.status, 201, await registered.clone().text());
 
-    const failed = await app.request(
-      '/v1/auth/token',
-      form({ grant_type: 'password', username: email, password: WRONG_PASSWORD }),
-      from,
-    );
+    const logIn = (password: string) =>
+      tokenRequest({ grant_type: 'password', username: email, password });
+    const refresh = (token: string) =>
+      tokenRequest({ grant_type: 'refresh_token', refresh_token: token });
+
+    const failed = await logIn(WRONG_PASSWORD);
     assert.equal(failed.status, 400);
 
-    const login = await app.request(
-      '/v1/auth/token',
-      form({ grant_type: 'password', username: email, password: PASSWORD }),
-      from,
-    );
+    const login = await logIn(PASSWORD);
     assert.equal(login.status, 200, await login.clone().text());
-    const tokens = (await login.json()) as { access_token: string; refresh_token: string };
-    issued.push(
-      { what: 'access token', value: tokens.access_token },
-      { what: 'refresh token', value: tokens.refresh_token },
-    );
+    const tokens = await noteTokens(login, '');
 
-    const refreshed = await app.request(
-      '/v1/auth/token',
-      form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
-      from,
-    );
+    const refreshed = await refresh(tokens.refresh_token);
     assert.equal(refreshed.status, 200);
-    const next = (await refreshed.json()) as { access_token: string; refresh_token: string };
-    issued.push(
-      { what: 'refreshed access token', value: next.access_token },
-      { what: 'refreshed refresh token', value: next.refresh_token },
-    );
+    const next = await noteTokens(refreshed, 'refreshed ');
     // Replaying the spent refresh token: refused, and its session revoked.
-    const replayed = await app.request(
-      '/v1/auth/token',
-      form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
-      from,
-    );
+    const replayed = await refresh(tokens.refresh_token);
     assert.equal(replayed.status, 400);
 
-    const relogin = await app.request(
-      '/v1/auth/token',
-      form({ grant_type: 'password', username: email, password: PASSWORD }),
-      from,
-    );
+    const relogin = await logIn(PASSWORD);
     assert.equal(relogin.status, 200);
-    const session = (await relogin.json()) as { access_token: string; refresh_token: string };
-    issued.push(
-      { what: 'second access token', value: session.access_token },
-      { what: 'second refresh token', value: session.refresh_token },
-    );
+    const session = await noteTokens(relogin, 'second ');
     const bearer = { authorization: `Bearer ${session.access_token}` };
 
     const created = await app.request(

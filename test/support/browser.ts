@@ -1,5 +1,25 @@
+/**
+ * A real headless Chromium for tests: finding and launching it, cutting a page off from all
+ * but loopback, and the app served to it on a free port.
+ *
+ * @example
+ * let site: AppForBrowser;
+ * before(async () => {
+ *   site = await serveAppToBrowser();
+ * });
+ * after(() => site?.close());
+ * test('…', async (t) => {
+ *   if (!site.browser) return t.skip(noBrowserReason());
+ *   const { page, blocked, pageErrors } = await openCutOffPage(site.browser, t);
+ *   await page.goto(`${site.origin}/docs`);
+ * });
+ */
 import { existsSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { createApp } from '../../src/app.ts';
+import { listen, type RunningServer } from '../../src/core/http-server.ts';
+import { createTestDeps } from './deps.ts';
 
 /** Where a Chromium is looked for, in order: `CHROMIUM_PATH`, then the Debian/Ubuntu paths. */
 export function chromiumCandidates(): string[] {
@@ -82,4 +102,57 @@ export async function cutNetwork(target: Page | BrowserContext): Promise<Blocked
     await socket.close({ code: 1001, reason: 'network cut by the test' });
   });
   return blocked;
+}
+
+export interface CutOffPage {
+  page: Page;
+  /** What the page tried to reach off this machine, filled as it runs (see `cutNetwork`). */
+  blocked: BlockedRequest[];
+  /** The message of every error the page threw, filled as it runs. */
+  pageErrors: string[];
+}
+
+/**
+ * A page in a fresh 1280×900 context of `browser`, cut off from all but loopback before any
+ * navigation; the context is closed when test `t` ends.
+ */
+export async function openCutOffPage(browser: Browser, t: TestContext): Promise<CutOffPage> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  t.after(() => context.close());
+  const blocked = await cutNetwork(context);
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  return { page, blocked, pageErrors };
+}
+
+/** The app served on 127.0.0.1 for a browser to load, and the browser; for one test file. */
+export interface AppForBrowser {
+  /** `http://127.0.0.1:<port>`, where the app answers. */
+  origin: string;
+  /** `undefined` when no Chromium is installed: the test skips with `noBrowserReason()`. */
+  browser: Browser | undefined;
+  /** Closes the browser, drains the server and closes the test dependencies. */
+  close(): Promise<void>;
+}
+
+/** Serves the app (on its own test dependencies) on a free loopback port and launches a browser. */
+export async function serveAppToBrowser(): Promise<AppForBrowser> {
+  const deps = await createTestDeps();
+  let server: RunningServer | undefined;
+  let browser: Browser | undefined;
+  const close = async () => {
+    await browser?.close();
+    await server?.drain(1_000);
+    await deps.close();
+  };
+  try {
+    const app = createApp(deps);
+    server = await listen({ fetch: app.fetch, host: '127.0.0.1', port: 0 });
+    browser = await launchBrowser();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { origin: `http://127.0.0.1:${server.port}`, browser, close };
 }

@@ -1,6 +1,7 @@
 /**
  * Helpers for job tests: waiting for a condition, reading a job's event log to its end,
- * and reading a `text/event-stream` body message by message.
+ * polling a job over HTTP until it has finished, and reading a `text/event-stream` body
+ * message by message.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +43,27 @@ export async function eventsUntilFinal(
     if (Date.now() > deadline) {
       assert.fail(`job ${jobId} had no final event; so far: ${JSON.stringify(events)}`);
     }
+  }
+}
+
+/**
+ * Polls `GET /v1/jobs/{jobId}` through `get` (a path in, a `Response` out: `app.request`, or
+ * `fetch` to a running API) until the job has finished, and returns its JSON. Every answer
+ * must be 200; fails after `timeoutMs`.
+ */
+export async function followJobOverHttp<T extends { state: string }>(
+  get: (path: string) => Promise<Response> | Response,
+  jobId: string,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    const res = await get(`/v1/jobs/${jobId}`);
+    assert.equal(res.status, 200);
+    const job = (await res.json()) as T;
+    if (['completed', 'failed', 'cancelled'].includes(job.state)) return job;
+    if (Date.now() > deadline) assert.fail(`job ${jobId} still ${job.state}`);
+    await sleep(options.intervalMs ?? 100);
   }
 }
 

@@ -1,13 +1,23 @@
 /**
  * Real service processes for end-to-end tests: spawned with `node --import ./src/preload.ts`,
- * their JSON log lines parsed, stopped with real signals.
+ * their JSON log lines parsed, stopped with real signals. `startApi` runs `src/server.ts` on a
+ * free port and waits for its `/livez`; `startApiPair` runs two on one database; an `after`
+ * hook ends whatever is left with `killAllServices`.
+ *
+ * @example
+ * const api = await startApi({ ...depsEnv(deps), LOG_LEVEL: 'warn' });
+ * await fetch(`${api.base}/readyz`);
+ * after(() => killAllServices());
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_REDIS_URL } from './deps.ts';
+import { createTestDatabase } from './database.ts';
+import { deleteRedisKeys, TEST_REDIS_URL, type TestDeps } from './deps.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -16,16 +26,22 @@ export interface Exit {
   signal: NodeJS.Signals | null;
   /** `Date.now()` when the process exited. */
   at: number;
+  /** `performance.now()` when the process exited, to compare with other such readings. */
+  monotonicAt: number;
 }
 
 export interface ServiceProcess {
   child: ChildProcess;
   pid: number;
-  /** Every JSON line written to standard output so far. */
+  /** Every complete line written to standard output so far. */
+  lines(): string[];
+  /** Every JSON line written to standard output so far (other lines are skipped). */
   records(): Record<string, unknown>[];
   stdout(): string;
   stderr(): string;
   exited: Promise<Exit>;
+  /** How the process exited, once it has. */
+  exit(): Exit | undefined;
   /** The first log record that matches, waiting for it (fails if the process exits first). */
   waitForRecord(
     what: string,
@@ -48,9 +64,13 @@ export async function freePort(): Promise<number> {
 
 /**
  * Spawns `entry` (a path from the repository root, e.g. `src/worker.ts`) with the test
- * environment under `env`.
+ * environment under `env`. A variable set to `undefined` in `env` is left unset, so the
+ * service's own default applies.
  */
-export function spawnService(entry: string, env: Record<string, string>): ServiceProcess {
+export function spawnService(
+  entry: string,
+  env: Record<string, string | undefined>,
+): ServiceProcess {
   const childEnv: Record<string, string | undefined> = {
     ...process.env,
     NODE_ENV: 'test',
@@ -80,28 +100,28 @@ export function spawnService(entry: string, env: Record<string, string>): Servic
   let gone: Exit | undefined;
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
-      gone = { code, signal, at: Date.now() };
+      gone = { code, signal, at: Date.now(), monotonicAt: performance.now() };
       resolve(gone);
     });
   });
+  const lines = () => stdout.split('\n').slice(0, -1);
   const records = () =>
-    stdout
-      .split('\n')
-      .slice(0, -1)
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      });
+    lines().flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
   const service: ServiceProcess = {
     child,
     pid: child.pid ?? 0,
+    lines,
     records,
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
+    exit: () => gone,
     async waitForRecord(what, match, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -121,6 +141,125 @@ export function spawnService(entry: string, env: Record<string, string>): Servic
   running.add(service);
   void exited.then(() => running.delete(service));
   return service;
+}
+
+/** The environment that points a service at the database and Redis prefix of `deps`. */
+export function depsEnv(deps: TestDeps): Record<string, string> {
+  return { DATABASE_URL: deps.settings.DATABASE_URL ?? '', REDIS_KEY_PREFIX: deps.redisPrefix };
+}
+
+/** A `src/server.ts` process, listening on `port` of 127.0.0.1. */
+export interface ApiProcess extends ServiceProcess {
+  /** What failure messages call it: `A`, `B`... (`src/server.ts` unless named). */
+  name: string;
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+}
+
+/** The status of `GET <path>` on a fresh connection, or 0 when no answer came. */
+function statusOf(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+/**
+ * Spawns `src/server.ts` on a free port with `env` (see `spawnService`) and resolves once its
+ * `/livez` answers 200; fails if the process exits first, or after `timeoutMs` (killing it).
+ */
+export async function startApi(
+  env: Record<string, string | undefined>,
+  options: { name?: string; timeoutMs?: number } = {},
+): Promise<ApiProcess> {
+  const port = await freePort();
+  const name = options.name ?? 'src/server.ts';
+  const service = spawnService('src/server.ts', { ...env, PORT: String(port) });
+  const api: ApiProcess = Object.assign(service, {
+    name,
+    port,
+    base: `http://127.0.0.1:${port}`,
+  });
+  const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    const gone = api.exit();
+    if (gone) {
+      assert.fail(
+        `${name} exited while starting (${JSON.stringify(gone)}):\n${api.stderr()}\n${api.stdout()}`,
+      );
+    }
+    if ((await statusOf(port, '/livez')) === 200) return api;
+    if (performance.now() > deadline) {
+      api.child.kill('SIGKILL');
+      assert.fail(`${name}: /livez never answered:\n${api.stderr()}\n${api.stdout()}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** Two `src/server.ts` processes, A and B, sharing one database and one Redis key prefix. */
+export interface ApiPair {
+  a: ApiProcess;
+  b: ApiProcess;
+  /** The Redis key prefix of both. */
+  redisPrefix: string;
+  /** Stops both (`stopService`), drops their database and deletes their Redis keys. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts A and B (`startApi`, logging at `warn`) on a new test database and the Redis key
+ * prefix `test:<tag>:<random>:`, with `env` on top; if either fails to start, cleans up.
+ */
+export async function startApiPair(
+  tag: string,
+  env: Record<string, string | undefined> = {},
+): Promise<ApiPair> {
+  const redisPrefix = `test:${tag}:${randomBytes(6).toString('hex')}:`;
+  const database = await createTestDatabase();
+  const close = async (apis: ApiProcess[]) => {
+    await Promise.all(apis.map((api) => stopService(api)));
+    await Promise.all([database.drop(), deleteRedisKeys(redisPrefix)]);
+  };
+  const pairEnv = {
+    DATABASE_URL: database.url,
+    REDIS_KEY_PREFIX: redisPrefix,
+    LOG_LEVEL: 'warn',
+    ...env,
+  };
+  const started = await Promise.allSettled([
+    startApi(pairEnv, { name: 'A' }),
+    startApi(pairEnv, { name: 'B' }),
+  ]);
+  const [a, b] = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed || !a || !b) {
+    await close([a, b].filter((api) => api !== undefined));
+    throw failed?.reason;
+  }
+  return { a, b, redisPrefix, close: () => close([a, b]) };
+}
+
+/**
+ * Stops a service unless it is gone already: SIGTERM, then SIGKILL if it is still there
+ * after `graceMs`. Resolves with how it exited.
+ */
+export async function stopService(service: ServiceProcess, graceMs = 5_000): Promise<Exit> {
+  if (!service.exit()) {
+    service.child.kill('SIGTERM');
+    const stopped = await Promise.race([
+      service.exited.then(() => true),
+      sleep(graceMs, false, { ref: false }),
+    ]);
+    if (!stopped) service.child.kill('SIGKILL');
+  }
+  return service.exited;
 }
 
 /** Kills (SIGKILL) every service still running; for `after` hooks. */

@@ -4,106 +4,16 @@
  * together get no more accepted answers than the policy allows in a window.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { deleteRedisKeys, TEST_REDIS_URL } from '../../support/deps.ts';
+import { TEST_REDIS_URL } from '../../support/deps.ts';
+import { type ApiPair, type ApiProcess, startApiPair } from '../../support/processes.ts';
 
-const ROOT = new URL('../../..', import.meta.url).pathname;
 /** The "token" policy of POST /v1/auth/token: 60 per 60 s per client address. */
 const TOKEN_LIMIT = 60;
 const REQUESTS = 200;
 const CONCURRENCY = 16;
-const STOP_GRACE_MS = 5_000;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
-interface ApiProcess {
-  name: string;
-  child: ChildProcess;
-  base: string;
-  exited: Promise<void>;
-  output(): string;
-}
-
-const processes: ApiProcess[] = [];
-
-/** Spawns `node src/server.ts` and resolves once its `/livez` answers 200. */
-async function startApi(name: string, env: Record<string, string>): Promise<ApiProcess> {
-  const port = await freePort();
-  const childEnv: Record<string, string | undefined> = {
-    ...process.env,
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    REDIS_URL: TEST_REDIS_URL,
-    LOG_LEVEL: 'warn',
-    LOG_FORMAT: 'json',
-    MIGRATE_ON_START: 'false',
-    ...env,
-  };
-  // The server is not a test process: it must not report to this runner.
-  delete childEnv.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, ['--import', './src/preload.ts', 'src/server.ts'], {
-    cwd: ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  let gone = false;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      gone = true;
-      resolve();
-    });
-  });
-  const api: ApiProcess = {
-    name,
-    child,
-    base: `http://127.0.0.1:${port}`,
-    exited,
-    output: () => output,
-  };
-  processes.push(api);
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    if (gone) assert.fail(`API process ${name} exited while starting:\n${output}`);
-    const status = await fetch(`${api.base}/livez`).then(
-      (response) => response.status,
-      () => 0,
-    );
-    if (status === 200) return api;
-    if (performance.now() > deadline) assert.fail(`${name}: /livez never answered:\n${output}`);
-    await sleep(50);
-  }
-}
-
-async function stopApi(api: ApiProcess): Promise<void> {
-  if (api.child.exitCode !== null || api.child.signalCode !== null) return;
-  api.child.kill('SIGTERM');
-  const stopped = await Promise.race([api.exited.then(() => true), sleep(STOP_GRACE_MS, false)]);
-  if (!stopped) {
-    api.child.kill('SIGKILL');
-    await api.exited;
-  }
-}
 
 interface Outcome {
   process: string;
@@ -160,28 +70,21 @@ async function failedLogin(api: ApiProcess): Promise<Outcome> {
 }
 
 describe('the rate limit across two API processes', () => {
-  let database: TestDatabase | undefined;
-  const redisPrefix = `test:rl-cross:${randomBytes(6).toString('hex')}:`;
+  let pair: ApiPair;
   let a: ApiProcess;
   let b: ApiProcess;
 
   before(async () => {
-    database = await createTestDatabase();
-    const env = {
-      DATABASE_URL: database.url,
-      REDIS_KEY_PREFIX: redisPrefix,
+    pair = await startApiPair('rl-cross', {
       // The login throttle counts failed logins too; out of the way, so only the rate
       // limiter refuses.
       LOGIN_MAX_FAILURES_PER_IP: '100000',
       LOGIN_MAX_FAILURES_PER_ACCOUNT: '100000',
-    };
-    [a, b] = await Promise.all([startApi('A', env), startApi('B', env)]);
+    });
+    ({ a, b } = pair);
   });
 
-  after(async () => {
-    await Promise.all(processes.map(stopApi));
-    await Promise.all([database?.drop(), deleteRedisKeys(redisPrefix)]);
-  });
+  after(() => pair?.close());
 
   test(`${REQUESTS} concurrent logins split across both get at most ${TOKEN_LIMIT} past the limiter`, async (t) => {
     const apis = [a, b];
@@ -200,7 +103,7 @@ describe('the rate limit across two API processes', () => {
     const elapsedMs = Math.round(performance.now() - started);
 
     // The shared window's count: every request of the burst, if it fell in one window.
-    const redis = new Redis(TEST_REDIS_URL, { keyPrefix: redisPrefix, lazyConnect: true });
+    const redis = new Redis(TEST_REDIS_URL, { keyPrefix: pair.redisPrefix, lazyConnect: true });
     let windowCount: number;
     try {
       await redis.connect();

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { z } from '@hono/zod-openapi';
 import { createApp } from '../../../src/app.ts';
@@ -15,6 +14,7 @@ import { createRouter } from '../../../src/core/router.ts';
 import type { Deps } from '../../../src/deps.ts';
 import { createTestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
+import { freePort } from '../../support/processes.ts';
 
 const LIMIT = 3;
 const WINDOW_SECONDS = 60;
@@ -122,16 +122,6 @@ async function exhaust(app: App, address: string) {
     assert.ok((seen[index] ?? 0) <= (seen[index - 1] ?? 0), `t runs down: ${seen.join(', ')}`);
   }
   await assertRefused(await app.request('/probe/limited', {}, from(address)));
-}
-
-/** A port where nothing answers: bound, then closed. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
 }
 
 /** `rate_limiter_errors_total` as /metrics shows it. */
@@ -410,19 +400,27 @@ describe('the in-memory limiter (no Redis)', () => {
 describe('with Redis unreachable', () => {
   let port: number;
   before(async () => {
-    port = await deadPort();
+    port = await freePort();
   });
 
-  test('RATE_LIMIT_ON_REDIS_ERROR=allow lets requests through and counts the failures', async () => {
+  /** Runs `use` on the app with the probes, its Redis on `port`, where nothing answers. */
+  async function withRedisDown(onError: 'allow' | 'deny', use: (app: App) => Promise<void>) {
     const deps = await createTestDeps({
       env: {
         REDIS_URL: `redis://127.0.0.1:${port}`,
-        RATE_LIMIT_ON_REDIS_ERROR: 'allow',
+        RATE_LIMIT_ON_REDIS_ERROR: onError,
         READINESS_TIMEOUT_MS: '300',
       },
     });
     try {
-      const app = appWithProbes(deps);
+      await use(appWithProbes(deps));
+    } finally {
+      await deps.close();
+    }
+  }
+
+  test('RATE_LIMIT_ON_REDIS_ERROR=allow lets requests through and counts the failures', async () => {
+    await withRedisDown('allow', async (app) => {
       const before = await limiterErrors(app);
       assert.equal(before, 0);
       const address = newAddress();
@@ -435,21 +433,11 @@ describe('with Redis unreachable', () => {
         assert.equal(res.headers.get('ratelimit'), null);
       }
       assert.equal(await limiterErrors(app), attempts, 'one counted error per failed check');
-    } finally {
-      await deps.close();
-    }
+    });
   });
 
   test('RATE_LIMIT_ON_REDIS_ERROR=deny answers 503 problem documents', async () => {
-    const deps = await createTestDeps({
-      env: {
-        REDIS_URL: `redis://127.0.0.1:${port}`,
-        RATE_LIMIT_ON_REDIS_ERROR: 'deny',
-        READINESS_TIMEOUT_MS: '300',
-      },
-    });
-    try {
-      const app = appWithProbes(deps);
+    await withRedisDown('deny', async (app) => {
       for (let index = 0; index < 2; index++) {
         const res = await app.request('/probe/limited', {}, from(newAddress()));
         const text = await res.text();
@@ -463,8 +451,6 @@ describe('with Redis unreachable', () => {
       assert.equal(await limiterErrors(app), 2);
       // Routes without a limit are untouched by the limiter's outage.
       assert.equal((await app.request('/livez')).status, 200);
-    } finally {
-      await deps.close();
-    }
+    });
   });
 });

@@ -5,108 +5,16 @@
  * being rotated on the first must be refused and end its whole session.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { deleteRedisKeys, TEST_REDIS_URL } from '../../support/deps.ts';
+import { type ApiPair, type ApiProcess, startApiPair } from '../../support/processes.ts';
 
-const ROOT = new URL('../../..', import.meta.url).pathname;
 const CACHE_TTL_MS = 2_000;
 /** How long past the cache TTL a revocation may take to show: polling, a request's time. */
 const REVOCATION_MARGIN_MS = 1_000;
 const POLL_INTERVAL_MS = 100;
-const STOP_GRACE_MS = 5_000;
 const PASSWORD = 'correct horse battery staple';
-
-/** A port nothing listens on right now: bound, read, then closed. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
-interface ApiProcess {
-  name: string;
-  child: ChildProcess;
-  base: string;
-  exited: Promise<void>;
-  output(): string;
-}
-
-const processes: ApiProcess[] = [];
-
-/** Spawns `node src/server.ts` and resolves once its `/livez` answers 200. */
-async function startApi(name: string, env: Record<string, string>): Promise<ApiProcess> {
-  const port = await freePort();
-  const childEnv: Record<string, string | undefined> = {
-    ...process.env,
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    REDIS_URL: TEST_REDIS_URL,
-    LOG_LEVEL: 'warn',
-    API_KEY_CACHE_TTL_MS: String(CACHE_TTL_MS),
-    ...env,
-  };
-  // The server is not a test process: it must not report to this runner.
-  delete childEnv.NODE_TEST_CONTEXT;
-  // The Node running this test (24, the project's own): it runs `src/server.ts` as TypeScript.
-  const child = spawn(process.execPath, ['--import', './src/preload.ts', 'src/server.ts'], {
-    cwd: ROOT,
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  let gone = false;
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      gone = true;
-      resolve();
-    });
-  });
-  const api: ApiProcess = {
-    name,
-    child,
-    base: `http://127.0.0.1:${port}`,
-    exited,
-    output: () => output,
-  };
-  processes.push(api);
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    if (gone) assert.fail(`API process ${name} exited while starting:\n${output}`);
-    const status = await fetch(`${api.base}/livez`).then(
-      (response) => response.status,
-      () => 0,
-    );
-    if (status === 200) return api;
-    if (performance.now() > deadline) assert.fail(`${name}: /livez never answered:\n${output}`);
-    await sleep(50);
-  }
-}
-
-/** SIGTERM, then SIGKILL if the process is still there after `STOP_GRACE_MS`. */
-async function stopApi(api: ApiProcess): Promise<void> {
-  if (api.child.exitCode !== null || api.child.signalCode !== null) return;
-  api.child.kill('SIGTERM');
-  const stopped = await Promise.race([api.exited.then(() => true), sleep(STOP_GRACE_MS, false)]);
-  if (!stopped) {
-    api.child.kill('SIGKILL');
-    await api.exited;
-  }
-}
 
 interface Answer {
   status: number;
@@ -147,21 +55,20 @@ async function call(
 const where = (api: ApiProcess, answer: Answer) => `${api.name}: ${answer.status} ${answer.text}`;
 
 describe('revocation across two API processes', () => {
-  let database: TestDatabase | undefined;
-  const redisPrefix = `test:cross:${randomBytes(6).toString('hex')}:`;
+  let pair: ApiPair;
   let a: ApiProcess;
   let b: ApiProcess;
 
   before(async () => {
-    database = await createTestDatabase();
-    const env = { DATABASE_URL: database.url, REDIS_KEY_PREFIX: redisPrefix };
-    [a, b] = await Promise.all([startApi('A', env), startApi('B', env)]);
+    pair = await startApiPair('cross', {
+      // The service's own default: it migrates its (already migrated) database on start.
+      MIGRATE_ON_START: undefined,
+      API_KEY_CACHE_TTL_MS: String(CACHE_TTL_MS),
+    });
+    ({ a, b } = pair);
   });
 
-  after(async () => {
-    await Promise.all(processes.map(stopApi));
-    await Promise.all([database?.drop(), deleteRedisKeys(redisPrefix)]);
-  });
+  after(() => pair?.close());
 
   /** Registers an account through `api` and logs it in there. */
   async function registerAndLogIn(api: ApiProcess) {

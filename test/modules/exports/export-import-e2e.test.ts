@@ -13,13 +13,15 @@ import { CSV_COLUMNS } from '../../../src/modules/exports/exports.jobs.ts';
 import { items } from '../../../src/modules/items/items.table.ts';
 import { createTestUser, type TestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
-import { readSse } from '../../support/jobs.ts';
+import { followJobOverHttp, readSse } from '../../support/jobs.ts';
 import {
-  freePort,
+  type ApiProcess,
+  depsEnv,
   killAllServices,
   residentBytes,
   type ServiceProcess,
   spawnService,
+  startApi,
 } from '../../support/processes.ts';
 
 const ITEMS = 10_000;
@@ -27,24 +29,15 @@ const ITEMS = 10_000;
 const RSS_GROWTH_BOUND = 60 * 1024 * 1024;
 
 let deps: TestDeps;
-let api: ServiceProcess;
+let api: ApiProcess;
 let worker: ServiceProcess;
-let base: string;
 
 before(async () => {
   deps = await createTestDeps();
-  const port = await freePort();
-  const env = {
-    DATABASE_URL: deps.settings.DATABASE_URL ?? '',
-    REDIS_KEY_PREFIX: deps.redisPrefix,
-    JWT_SECRET: deps.settings.JWT_SECRET,
-    PORT: String(port),
-  };
-  api = spawnService('src/server.ts', env);
+  const env = { ...depsEnv(deps), JWT_SECRET: deps.settings.JWT_SECRET };
   worker = spawnService('src/worker.ts', env);
-  await api.waitForRecord('the API to listen', (record) => record.msg === 'API listening');
+  api = await startApi(env);
   await worker.waitForRecord('the worker to run', (record) => record.msg === 'worker running');
-  base = `http://127.0.0.1:${port}`;
 });
 after(async () => {
   for (const service of [api, worker]) service?.child.kill('SIGTERM');
@@ -59,7 +52,7 @@ after(async () => {
 /** `fetch` to the API; a failure says how the API process is doing. */
 async function call(path: string, init: RequestInit = {}): Promise<Response> {
   try {
-    return await fetch(`${base}${path}`, init);
+    return await fetch(`${api.base}${path}`, init);
   } catch (error) {
     const state = api.child.exitCode ?? api.child.signalCode ?? 'running';
     const tail = api.stdout().split('\n').slice(-6).join('\n');
@@ -69,16 +62,12 @@ async function call(path: string, init: RequestInit = {}): Promise<Response> {
   }
 }
 
-async function followByPolling(who: TestUser, jobId: string) {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const res = await call(`/v1/jobs/${jobId}`, { headers: who.headers });
-    assert.equal(res.status, 200);
-    const job = (await res.json()) as { state: string; result: unknown; error: string | null };
-    if (['completed', 'failed', 'cancelled'].includes(job.state)) return job;
-    if (Date.now() > deadline) assert.fail(`job ${jobId} still ${job.state}`);
-    await sleep(200);
-  }
+function followByPolling(who: TestUser, jobId: string) {
+  return followJobOverHttp<{ state: string; result: unknown; error: string | null }>(
+    (path) => call(path, { headers: who.headers }),
+    jobId,
+    { timeoutMs: 180_000, intervalMs: 200 },
+  );
 }
 
 test('10,000 items: exported as CSV through two processes, then imported back', async (t) => {

@@ -13,6 +13,7 @@ import { importItems } from '../../../src/modules/imports/imports.jobs.ts';
 import { createItem, type Item } from '../../../src/modules/items/items.service.ts';
 import { createTestUser, type TestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
+import { followJobOverHttp } from '../../support/jobs.ts';
 
 let deps: TestDeps;
 let worker: JobWorker;
@@ -86,16 +87,8 @@ async function startExport(
 }
 
 /** Polls the job over HTTP until it has finished. */
-async function followJob(who: TestUser, jobId: string): Promise<JobJson> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const res = await app.request(`/v1/jobs/${jobId}`, { headers: who.headers });
-    assert.equal(res.status, 200);
-    const job = (await res.json()) as JobJson;
-    if (['completed', 'failed', 'cancelled'].includes(job.state)) return job;
-    if (Date.now() > deadline) assert.fail(`job ${jobId} still ${job.state}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function followJob(who: TestUser, jobId: string): Promise<JobJson> {
+  return followJobOverHttp<JobJson>((path) => app.request(path, { headers: who.headers }), jobId);
 }
 
 function download(who: TestUser, accepted: Accepted) {

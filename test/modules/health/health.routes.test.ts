@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../../src/app.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
-
-/** A port where nothing answers: bound, then closed. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
+import { freePort } from '../../support/processes.ts';
 
 describe('probes', () => {
   let deps: TestDeps;
@@ -38,7 +28,7 @@ describe('probes', () => {
 
   test('/readyz is 503 naming Redis when Redis is unreachable', async () => {
     const broken = await createTestDeps({
-      env: { REDIS_URL: `redis://127.0.0.1:${await deadPort()}`, READINESS_TIMEOUT_MS: '300' },
+      env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, READINESS_TIMEOUT_MS: '300' },
     });
     try {
       const started = Date.now();
@@ -61,7 +51,7 @@ describe('probes', () => {
   test('/readyz is 503 naming the database when PostgreSQL is unreachable', async () => {
     const broken = await createTestDeps({
       env: {
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${await deadPort()}/none`,
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/none`,
         READINESS_TIMEOUT_MS: '300',
       },
     });

@@ -15,6 +15,7 @@ import { createItem } from '../../../src/modules/items/items.service.ts';
 import { items } from '../../../src/modules/items/items.table.ts';
 import { createTestUser, type TestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
+import { followJobOverHttp } from '../../support/jobs.ts';
 
 const UPLOAD_MAX_BYTES = 64 * 1024;
 
@@ -61,16 +62,8 @@ async function importCsv(who: TestUser, content: string | Uint8Array): Promise<J
   return followJob(who, jobId);
 }
 
-async function followJob(who: TestUser, jobId: string): Promise<JobJson> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const res = await app.request(`/v1/jobs/${jobId}`, { headers: who.headers });
-    assert.equal(res.status, 200);
-    const job = (await res.json()) as JobJson;
-    if (['completed', 'failed', 'cancelled'].includes(job.state)) return job;
-    if (Date.now() > deadline) assert.fail(`job ${jobId} still ${job.state}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function followJob(who: TestUser, jobId: string): Promise<JobJson> {
+  return followJobOverHttp<JobJson>((path) => app.request(path, { headers: who.headers }), jobId);
 }
 
 /** The user's items by name (rows inserted together share a creation time). */
