@@ -1,30 +1,42 @@
 import { and, asc, eq, gt } from 'drizzle-orm';
 import type { Database } from '../db/database.ts';
+import { uuidv7 } from '../ids.ts';
 import { assertSafeKey, FileNotFoundError, type FileStorage, rechunk } from './file-storage.ts';
 import { storedChunks } from './stored-chunks.table.ts';
 
 const CHUNK_BYTES = 256 * 1024;
 
 /**
- * Files in PostgreSQL, so every API process and worker sees them with no shared disk. A
- * write is one transaction: readers see the old file or the whole new one.
+ * Files in PostgreSQL, so every API process and worker sees them with no shared disk.
+ * Chunks are written under a temporary key and renamed in one short transaction at the
+ * end: readers see the old file or the whole new one. No transaction stays open while the
+ * chunks are produced, as that would hold a connection (with the embedded database, the
+ * only one) for as long as the writer takes, and deadlock a writer that reads meanwhile.
  */
 export function databaseStorage(db: Database): FileStorage {
   return {
     async write(key, chunks) {
       assertSafeKey(key);
-      return db.transaction(async (tx) => {
-        await tx.delete(storedChunks).where(eq(storedChunks.key, key));
-        let seq = 0;
-        let bytes = 0;
+      const partial = `${key}.partial-${uuidv7()}`;
+      let seq = 0;
+      let bytes = 0;
+      try {
         for await (const data of rechunk(chunks, CHUNK_BYTES)) {
-          await tx.insert(storedChunks).values({ key, seq, data });
+          await db.insert(storedChunks).values({ key: partial, seq, data });
           seq += 1;
           bytes += data.length;
         }
-        if (seq === 0) await tx.insert(storedChunks).values({ key, seq, data: new Uint8Array() });
-        return { bytes };
-      });
+        if (seq === 0)
+          await db.insert(storedChunks).values({ key: partial, seq, data: new Uint8Array() });
+        await db.transaction(async (tx) => {
+          await tx.delete(storedChunks).where(eq(storedChunks.key, key));
+          await tx.update(storedChunks).set({ key }).where(eq(storedChunks.key, partial));
+        });
+      } catch (error) {
+        await db.delete(storedChunks).where(eq(storedChunks.key, partial));
+        throw error;
+      }
+      return { bytes };
     },
     async *read(key) {
       assertSafeKey(key);

@@ -6,7 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createApp } from '../../../src/app.ts';
 import { createDeps, type OwnedDeps } from '../../../src/deps.ts';
+import { JOBS } from '../../../src/jobs.ts';
 import { parseSettings } from '../../../src/settings.ts';
+import { createTestUser } from '../../support/auth.ts';
+import { waitFor } from '../../support/jobs.ts';
 
 describe('embedded database (no DATABASE_URL)', () => {
   let dataDir: string;
@@ -30,6 +33,38 @@ describe('embedded database (no DATABASE_URL)', () => {
       sql`select count(*)::int as applied from drizzle.__drizzle_migrations`,
     );
     assert.ok(result);
+  });
+
+  test('a background export runs to completion on the embedded database (one connection)', async () => {
+    const worker = await deps.jobs.startWorker(JOBS, deps);
+    try {
+      const ada = await createTestUser(deps);
+      const app = createApp(deps);
+      const json = { ...ada.headers, 'content-type': 'application/json' };
+      const created = await app.request('/v1/items', {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ name: 'Can', price: '2.50' }),
+      });
+      assert.equal(created.status, 201);
+      const accepted = await app.request('/v1/exports', {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ format: 'csv' }),
+      });
+      assert.equal(accepted.status, 202);
+      const { id, jobId } = (await accepted.json()) as { id: string; jobId: string };
+      await waitFor(
+        'the export job',
+        async () => (await deps.jobs.get(jobId))?.state === 'completed',
+        { timeoutMs: 20_000 },
+      );
+      const download = await app.request(`/v1/exports/${id}/download`, { headers: ada.headers });
+      assert.equal(download.status, 200);
+      assert.match(await download.text(), /Can,,2\.50/);
+    } finally {
+      await worker.close(1_000);
+    }
   });
 
   test('serves the same query code and probes as PostgreSQL', async () => {
