@@ -177,7 +177,6 @@ export const settingsSchema = z
   }));
 
 export type Settings = z.output<typeof settingsSchema>;
-export type SettingsInput = z.input<typeof settingsSchema>;
 
 /** The environment did not validate; `problems` holds one readable line per problem. */
 export class SettingsError extends Error {

@@ -6,11 +6,13 @@
  * still answer the same JSON. POST /v1/items parses the body with JSON.parse, checks the
  * types of its fields, and inserts.
  */
-import { createHash, createHmac, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import postgres from 'postgres';
+import { uuidv7 } from '../../src/core/ids.ts';
+import { cursorCodec } from '../../src/core/pagination.ts';
 
 const ownerId = process.env.BENCH_OWNER_ID;
 const databaseUrl = process.env.DATABASE_URL;
@@ -59,34 +61,15 @@ function publicItem(row: Row) {
   };
 }
 
-// The service's cursor: base64url JSON naming the query by a short hash, then a truncated
-// HMAC of it, keyed from JWT_SECRET. One query shape here, so its hash is computed once.
-const cursorKey = createHmac('sha256', process.env.JWT_SECRET ?? 'bench')
-  .update('pagination-cursor')
-  .digest();
+// The service's own cursor and ids (pure functions, no framework): one query shape here,
+// so its hash is computed once.
+const cursors = cursorCodec(process.env.JWT_SECRET ?? 'bench');
 const QUERY_KEY = createHash('sha256')
   .update(JSON.stringify(['createdAt', 'desc', null, null, null, null, null]))
   .digest('base64url')
   .slice(0, 16);
 function cursor(row: Row): string {
-  const body = Buffer.from(
-    JSON.stringify({ query: QUERY_KEY, value: row.created_at.toISOString(), id: row.id }),
-  ).toString('base64url');
-  const signature = createHmac('sha256', cursorKey).update(body).digest().subarray(0, 16);
-  return `${body}.${signature.toString('base64url')}`;
-}
-
-/** A UUID v7, as the service's ids are. */
-const random = Buffer.alloc(10);
-function uuidv7(): string {
-  randomFillSync(random);
-  const bytes = Buffer.alloc(16);
-  bytes.writeUIntBE(Date.now(), 0, 6);
-  random.copy(bytes, 6);
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return cursors.encode({ query: QUERY_KEY, value: row.created_at.toISOString(), id: row.id });
 }
 
 /** A PostgreSQL array literal of text, as drizzle sends a text[] parameter. */

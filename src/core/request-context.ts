@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from './app-env.ts';
 import type { Logger } from './logger.ts';
@@ -7,6 +7,14 @@ import type { Metrics } from './metrics.ts';
 /** Printable ASCII without spaces, short: anything else from a client is replaced. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 export const REQUEST_ID_HEADER = 'x-request-id';
+
+/**
+ * The template of the operation that answered (`/v1/items/:id`), not the raw path, so logs,
+ * metrics and traces group by operation; undefined when no route matched.
+ */
+export function operationRoute(c: Context): string | undefined {
+  return matchedRoutes(c).findLast((route) => route.method !== 'ALL')?.path;
+}
 
 /**
  * Gives each request an id (a sane incoming `X-Request-Id` is kept, so ids follow a call
@@ -28,11 +36,10 @@ export function requestContext(logger: Logger, metrics: Metrics): MiddlewareHand
       metrics.httpInFlight.dec();
     }
     const status = c.res.status;
-    // The route template, not the raw path, so log lines group by operation.
-    const operation = matchedRoutes(c).findLast((route) => route.method !== 'ALL');
+    const route = operationRoute(c);
     const line = {
       method: c.req.method,
-      route: operation?.path,
+      route,
       path: c.req.path,
       status,
       durationMs: Math.round((performance.now() - started) * 100) / 100,

@@ -1,6 +1,6 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { MiddlewareHandler } from 'hono';
-import { matchedRoutes } from 'hono/route';
+import { operationRoute } from './request-context.ts';
 import { inSpan } from './tracing.ts';
 
 /**
@@ -21,7 +21,7 @@ export function traceRequests(): MiddlewareHandler {
       SpanKind.SERVER,
       async (span) => {
         await next();
-        const route = matchedRoutes(c).findLast((match) => match.method !== 'ALL')?.path;
+        const route = operationRoute(c);
         if (route) {
           span.updateName(`${c.req.method} ${route}`);
           span.setAttribute('http.route', route);

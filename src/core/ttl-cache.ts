@@ -32,8 +32,4 @@ export class TtlCache<V> {
     }
     this.#entries.set(key, { value, expiresAt: now + this.#ttlMs });
   }
-
-  delete(key: string): void {
-    this.#entries.delete(key);
-  }
 }

@@ -4,7 +4,7 @@ import { PageQuery } from '../../core/pagination.ts';
 import { items } from './items.table.ts';
 
 /** Money as a decimal string ("19.99"): a JSON number would pass through a float. */
-const price = z
+export const Price = z
   .string()
   .regex(/^\d{1,10}(\.\d{1,2})?$/, 'must be a decimal string with at most 2 decimals, e.g. "19.99"')
   .openapi({ example: '19.99' });
@@ -39,7 +39,7 @@ export const ItemStatus = ItemPublic.shape.status;
 export const ItemCreate = createInsertSchema(items, {
   name: (schema) => schema.trim().min(1).max(200).openapi({ example: 'Watering can' }),
   description: (schema) => schema.max(2000).openapi({ example: 'Ten litres, galvanised steel.' }),
-  price: () => price,
+  price: () => Price,
   tags: () => z.array(tag).max(20),
 })
   .pick({ name: true, description: true, price: true, tags: true, status: true })
@@ -86,8 +86,8 @@ export const ItemListQuery = PageQuery.extend({
     }),
   tag: tag.optional().openapi({ param: { name: 'tag', in: 'query' } }),
   status: ItemStatus.optional().openapi({ param: { name: 'status', in: 'query' } }),
-  minPrice: price.optional().openapi({ param: { name: 'minPrice', in: 'query' } }),
-  maxPrice: price.optional().openapi({ param: { name: 'maxPrice', in: 'query' } }),
+  minPrice: Price.optional().openapi({ param: { name: 'minPrice', in: 'query' } }),
+  maxPrice: Price.optional().openapi({ param: { name: 'maxPrice', in: 'query' } }),
 });
 
 export const ItemPage = z

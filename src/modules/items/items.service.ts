@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, gte, ilike, lte, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, ilike, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
 import { isUniqueViolation } from '../../core/db/errors.ts';
+import { preparedPerDatabase } from '../../core/db/prepared.ts';
 import { uuidv7 } from '../../core/ids.ts';
 import { ProblemError } from '../../core/problem.ts';
 import type { ItemCreate, ItemListQuery, ItemSort, ItemUpdate } from './items.schemas.ts';
@@ -35,19 +36,13 @@ async function uniqueName<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/**
- * Prepared once per database and reused: building a drizzle query costs more CPU than
- * PostgreSQL takes to answer a primary-key lookup, so hot paths must not rebuild it.
- */
-const preparedLookups = new WeakMap<Database, ReturnType<typeof prepareLookup>>();
-
-function prepareLookup(db: Database) {
-  return db
+const itemById = preparedPerDatabase((db) =>
+  db
     .select()
     .from(items)
     .where(and(eq(items.id, sql.placeholder('id')), eq(items.ownerId, sql.placeholder('ownerId'))))
-    .prepare('item_by_id');
-}
+    .prepare('item_by_id'),
+);
 
 /** The caller's item, or undefined: another owner's item does not exist for them. */
 export async function getItem(
@@ -55,19 +50,12 @@ export async function getItem(
   ownerId: string,
   id: string,
 ): Promise<Item | undefined> {
-  let lookup = preparedLookups.get(db);
-  if (!lookup) {
-    lookup = prepareLookup(db);
-    preparedLookups.set(db, lookup);
-  }
-  const [item] = await lookup.execute({ id, ownerId });
+  const [item] = await itemById(db).execute({ id, ownerId });
   return item;
 }
 
-const preparedInserts = new WeakMap<Database, ReturnType<typeof prepareInsert>>();
-
-function prepareInsert(db: Database) {
-  return db
+const insertItem = preparedPerDatabase((db) =>
+  db
     .insert(items)
     .values({
       // Given per call: a column default written in JavaScript is evaluated once, when
@@ -81,19 +69,13 @@ function prepareInsert(db: Database) {
       status: sql.placeholder('status'),
     })
     .returning()
-    .prepare('item_insert');
-}
+    .prepare('item_insert'),
+);
 
 /** Creates an item; every column is given, so one prepared statement serves every call. */
 export async function createItem(db: Database, ownerId: string, input: ItemCreate): Promise<Item> {
-  let insert = preparedInserts.get(db);
-  if (!insert) {
-    insert = prepareInsert(db);
-    preparedInserts.set(db, insert);
-  }
-  const prepared = insert;
   return uniqueName(async () => {
-    const [item] = await prepared.execute({
+    const [item] = await insertItem(db).execute({
       id: uuidv7(),
       ownerId,
       name: input.name,
@@ -152,9 +134,30 @@ export async function deleteItem(
 
 export type ItemFilters = Pick<ItemListQuery, 'q' | 'tag' | 'status' | 'minPrice' | 'maxPrice'>;
 
+const FILTERS = ['q', 'tag', 'status', 'minPrice', 'maxPrice'] as const;
+type FilterName = (typeof FILTERS)[number];
+
 /** `%` and `_` in a search are literal characters, not wildcards. */
 function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+}
+
+/** The value a filter binds to its parameter. */
+function filterParameter(filters: ItemFilters, name: FilterName): string | undefined {
+  const value = filters[name];
+  return name === 'q' && value !== undefined ? containsPattern(value) : value;
+}
+
+/** One condition per filter present, each value from `bind` (a placeholder, or the value). */
+function filterConditions(filters: ItemFilters, bind: (name: FilterName) => SQLWrapper): SQL[] {
+  const conditions: SQL[] = [];
+  if (filters.q !== undefined) conditions.push(ilike(items.name, bind('q')));
+  if (filters.tag !== undefined)
+    conditions.push(sql`${items.tags} @> array[${bind('tag')}]::text[]`);
+  if (filters.status !== undefined) conditions.push(eq(items.status, bind('status')));
+  if (filters.minPrice !== undefined) conditions.push(gte(items.price, bind('minPrice')));
+  if (filters.maxPrice !== undefined) conditions.push(lte(items.price, bind('maxPrice')));
+  return conditions;
 }
 
 /** The sort value of `item` as its cursor carries it. */
@@ -185,15 +188,9 @@ export async function listItems(
     query.sort,
     query.order,
     query.after ? 'after' : '',
-    ...(['q', 'tag', 'status', 'minPrice', 'maxPrice'] as const).map((name) =>
-      filters[name] === undefined ? '' : name,
-    ),
+    ...FILTERS.map((name) => (filters[name] === undefined ? '' : name)),
   ].join(':');
-  let shapes = preparedLists.get(db);
-  if (!shapes) {
-    shapes = new Map();
-    preparedLists.set(db, shapes);
-  }
+  const shapes = listShapes(db);
   let prepared = shapes.get(shape);
   if (!prepared) {
     prepared = prepareList(db, shape, query.sort, query.order, query.after !== undefined, filters);
@@ -204,15 +201,11 @@ export async function listItems(
     limit: query.limit,
     afterValue: query.after?.value,
     afterId: query.after?.id,
-    q: filters.q === undefined ? undefined : containsPattern(filters.q),
-    tag: filters.tag,
-    status: filters.status,
-    minPrice: filters.minPrice,
-    maxPrice: filters.maxPrice,
+    ...Object.fromEntries(FILTERS.map((name) => [name, filterParameter(filters, name)])),
   });
 }
 
-const preparedLists = new WeakMap<Database, Map<string, ReturnType<typeof prepareList>>>();
+const listShapes = preparedPerDatabase(() => new Map<string, ReturnType<typeof prepareList>>());
 
 function prepareList(
   db: Database,
@@ -223,15 +216,10 @@ function prepareList(
   filters: ItemFilters,
 ) {
   const column = SORT_COLUMNS[sort];
-  const conditions: SQL[] = [eq(items.ownerId, sql.placeholder('ownerId'))];
-  if (filters.q !== undefined) conditions.push(ilike(items.name, sql.placeholder('q')));
-  if (filters.tag !== undefined)
-    conditions.push(sql`${items.tags} @> array[${sql.placeholder('tag')}]::text[]`);
-  if (filters.status !== undefined) conditions.push(eq(items.status, sql.placeholder('status')));
-  if (filters.minPrice !== undefined)
-    conditions.push(gte(items.price, sql.placeholder('minPrice')));
-  if (filters.maxPrice !== undefined)
-    conditions.push(lte(items.price, sql.placeholder('maxPrice')));
+  const conditions: SQL[] = [
+    eq(items.ownerId, sql.placeholder('ownerId')),
+    ...filterConditions(filters, (name) => sql.placeholder(name)),
+  ];
   if (paged) {
     const after = sql`(${sql.placeholder('afterValue')}::${SORT_TYPES[sort]}, ${sql.placeholder('afterId')}::uuid)`;
     conditions.push(
@@ -256,13 +244,10 @@ export async function countItems(
   ownerId: string,
   filters: ItemFilters,
 ): Promise<number> {
-  const conditions: SQL[] = [eq(items.ownerId, ownerId)];
-  if (filters.q !== undefined) conditions.push(ilike(items.name, containsPattern(filters.q)));
-  if (filters.tag !== undefined)
-    conditions.push(sql`${items.tags} @> array[${filters.tag}]::text[]`);
-  if (filters.status !== undefined) conditions.push(eq(items.status, filters.status));
-  if (filters.minPrice !== undefined) conditions.push(gte(items.price, filters.minPrice));
-  if (filters.maxPrice !== undefined) conditions.push(lte(items.price, filters.maxPrice));
+  const conditions = [
+    eq(items.ownerId, ownerId),
+    ...filterConditions(filters, (name) => sql`${filterParameter(filters, name)}`),
+  ];
   const [row] = await db
     .select({ count: sql<number>`count(*)::int` })
     .from(items)

@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
 import { isUniqueViolation } from '../../core/db/errors.ts';
+import { preparedPerDatabase } from '../../core/db/prepared.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { hashPassword } from '../../core/security/passwords.ts';
 import type { Role } from '../../core/security/scopes.ts';
@@ -37,24 +38,17 @@ export async function createUser(
   }
 }
 
-/** Prepared once per database: it runs on every `/v1/users/me` and every cache miss of auth. */
-const preparedById = new WeakMap<Database, ReturnType<typeof prepareById>>();
-
-function prepareById(db: Database) {
-  return db
+const userById = preparedPerDatabase((db) =>
+  db
     .select()
     .from(users)
     .where(eq(users.id, sql.placeholder('id')))
-    .prepare('user_by_id');
-}
+    .prepare('user_by_id'),
+);
 
+/** Runs on every `/v1/users/me` and every cache miss of auth: prepared once. */
 export async function findUserById(db: Database, id: string): Promise<User | undefined> {
-  let lookup = preparedById.get(db);
-  if (!lookup) {
-    lookup = prepareById(db);
-    preparedById.set(db, lookup);
-  }
-  const [user] = await lookup.execute({ id });
+  const [user] = await userById(db).execute({ id });
   return user;
 }
 
