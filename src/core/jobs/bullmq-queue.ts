@@ -1,6 +1,7 @@
 import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Deps } from '../../deps.ts';
+import { isDependencyUnavailable } from '../dependency-errors.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import { ProblemError } from '../problem.ts';
@@ -146,6 +147,8 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
           removeOnFail: { count: job.retention.failed.count, age: job.retention.failed.ageSeconds },
         });
       } catch (error) {
+        // Only an unreachable Redis is the caller's 503; anything else is a bug, and says so.
+        if (!isDependencyUnavailable(error)) throw error;
         logger.warn({ err: error, job: job.name }, 'could not enqueue');
         throw new ProblemError(503, { detail: 'The job queue is unavailable; retry later' });
       }
