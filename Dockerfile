@@ -2,14 +2,30 @@
 # One image for every process of the service: the API (default command), the worker
 # (`node --import ./src/preload.ts src/worker.ts`) and the one-shot migration
 # (`node scripts/migrate.ts`).
-# Node 24 runs the TypeScript sources directly (type stripping), so there is no build step.
+# Node 24 runs the TypeScript sources directly (type stripping), so there is no build step;
+# the one built file the image needs, Scalar's browser bundle for /docs, comes from a stage of
+# its own (decision 016).
 
 FROM node:24-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only. Optional ones are skipped: they are the Node binaries that
-# provision Node 24 for development, which this image already has.
+# Production dependencies only: what the API, the worker and the migration load, about 75
+# packages (`node scripts/prod-deps.ts` prints them). Optional ones are skipped: they are the
+# Node binaries that provision Node 24 for development, which this image already has, and
+# msgpackr's native string decoder, which BullMQ does without. No install script runs: none of
+# these needs one (see `allowScripts` in package.json).
 RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
+
+FROM node:24-slim AS docs-bundle
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Development dependencies too, for one file: the prebuilt standalone bundle of
+# @scalar/api-reference (a devDependency), which /docs serves as /docs/scalar.js. The image
+# takes that file, not the package's tree of some 270 packages and 280 MiB. The app reads it
+# from assets/scalar/standalone.js (src/core/docs-assets.ts).
+RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund \
+  && mkdir -p assets/scalar \
+  && cp node_modules/@scalar/api-reference/dist/browser/standalone.js assets/scalar/standalone.js
 
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
@@ -17,6 +33,7 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 COPY --from=dependencies /app/node_modules ./node_modules
+COPY --from=docs-bundle /app/assets ./assets
 COPY package.json ./
 COPY migrations ./migrations
 COPY scripts/migrate.ts ./scripts/migrate.ts

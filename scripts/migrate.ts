@@ -4,13 +4,15 @@
  */
 import { openDatabase } from '../src/core/db/database.ts';
 import { runMain } from '../src/core/main.ts';
-import { loadSettings } from '../src/settings.ts';
+import { loadSettings } from '../src/core/settings.ts';
 
 runMain(async () => {
   const settings = loadSettings();
   const database = await openDatabase({
     url: settings.DATABASE_URL,
     poolMax: 1,
+    pooler: settings.DATABASE_POOLER,
+    directUrl: settings.DATABASE_DIRECT_URL,
     dataDir: settings.DATA_DIR,
   });
   try {

@@ -1,7 +1,7 @@
 /**
- * `npm run new:module -- <name>`: scaffolds a resource module shaped like `items` (table,
- * schemas, service, routes, tests), registers it (routes, OpenAPI tag, scopes) and writes
- * its migration. `<name>` is the plural, one lowercase word (`widgets`); `--singular` sets
+ * `npm run new:module -- <name>`: scaffolds a resource module shaped like `items` (manifest,
+ * table, schemas, service, routes, tests), adds it to the list in `src/modules.ts` (which
+ * gives it its routes, OpenAPI tag and scopes) and writes its migration. `<name>` is the plural, one lowercase word (`widgets`); `--singular` sets
  * the singular when dropping a final "s" is wrong (`--singular person` for `people`).
  *
  * The module is generated from the items module itself, so the two cannot drift apart, and
@@ -21,9 +21,33 @@ export interface ModuleNames {
 
 const capitalise = (word: string) => `${word[0]?.toUpperCase() ?? ''}${word.slice(1)}`;
 
-/** Rewrites the items module's text for another resource. Plural forms first. */
+/**
+ * Beginnings that sound unlike their first letter: a vowel read as a consonant ("a user",
+ * "a euro", "a one-off"), or a silent h ("an hour"). Only what resource names are likely to
+ * start with; add to it when a name reads wrong.
+ */
+const SOUNDS_LIKE_A_CONSONANT = ['eu', 'ewe', 'one', 'uni', 'unit', 'use', 'usu', 'uti', 'ura'];
+const SILENT_H = ['hour', 'honest', 'honor', 'honour', 'heir'];
+
+/** "a" or "an" before `word`: the first letter decides, but for the beginnings listed above. */
+export function articleFor(word: string): 'a' | 'an' {
+  const lower = word.toLowerCase();
+  if (SILENT_H.some((start) => lower.startsWith(start))) return 'an';
+  if (SOUNDS_LIKE_A_CONSONANT.some((start) => lower.startsWith(start))) return 'a';
+  return /^[aeiou]/.test(lower) ? 'an' : 'a';
+}
+
+/**
+ * Rewrites the items module's text for another resource: "an item" first, as the article
+ * depends on the new word, then plural forms before singular ones.
+ */
 export function renameResource(text: string, names: ModuleNames): string {
+  const article = articleFor(names.singular);
   return text
+    .replace(/\b([Aa])n (item|Item)\b/g, (_phrase, a: string, word: string) => {
+      const chosen = a === 'A' ? capitalise(article) : article;
+      return `${chosen} ${word}`;
+    })
     .replaceAll(SOURCE.plural, names.plural)
     .replaceAll(capitalise(SOURCE.plural), capitalise(names.plural))
     .replaceAll(SOURCE.singular, names.singular)
@@ -43,40 +67,24 @@ function insertOnce(
   return `${text.slice(0, last.index)}${insert(last[0])}${text.slice(last.index + last[0].length)}`;
 }
 
-/** Adds the module's import, routes and tag to `src/app.ts`. */
-export function registerInApp(app: string, names: ModuleNames): string {
-  const routes = `${names.singular}Routes`;
-  let next = insertOnce(
-    app,
-    /^import \{ \w+ \} from '\.\/modules\/[\w-]+\/[\w.-]+\.routes\.ts';$/gm,
+/**
+ * Adds the module to the list in `src/modules.ts`, the one place a module is registered: its
+ * manifest (copied from items') carries its routes, tag and scopes.
+ */
+export function registerModule(modules: string, names: ModuleNames): string {
+  const manifest = `${camelCase(names.plural)}Module`;
+  const withImport = insertOnce(
+    modules,
+    /^import \{ \w+Module \} from '\.\/modules\/[\w-]+\/[\w.-]+\.module\.ts';$/gm,
     (line) =>
-      `${line}\nimport { ${routes} } from './modules/${names.plural}/${names.plural}.routes.ts';`,
+      `${line}\nimport { ${manifest} } from './modules/${names.plural}/${names.plural}.module.ts';`,
     'import',
   );
-  next = insertOnce(
-    next,
-    /\.route\('\/', \w+\(deps\)\);/g,
-    (line) => `${line.slice(0, -1)}\n    .route('/', ${routes}(deps));`,
-    'routes',
-  );
-  next = insertOnce(
-    next,
-    /^\];$/gm,
-    (line) => `  { name: '${names.plural}', description: 'Your ${names.plural}.' },\n${line}`,
-    'tag',
-  );
-  return next;
+  return insertOnce(withImport, /^\] as const;$/gm, (line) => `  ${manifest},\n${line}`, 'module');
 }
 
-/** Adds `<plural>:read` and `<plural>:write` to the scope catalogue. */
-export function registerScopes(scopes: string, names: ModuleNames): string {
-  return insertOnce(
-    scopes,
-    /^ {2}admin: /gm,
-    (line) =>
-      `  '${names.plural}:read': 'Read your ${names.plural}',\n  '${names.plural}:write': 'Create, change and delete your ${names.plural}',\n${line}`,
-    'scopes',
-  );
+function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_dash, letter: string) => letter.toUpperCase());
 }
 
 function copyRenamed(fromDir: string, toDir: string, names: ModuleNames): string[] {
@@ -90,6 +98,26 @@ function copyRenamed(fromDir: string, toDir: string, names: ModuleNames): string
   return written;
 }
 
+/**
+ * A name the items module already uses for something else ("order", for sort order): renaming
+ * "item" to it would make two things of one word, and code that does not compile.
+ */
+export function clashingWord(root: string, names: ModuleNames): string | undefined {
+  const words = new Set<string>();
+  for (const dir of [
+    join(root, 'src/modules', SOURCE.plural),
+    join(root, 'test/modules', SOURCE.plural),
+  ]) {
+    for (const file of readdirSync(dir)) {
+      for (const word of readFileSync(join(dir, file), 'utf8')
+        .toLowerCase()
+        .match(/[a-z0-9]+/g) ?? [])
+        words.add(word);
+    }
+  }
+  return [names.singular, names.plural].find((name) => words.has(name));
+}
+
 export function generateModule(root: string, names: ModuleNames): string[] {
   const moduleDir = join(root, 'src/modules', names.plural);
   if (existsSync(moduleDir)) throw new Error(`${moduleDir} already exists`);
@@ -101,11 +129,9 @@ export function generateModule(root: string, names: ModuleNames): string[] {
       names,
     ),
   ];
-  const appFile = join(root, 'src/app.ts');
-  writeFileSync(appFile, registerInApp(readFileSync(appFile, 'utf8'), names));
-  const scopesFile = join(root, 'src/core/security/scopes.ts');
-  writeFileSync(scopesFile, registerScopes(readFileSync(scopesFile, 'utf8'), names));
-  return [...written, appFile, scopesFile];
+  const modulesFile = join(root, 'src/modules.ts');
+  writeFileSync(modulesFile, registerModule(readFileSync(modulesFile, 'utf8'), names));
+  return [...written, modulesFile];
 }
 
 function main(): void {
@@ -126,10 +152,31 @@ function main(): void {
     process.exit(1);
   }
   const names = { plural, singular };
+  if (existsSync(join('src/modules', plural))) {
+    console.error(`src/modules/${plural} exists already; choose another name.`);
+    process.exit(1);
+  }
+  const clash = clashingWord(process.cwd(), names);
+  if (clash) {
+    console.error(
+      `The items module, which the new one is copied from, already uses the word "${clash}" for something else; choose another name.`,
+    );
+    process.exit(1);
+  }
   for (const file of generateModule(process.cwd(), names)) console.log(`wrote ${file}`);
-  execFileSync('npx', ['drizzle-kit', 'generate', '--name', plural], { stdio: 'inherit' });
-  execFileSync('npx', ['biome', 'check', '--write', 'src', 'test'], { stdio: 'inherit' });
-  execFileSync(process.execPath, ['scripts/openapi.ts'], { stdio: 'inherit' });
+  for (const [what, command, args] of [
+    ['drizzle-kit generate', 'npx', ['drizzle-kit', 'generate', '--name', plural]],
+    ['biome check --write', 'npx', ['biome', 'check', '--write', 'src', 'test']],
+    ['npm run openapi', process.execPath, ['scripts/openapi.ts']],
+  ] as const) {
+    try {
+      execFileSync(command, args, { stdio: 'inherit' });
+    } catch {
+      // The step said what went wrong above; a stack trace here would only bury it.
+      console.error(`\n${what} failed (see above); the module's files are written.`);
+      process.exit(1);
+    }
+  }
   console.log(
     `\nThe ${plural} module is ready: src/modules/${plural}/. Next: npm run typecheck && npm test`,
   );

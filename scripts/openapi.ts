@@ -6,8 +6,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createApp } from '../src/app.ts';
 import { runMain } from '../src/core/main.ts';
+import { parseSettings } from '../src/core/settings.ts';
 import { createDeps } from '../src/deps.ts';
-import { parseSettings } from '../src/settings.ts';
 
 export const OPENAPI_FILE = 'openapi.json';
 

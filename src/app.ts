@@ -1,38 +1,16 @@
 import { cors } from 'hono/cors';
-import { HTTPException } from 'hono/http-exception';
-import { timeout } from 'hono/timeout';
-import { limitBodies } from './core/body-limit.ts';
-import { deferredTasks } from './core/deferred-tasks.ts';
+import type { Deps } from './core/deps.ts';
 import { docsPage } from './core/docs-page.ts';
 import { createErrorHandler, createNotFoundHandler } from './core/error-handler.ts';
 import { metricsEndpoint } from './core/metrics-endpoint.ts';
+import { mountModules, mountPages, problemMappingsOf, tagsOf } from './core/module.ts';
 import { buildOpenApiDocument } from './core/openapi-document.ts';
 import { requestContext } from './core/request-context.ts';
+import { checkRequestInput } from './core/request-input.ts';
 import { createRouter } from './core/router.ts';
 import { registerSecuritySchemes } from './core/security/security-schemes.ts';
-import { securityHeaders } from './core/security-headers.ts';
 import { traceRequests } from './core/trace-requests.ts';
-import type { Deps } from './deps.ts';
-import { queueDashboard } from './modules/admin/queue-dashboard.ts';
-import { apiKeyRoutes } from './modules/api-keys/api-keys.routes.ts';
-import { authRoutes } from './modules/auth/auth.routes.ts';
-import { exportRoutes } from './modules/exports/exports.routes.ts';
-import { healthRoutes } from './modules/health/health.routes.ts';
-import { importRoutes } from './modules/imports/imports.routes.ts';
-import { itemRoutes } from './modules/items/items.routes.ts';
-import { jobRoutes } from './modules/jobs/jobs.routes.ts';
-import { userRoutes } from './modules/users/users.routes.ts';
-
-const TAGS = [
-  { name: 'health', description: 'Probes for load balancers and orchestrators.' },
-  { name: 'auth', description: 'Accounts, logging in (OAuth2 password flow) and out.' },
-  { name: 'users', description: 'Your account, and user administration.' },
-  { name: 'api-keys', description: 'Scoped keys for programs, sent as `X-API-Key`.' },
-  { name: 'items', description: 'The reference resource: your items.' },
-  { name: 'jobs', description: 'Background jobs: state, live progress, cancellation.' },
-  { name: 'exports', description: 'Your items as a CSV or NDJSON file, written by a worker.' },
-  { name: 'imports', description: 'Items from an uploaded CSV file, read by a worker.' },
-];
+import { MODULES } from './modules.ts';
 
 /**
  * Builds the whole HTTP app from its dependencies, without listening: the server entry
@@ -45,17 +23,28 @@ const TAGS = [
 export function createApp(deps: Deps) {
   const { settings } = deps;
   const app = createRouter();
+  const defaultRateLimit = {
+    name: 'default',
+    limit: settings.RATE_LIMIT_DEFAULT_REQUESTS,
+    windowSeconds: settings.RATE_LIMIT_DEFAULT_WINDOW_SECONDS,
+  };
 
   if (deps.tracing) app.use(traceRequests());
-  app.use(requestContext(deps.logger, deps.metrics));
-  app.use(async function provideRequestDeps(c, next) {
-    c.set('auth', deps.auth);
-    c.set('rateLimiter', deps.rateLimiter);
-    c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
-    c.set('strictResponses', settings.NODE_ENV !== 'production');
-    await next();
-  });
-  app.use(securityHeaders());
+  app.use(
+    requestContext({
+      logger: deps.logger,
+      metrics: deps.metrics,
+      background: deps.background,
+      provide(c) {
+        c.set('auth', deps.auth);
+        c.set('rateLimiter', deps.rateLimiter);
+        c.set('defaultRateLimit', defaultRateLimit);
+        c.set('requestTimeoutMs', settings.REQUEST_TIMEOUT_MS);
+        c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
+        c.set('strictResponses', settings.NODE_ENV !== 'production');
+      },
+    }),
+  );
   if (settings.CORS_ORIGINS.length > 0) {
     const anyOrigin = settings.CORS_ORIGINS.includes('*');
     app.use(
@@ -74,38 +63,30 @@ export function createApp(deps: Deps) {
     );
   }
   app.use(
-    limitBodies({ bytes: settings.BODY_LIMIT_BYTES, uploadBytes: settings.UPLOAD_MAX_BYTES }),
-  );
-  app.use(deferredTasks(deps.background));
-  app.use(
-    timeout(
-      settings.REQUEST_TIMEOUT_MS,
-      () =>
-        new HTTPException(503, { message: `No answer within ${settings.REQUEST_TIMEOUT_MS} ms` }),
-    ),
+    checkRequestInput({
+      bytes: settings.BODY_LIMIT_BYTES,
+      uploadBytes: settings.UPLOAD_MAX_BYTES,
+    }),
   );
 
-  const routes = app
-    .route('/', healthRoutes(deps))
-    .route('/', authRoutes(deps))
-    .route('/', userRoutes(deps))
-    .route('/', apiKeyRoutes(deps))
-    .route('/', itemRoutes(deps))
-    .route('/', jobRoutes(deps))
-    .route('/', exportRoutes(deps))
-    .route('/', importRoutes(deps));
-  registerSecuritySchemes(app);
+  const routes = mountModules(app, MODULES, deps);
+  registerSecuritySchemes(app, deps.scopes);
 
   let document: ReturnType<typeof buildOpenApiDocument> | undefined;
   app.get('/openapi.json', (c) => {
-    document ??= buildOpenApiDocument(app, { publicUrl: settings.PUBLIC_URL, tags: TAGS });
+    document ??= buildOpenApiDocument(app, {
+      publicUrl: settings.PUBLIC_URL,
+      tags: tagsOf(MODULES),
+      defaultRateLimit,
+      scopes: deps.scopes,
+    });
     return c.json(document);
   });
   app.route('/docs', docsPage('/openapi.json', 'Hono Service Template API'));
   app.get('/metrics', metricsEndpoint(deps.metrics, settings.METRICS_TOKEN));
-  app.route('/', queueDashboard(deps));
+  mountPages(app, MODULES, deps);
 
-  app.onError(createErrorHandler(deps.logger));
+  app.onError(createErrorHandler(deps.logger, problemMappingsOf(MODULES)));
   app.notFound(createNotFoundHandler(app.routes));
   return routes;
 }

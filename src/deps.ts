@@ -1,72 +1,29 @@
 import { join } from 'node:path';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import { type BackgroundTasks, createBackgroundTasks } from './core/background-tasks.ts';
-import { type Cache, memoryCache, redisCache } from './core/cache.ts';
+import { createBackgroundTasks } from './core/background-tasks.ts';
+import { memoryCache, redisCache } from './core/cache.ts';
 import { type Clock, systemClock } from './core/clock.ts';
-import { type Database, type DatabaseHandle, openDatabase } from './core/db/database.ts';
-import { bullmqJobQueue } from './core/jobs/bullmq-queue.ts';
-import { redisJobEventLog } from './core/jobs/job-events.ts';
-import type { JobQueue } from './core/jobs/job-queue.ts';
+import { openDatabase } from './core/db/database.ts';
+import type { Deps } from './core/deps.ts';
+import {
+  type InvalidationBus,
+  localInvalidationBus,
+  redisInvalidationBus,
+} from './core/invalidation-bus.ts';
+import { bullmqJobQueue, bullmqPrefix } from './core/jobs/bullmq-queue.ts';
 import { memoryJobQueue } from './core/jobs/memory-queue.ts';
 import { createLogger, type Logger } from './core/logger.ts';
-import { createMetrics, type Metrics } from './core/metrics.ts';
-import {
-  memoryRateLimiter,
-  type RateLimiter,
-  redisRateLimiter,
-} from './core/rate-limit/rate-limiter.ts';
-import { closeRedis, createRedis, type Redis, waitForRedis } from './core/redis.ts';
-import { type AccessTokenCodec, accessTokens } from './core/security/access-tokens.ts';
-import type { Authenticator } from './core/security/principal.ts';
+import { createMetrics } from './core/metrics.ts';
+import { memoryRateLimiter, redisRateLimiter } from './core/rate-limit/rate-limiter.ts';
+import { closeRedis, createRedis, waitForRedis } from './core/redis.ts';
+import { accessTokens } from './core/security/access-tokens.ts';
+import { memoryLoginThrottle, redisLoginThrottle } from './core/security/login-throttle.ts';
+import type { Settings } from './core/settings.ts';
 import { databaseStorage } from './core/storage/database-storage.ts';
-import type { FileStorage } from './core/storage/file-storage.ts';
 import { filesystemStorage } from './core/storage/filesystem-storage.ts';
-import { activeTraceIds, startTracing, type Tracing } from './core/tracing.ts';
-import { JOBS } from './jobs.ts';
+import { activeTraceIds, startTracing } from './core/tracing.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
-import {
-  type LoginThrottle,
-  memoryLoginThrottle,
-  redisLoginThrottle,
-} from './modules/auth/login-throttle.ts';
-import type { Settings } from './settings.ts';
-
-/**
- * Every long-lived dependency of the service, built once per process and handed to
- * `createApp` (FastAPI's `Depends`, without the magic). A test builds its own, or spreads
- * this one and replaces a member: `createApp({ ...deps, clock: manualClock(start) })`.
- */
-export interface Deps {
-  settings: Settings;
-  logger: Logger;
-  clock: Clock;
-  db: Database;
-  /** Liveness of the database connection, for readiness checks. */
-  database: Pick<DatabaseHandle, 'kind' | 'ping'>;
-  /** Absent when `REDIS_URL` is unset (development only). */
-  redis: Redis | undefined;
-  /** Aborted when the process starts shutting down: readiness fails, streams end. */
-  shutdown: AbortSignal;
-  /** Issues and verifies access tokens (JWT). */
-  tokens: AccessTokenCodec;
-  /** Turns request credentials into a principal; `actAs(principal)` in tests. */
-  auth: Authenticator;
-  /** Counts failed logins, shared through Redis when there is one. */
-  loginThrottle: LoginThrottle;
-  /** Durable jobs on BullMQ, or in-process ones when there is no Redis. */
-  jobs: JobQueue;
-  /** Work that runs after a response is sent, drained at shutdown. */
-  background: BackgroundTasks;
-  /** Exports and uploads, readable by every process. */
-  storage: FileStorage;
-  /** Shared through Redis, so limits hold across every API process. */
-  rateLimiter: RateLimiter;
-  metrics: Metrics;
-  /** Expensive reads, shared through Redis when there is one. */
-  cache: Cache;
-  /** Present when tracing is on (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
-  tracing: Tracing | undefined;
-}
+import { JOBS, SCOPES } from './modules.ts';
 
 export interface OwnedDeps extends Deps {
   /** Marks the process as stopping; `shutdown` aborts. */
@@ -83,7 +40,8 @@ export interface CreateDepsOptions {
 }
 
 /**
- * Builds every dependency from settings. Migrations run here in development and embedded
+ * Builds every dependency from settings, for the modules in `MODULES` (their jobs and
+ * scopes, `JOBS` and `SCOPES`). Migrations run here in development and embedded
  * mode; production leaves the schema to `npm run db:migrate` unless `MIGRATE_ON_START=true`.
  *
  * @example
@@ -114,6 +72,8 @@ export async function createDeps(
   const database = await openDatabase({
     url: settings.DATABASE_URL,
     poolMax: settings.DATABASE_POOL_MAX,
+    pooler: settings.DATABASE_POOLER,
+    directUrl: settings.DATABASE_DIRECT_URL,
     dataDir: settings.DATA_DIR,
   });
   if (database.kind === 'embedded') {
@@ -125,6 +85,7 @@ export async function createDeps(
   const redis = settings.REDIS_URL
     ? createRedis({
         url: settings.REDIS_URL,
+        cluster: settings.REDIS_CLUSTER,
         keyPrefix: settings.REDIS_KEY_PREFIX,
         role: 'request',
       })
@@ -143,9 +104,9 @@ export async function createDeps(
   const jobs = redis
     ? bullmqJobQueue({
         url: settings.REDIS_URL ?? '',
-        prefix: `${settings.REDIS_KEY_PREFIX}bull`,
+        cluster: settings.REDIS_CLUSTER,
+        prefix: bullmqPrefix(settings.REDIS_KEY_PREFIX, settings.REDIS_CLUSTER),
         definitions: JOBS,
-        events: redisJobEventLog(redis, { ttlSeconds: 7 * 24 * 3600, pollMs: 250 }),
         redis,
         logger,
         lockMs: settings.JOB_LOCK_MS,
@@ -159,7 +120,12 @@ export async function createDeps(
       'no REDIS_URL: jobs run inside this process and are lost if it stops (not durable)',
     );
   }
-  const tokens = accessTokens(settings.JWT_SECRET, settings.ACCESS_TOKEN_TTL_SECONDS);
+  const scopes = SCOPES;
+  const tokens = accessTokens(settings.JWT_SECRET, settings.ACCESS_TOKEN_TTL_SECONDS, scopes);
+  // Channels are not keys: Redis applies no prefix to them, so the prefix is written here.
+  const invalidations: InvalidationBus = redis
+    ? redisInvalidationBus(redis, `${settings.REDIS_KEY_PREFIX}invalidations`, logger)
+    : localInvalidationBus();
   return {
     settings,
     logger,
@@ -169,12 +135,15 @@ export async function createDeps(
     redis,
     shutdown: shutdown.signal,
     tokens,
+    scopes,
     auth: createAuthenticator({
       db: database.db,
       clock,
       tokens,
+      scopes,
       logger,
       cacheTtlMs: settings.API_KEY_CACHE_TTL_MS,
+      invalidations,
     }),
     loginThrottle: redis
       ? redisLoginThrottle(redis, settings.LOGIN_FAILURE_WINDOW_SECONDS, logger)
@@ -190,6 +159,7 @@ export async function createDeps(
       : memoryRateLimiter(),
     metrics,
     cache: redis ? redisCache(redis, logger) : memoryCache(),
+    invalidations,
     tracing,
     storage:
       settings.STORAGE_DRIVER === 'database'
@@ -199,6 +169,7 @@ export async function createDeps(
     async close() {
       shutdown.abort();
       await jobs.close();
+      await invalidations.close();
       if (redis) await closeRedis(redis);
       await database.close();
       await tracing?.shutdown();

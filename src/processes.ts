@@ -1,44 +1,66 @@
 import { Hono } from 'hono';
 import { createApp } from './app.ts';
+import type { Deps } from './core/deps.ts';
+import { ExitError } from './core/exit-error.ts';
 import { listen } from './core/http-server.ts';
-import type { JobDefinition } from './core/jobs/define-job.ts';
 import { metricsEndpoint } from './core/metrics-endpoint.ts';
-import type { Deps } from './deps.ts';
-import { JOBS } from './jobs.ts';
+import type { Settings } from './core/settings.ts';
 import { checkReadiness } from './modules/health/health.service.ts';
+import { JOBS } from './modules.ts';
+
+type Job = (typeof JOBS)[number];
 
 export interface Running {
   stop(): Promise<void>;
 }
 
 /**
+ * A port held before the process builds anything: a port in use stops it at once with one
+ * line naming the setting, before it opens a database another process may be using.
+ * Requests get 503 until `serve`.
+ */
+export interface BoundPort {
+  /** `http://HOST:<bound port>` */
+  url: string;
+  serve(deps: Deps): Running;
+}
+
+/**
  * The HTTP API on `HOST:PORT`. `stop` stops accepting, lets requests in flight finish
  * (up to `SHUTDOWN_TIMEOUT_MS`), then waits for their background tasks.
  */
-export async function serveApi(deps: Deps): Promise<Running> {
-  const { settings } = deps;
+export async function bindApi(settings: Settings): Promise<BoundPort> {
   const http = await listen({
-    fetch: createApp(deps).fetch,
     host: settings.HOST,
     port: settings.PORT,
+    settings: { host: 'HOST', port: 'PORT' },
     keepAliveTimeoutMs: settings.KEEP_ALIVE_TIMEOUT_MS,
   });
   const url = `http://${settings.HOST}:${http.port}`;
-  deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');
   return {
-    async stop() {
-      await http.drain(settings.SHUTDOWN_TIMEOUT_MS);
-      await deps.background.drain(settings.SHUTDOWN_TIMEOUT_MS);
+    url,
+    serve(deps) {
+      http.serve(createApp(deps).fetch);
+      deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');
+      return {
+        async stop() {
+          await http.drain(settings.SHUTDOWN_TIMEOUT_MS);
+          await deps.background.drain(settings.SHUTDOWN_TIMEOUT_MS);
+        },
+      };
     },
   };
 }
 
-/** The jobs named (all of them when none are), each with its concurrency scaled. */
-export function selectJobs(names: readonly string[], scale: number): JobDefinition[] {
+/**
+ * The jobs named (all of them when none are), each with its concurrency scaled. A name no
+ * job has stops the process with one line naming where it came from (`from`).
+ */
+export function selectJobs(names: readonly string[], scale: number, from: string): Job[] {
   const unknown = names.filter((name) => !JOBS.some((job) => job.name === name));
   if (unknown.length > 0) {
-    throw new Error(
-      `Unknown jobs: ${unknown.join(', ')}. Known: ${JOBS.map((job) => job.name).join(', ')}`,
+    throw new ExitError(
+      `${from}: no job is named ${unknown.join(', ')}; the jobs are ${JOBS.map((job) => job.name).join(', ')}`,
     );
   }
   return JOBS.filter((job) => names.length === 0 || names.includes(job.name)).map((job) => ({
@@ -47,40 +69,50 @@ export function selectJobs(names: readonly string[], scale: number): JobDefiniti
   }));
 }
 
-/**
- * Workers for the selected jobs, and the worker's own probes on `WORKER_HEALTH_PORT`:
- * `/livez`, and `/readyz` (503 once stopping, or when a dependency fails).
- */
-export async function runWorkers(deps: Deps, names: readonly string[]): Promise<Running> {
-  const { settings } = deps;
-  const jobs = selectJobs(names, settings.WORKER_CONCURRENCY_SCALE);
+export interface RunningWorkers extends Running {
+  /** The names of the jobs they run. */
+  jobs: string[];
+}
+
+/** Workers for `jobs` (from `selectJobs`). */
+export async function runWorkers(deps: Deps, jobs: readonly Job[]): Promise<RunningWorkers> {
   const worker = await deps.jobs.startWorker(jobs, deps);
-  const probes = new Hono()
-    .get('/livez', (c) => c.json({ status: 'ok' }))
-    .get('/metrics', metricsEndpoint(deps.metrics, settings.METRICS_TOKEN))
-    .get('/readyz', async (c) => {
-      const checks = await checkReadiness(deps);
-      const ready =
-        !deps.shutdown.aborted && Object.values(checks).every((check) => check.status === 'ok');
-      return c.json({ status: ready ? 'ok' : 'failed', checks }, ready ? 200 : 503);
-    });
-  const health = await listen({
-    fetch: probes.fetch,
+  return {
+    jobs: jobs.map((job) => job.name),
+    async stop() {
+      await worker.close(deps.settings.WORKER_SHUTDOWN_TIMEOUT_MS);
+    },
+  };
+}
+
+/** The paths of the worker's probes, which the Kubernetes manifests probe. */
+export const WORKER_PROBES = { live: '/livez', ready: '/readyz', metrics: '/metrics' } as const;
+
+/**
+ * The worker process's own probes on `HOST:WORKER_HEALTH_PORT`: `/livez`, `/metrics`, and
+ * `/readyz` (503 once stopping, or when a dependency fails). The development process has
+ * none: its API answers `/livez` and `/readyz` for the whole process.
+ */
+export async function bindWorkerProbes(settings: Settings): Promise<BoundPort> {
+  const http = await listen({
     host: settings.HOST,
     port: settings.WORKER_HEALTH_PORT,
+    settings: { host: 'HOST', port: 'WORKER_HEALTH_PORT' },
   });
-  deps.logger.info(
-    {
-      jobs: jobs.map((job) => job.name),
-      durable: deps.jobs.durable,
-      health: `http://${settings.HOST}:${health.port}/readyz`,
-    },
-    'worker running',
-  );
   return {
-    async stop() {
-      await worker.close(settings.WORKER_SHUTDOWN_TIMEOUT_MS);
-      await health.drain(1_000);
+    url: `http://${settings.HOST}:${http.port}`,
+    serve(deps) {
+      const probes = new Hono()
+        .get(WORKER_PROBES.live, (c) => c.json({ status: 'ok' }))
+        .get(WORKER_PROBES.metrics, metricsEndpoint(deps.metrics, settings.METRICS_TOKEN))
+        .get(WORKER_PROBES.ready, async (c) => {
+          const checks = await checkReadiness(deps);
+          const ready =
+            !deps.shutdown.aborted && Object.values(checks).every((check) => check.status === 'ok');
+          return c.json({ status: ready ? 'ok' : 'failed', checks }, ready ? 200 : 503);
+        });
+      http.serve(probes.fetch);
+      return { stop: () => http.drain(1_000) };
     },
   };
 }

@@ -1,9 +1,9 @@
 import { isClusterPrimary, superviseWorkers } from './core/cluster.ts';
 import { createLogger } from './core/logger.ts';
 import { onShutdownSignal, runMain } from './core/main.ts';
+import { loadSettings } from './core/settings.ts';
 import { createDeps } from './deps.ts';
-import { serveApi } from './processes.ts';
-import { loadSettings } from './settings.ts';
+import { bindApi } from './processes.ts';
 
 runMain(async () => {
   const settings = loadSettings();
@@ -12,8 +12,10 @@ runMain(async () => {
     superviseWorkers(settings.WEB_CONCURRENCY, settings.SHUTDOWN_TIMEOUT_MS, logger);
     return;
   }
+  // First, so a port in use stops the process at once, with one line naming PORT.
+  const port = await bindApi(settings);
   const deps = await createDeps(settings);
-  const api = await serveApi(deps);
+  const api = port.serve(deps);
   onShutdownSignal(async (signal) => {
     deps.logger.info({ signal }, 'shutting down: draining requests in flight');
     deps.beginShutdown();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { z } from '@hono/zod-openapi';
+import { sql } from 'drizzle-orm';
 import { createApp } from '../src/app.ts';
 import { defineRoute, jsonResponse } from '../src/core/route.ts';
 import { createRouter } from '../src/core/router.ts';
@@ -40,6 +41,16 @@ const slow = defineRoute({
   responses: { 200: jsonResponse(z.object({}), 'Too late') },
 });
 
+/** Sends a raw query value to PostgreSQL with no schema in between: validation's blind spot. */
+const rawValue = defineRoute({
+  method: 'get',
+  path: '/probe/raw-value',
+  operationId: 'probeRawValue',
+  summary: 'Stores what it is given, unvalidated',
+  tags: ['probe'],
+  responses: { 200: jsonResponse(z.object({}), 'Stored') },
+});
+
 const ID = '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e';
 let deps: TestDeps;
 let app: ReturnType<typeof createApp>;
@@ -58,6 +69,14 @@ before(async () => {
       .openapi(echo, (c) => c.json(c.req.valid('json'), 200))
       .openapi(boom, () => {
         throw new Error('secret internal detail');
+      })
+      .openapi(rawValue, async (c) => {
+        const value = c.req.query('value') ?? '';
+        const as = c.req.query('as');
+        const cast =
+          as === 'numeric' ? sql`numeric(12, 2)` : as === 'jsonb' ? sql`jsonb` : sql`uuid`;
+        await deps.db.execute(sql`select ${value}::text, ${c.req.query('cast') ?? '1'}::${cast}`);
+        return c.json({}, 200);
       })
       .openapi(slow, async (c) => {
         await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -103,7 +122,26 @@ describe('error format', () => {
       headers: { 'content-type': 'text/plain' },
     });
     assert.equal(res.status, 415);
-    await problemOf(res);
+    const problem = await problemOf(res);
+    assert.equal(
+      problem.detail,
+      'This operation accepts a body of type application/json; this one was sent as text/plain',
+    );
+    assert.equal(res.headers.get('accept-post'), 'application/json');
+  });
+
+  test('a body with no content type is 415 naming the accepted type; +json types are JSON', async () => {
+    const untyped = await app.request(`/probe/echo/${ID}`, {
+      method: 'POST',
+      body: new TextEncoder().encode('{"name":"a","age":1}'),
+    });
+    assert.equal(untyped.status, 415);
+    assert.match(String((await problemOf(untyped)).detail), /no type at all/);
+    const merge = await app.request(
+      `/probe/echo/${ID}`,
+      json('{"name":"a","age":1}', { 'content-type': 'application/merge-patch+json' }),
+    );
+    assert.equal(merge.status, 200);
   });
 
   test('a body over the limit is 413, by Content-Length', async () => {
@@ -184,6 +222,60 @@ describe('error format', () => {
     assert.equal(problem.requestId, 'req-boom-1');
     assert.doesNotMatch(JSON.stringify(problem), /secret internal detail/);
     assert.match(logs.text(), /secret internal detail/);
+  });
+
+  test('text no field may hold is 422 in every part, listed with the other invalid fields', async () => {
+    const res = await app.request(
+      `/probe/echo/${ID}?verbose=maybe`,
+      json(JSON.stringify({ name: 'a\u0000b', age: -1 })),
+    );
+    assert.equal(res.status, 422);
+    const problem = await problemOf(res);
+    const errors = problem.errors as { location: string; path: string; code: string }[];
+    assert.deepEqual(
+      errors.map((error) => `${error.location}:${error.path}:${error.code}`).sort(),
+      ['body:age:too_small', 'body:name:nul_character', 'query:verbose:invalid_value'],
+    );
+    const lone = await app.request(`/probe/echo/${ID}`, json('{"name":"a\\udc00","age":1}'));
+    assert.equal(lone.status, 422);
+    const loneErrors = (await problemOf(lone)).errors as { path: string; code: string }[];
+    assert.deepEqual(loneErrors, [
+      {
+        location: 'body',
+        path: 'name',
+        code: 'lone_surrogate',
+        message: 'must not contain an unpaired UTF-16 surrogate (not valid Unicode text)',
+      },
+    ]);
+  });
+
+  test('a URL whose escapes are not UTF-8 is 400, not a literal "%ED%A0%80"', async () => {
+    for (const url of ['/probe/echo/%ED%A0%80', `/probe/echo/${ID}?verbose=%ff`, '/livez?x=100%']) {
+      const res = await app.request(url, json('{"name":"a","age":1}'));
+      assert.equal(res.status, 400, url);
+      assert.match(String((await problemOf(res)).detail), /malformed/, url);
+    }
+  });
+
+  test('a value PostgreSQL refuses is 422, never 500, and is logged as a bug', async () => {
+    const cases: [string, string][] = [
+      ['value=a%00b', '22021'],
+      ['value=ok&as=numeric&cast=1e20', '22003'],
+      ['value=ok&cast=not-a-uuid', '22P02'],
+      // JSON text that escapes a NUL, which PostgreSQL's jsonb cannot hold.
+      [`value=ok&as=jsonb&cast=${encodeURIComponent('"\\u0000"')}`, '22P05'],
+    ];
+    for (const [query, sqlState] of cases) {
+      const res = await app.request(`/probe/raw-value?${query}`, {
+        headers: { 'x-request-id': `data-exception-${sqlState}` },
+      });
+      assert.equal(res.status, 422, query);
+      assert.match(String((await problemOf(res)).detail), new RegExp(sqlState));
+      const logged = logs
+        .records()
+        .find((record) => record.requestId === `data-exception-${sqlState}` && record.level === 50);
+      assert.match(String(logged?.msg), /bug: a value the database refuses/, query);
+    }
   });
 
   test('a request past the timeout is 503', async () => {

@@ -90,7 +90,8 @@ const probe = defineRoute({
 type RouteName = 'users/me' | 'jobs/:id' | 'rate-limited' | 'livez';
 const NEEDS: Record<RouteName, { postgres: boolean; redis: boolean }> = {
   // Authentication is cached (API_KEY_CACHE_TTL_MS is long here); the handler reads the user.
-  'users/me': { postgres: true, redis: false },
+  // Every operation is rate limited, and RATE_LIMIT_ON_REDIS_ERROR=deny: Redis too.
+  'users/me': { postgres: true, redis: true },
   // BullMQ, on Redis; authentication from the cache.
   'jobs/:id': { postgres: false, redis: true },
   // RATE_LIMIT_ON_REDIS_ERROR=deny: the limiter's Redis, nothing else.

@@ -296,6 +296,30 @@ describe('the OpenAPI document', () => {
   });
 });
 
+describe('security requirements are legal for each scheme', () => {
+  test('public operations say so; API-key requirements carry no scopes, x-required-scopes does', () => {
+    const schemes = document.components?.securitySchemes ?? {};
+    const wrong = operations.flatMap((op) => {
+      const { security, description } = op.operation;
+      if (!security) return [`${op.label}: no security (public ones say security: [])`];
+      const required = op.operation['x-required-scopes'];
+      return security.flatMap((requirement) =>
+        Object.entries(requirement).flatMap(([name, scopes]) => {
+          const type = schemes[name]?.type;
+          if (type === 'oauth2' || type === 'openIdConnect') {
+            const same = JSON.stringify(scopes) === JSON.stringify(required);
+            return same ? [] : [`${op.label}: ${name} ${scopes} ≠ x-required-scopes ${required}`];
+          }
+          if (scopes.length > 0) return [`${op.label}: ${name} (${type}) lists scopes`];
+          const named = (required ?? []).every((scope) => description?.includes(`\`${scope}\``));
+          return named ? [] : [`${op.label}: the description does not name ${required}`];
+        }),
+      );
+    });
+    assert.deepEqual(wrong, []);
+  });
+});
+
 describe('every operation is documented', () => {
   for (const op of operations) {
     describe(op.label, () => {
@@ -327,10 +351,15 @@ describe('every operation is documented', () => {
         assert.deepEqual(missing, [], 'request bodies without an example');
       });
 
-      test('documents 422 when it takes input, and 500', () => {
+      test("documents 422 (or a protocol's 400) when it takes input, and 500", () => {
         const statuses = responses.map(([status]) => status);
         if (op.parameters.length > 0 || op.requestBody) {
-          assert.ok(statuses.includes('422'), `422 missing from ${statuses.join(', ')}`);
+          // OAuth2's token endpoint answers invalid input 400, as RFC 6749 §5.2 says.
+          const invalidInput = op.operation.operationId === 'issueToken' ? '400' : '422';
+          assert.ok(
+            statuses.includes(invalidInput),
+            `${invalidInput} missing from ${statuses.join(', ')}`,
+          );
         }
         assert.ok(statuses.includes('500'), `500 missing from ${statuses.join(', ')}`);
       });

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { deleteRedisKeys } from './support/deps.ts';
-import { type ApiProcess, killAllServices, startApi } from './support/processes.ts';
+import { type ApiProcess, killAllServices, spawnService, startApi } from './support/processes.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 5_000;
 /** What the process may take beyond its shutdown timeout to close pools and exit. */
@@ -481,5 +481,51 @@ describe('the server process', () => {
     } finally {
       await redis.close();
     }
+  });
+});
+
+describe('the server process on a port in use', () => {
+  let taken: Server;
+  let port: number;
+  before(async () => {
+    taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = taken.address();
+    assert.ok(address && typeof address === 'object');
+    port = address.port;
+  });
+  after(async () => {
+    await killAllServices();
+    taken.close();
+  });
+
+  // Nothing else is reachable: the port is checked before the database is opened.
+  const unreachable = { DATABASE_URL: 'postgres://127.0.0.1:1/none', REDIS_URL: undefined };
+
+  test('exits 1 with one line naming PORT, before opening anything', async () => {
+    const server = spawnService('src/server.ts', { ...unreachable, PORT: String(port) });
+    const exit = await server.exited;
+    assert.deepEqual([exit.code, exit.signal], [1, null]);
+    assert.equal(
+      server.stderr(),
+      `PORT: 127.0.0.1:${port} is already in use; set PORT to a free port\n`,
+    );
+  });
+
+  test('WEB_CONCURRENCY=2: the primary exits non-zero instead of restarting its processes', async () => {
+    const server = spawnService('src/server.ts', {
+      ...unreachable,
+      PORT: String(port),
+      WEB_CONCURRENCY: '2',
+    });
+    const exit = await Promise.race([server.exited, sleep(20_000, undefined, { ref: false })]);
+    assert.ok(exit, `still running:\n${server.stderr()}\n${server.stdout()}`);
+    assert.notEqual(exit.code, 0);
+    const lines = server.stderr().split('\n').filter(Boolean);
+    assert.ok(lines.length >= 1, 'it says why');
+    for (const line of lines) {
+      assert.equal(line, `PORT: 127.0.0.1:${port} is already in use; set PORT to a free port`);
+    }
+    assert.doesNotMatch(server.stdout(), /starting another/);
   });
 });

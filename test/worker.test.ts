@@ -4,10 +4,16 @@
  * The fault tests run `test/support/test-worker.ts`, a worker of test-only jobs.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { JobQueue, JobStatus } from '../src/core/jobs/job-queue.ts';
+import { JOBS } from '../src/modules.ts';
 import { createTestDeps, TEST_REDIS_URL, type TestDeps } from './support/deps.ts';
 import { eventsUntilFinal, waitFor } from './support/jobs.ts';
 import {
@@ -190,7 +196,10 @@ describe('the real worker and server processes', () => {
       (record) => record.msg === 'worker running',
     );
     assert.equal(running.durable, true);
-    assert.deepEqual(running.jobs, ['exports.generate', 'imports.run', 'maintenance.purge']);
+    assert.deepEqual(
+      running.jobs,
+      JOBS.map((job) => job.name),
+    );
     const readyz = new URL(String(running.health));
     assert.equal(readyz.pathname, '/readyz');
     assert.notEqual(readyz.port, '0', 'WORKER_HEALTH_PORT=0 binds some free port');
@@ -220,4 +229,97 @@ describe('the real worker and server processes', () => {
     assert.deepEqual([apiExit.code, apiExit.signal], [0, null], api.stderr());
     assert.equal(worker.stderr(), '');
   });
+});
+
+describe('the worker on a WORKER_HEALTH_PORT in use', () => {
+  test('exits 1 with one line naming WORKER_HEALTH_PORT, before opening anything', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = taken.address();
+    assert.ok(address && typeof address === 'object');
+    try {
+      const worker = spawnService('src/worker.ts', {
+        ...serviceEnv(),
+        DATABASE_URL: 'postgres://127.0.0.1:1/none',
+        WORKER_HEALTH_PORT: String(address.port),
+      });
+      const exit = await worker.exited;
+      assert.deepEqual([exit.code, exit.signal], [1, null]);
+      assert.equal(
+        worker.stderr(),
+        `WORKER_HEALTH_PORT: 127.0.0.1:${address.port} is already in use; set WORKER_HEALTH_PORT to a free port\n`,
+      );
+    } finally {
+      taken.close();
+    }
+  });
+});
+
+describe('a worker with nothing durable to consume', () => {
+  test('without REDIS_URL it refuses to start: one line naming REDIS_URL, exit 1', async () => {
+    const worker = spawnService('src/worker.ts', {
+      ...serviceEnv(),
+      REDIS_URL: undefined,
+      // Not opened: the worker stops before it opens anything.
+      DATABASE_URL: 'postgres://127.0.0.1:1/none',
+    });
+    const exit = await Promise.race([worker.exited, sleep(20_000, undefined, { ref: false })]);
+    if (!exit) worker.child.kill('SIGKILL');
+    assert.ok(exit, `the worker started:\n${worker.stderr()}\n${worker.stdout()}`);
+    assert.deepEqual([exit.code, exit.signal], [1, null]);
+    const lines = worker.stderr().split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, worker.stderr());
+    assert.match(lines[0] ?? '', /^REDIS_URL: /);
+  });
+
+  test('npm run worker runs in production mode: with no services configured, it lists what is missing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'worker-test-'));
+    try {
+      const npm = spawn('npm', ['run', 'worker'], {
+        cwd: new URL('..', import.meta.url).pathname,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          // Only so that a worker that does start stays out of the way.
+          DATA_DIR: dataDir,
+          WORKER_HEALTH_PORT: '0',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group, so a worker that does start can be ended with npm.
+        detached: true,
+      });
+      let stderr = '';
+      npm.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      npm.stdout?.resume();
+      const exit = await Promise.race([
+        new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code))),
+        sleep(20_000, 'running', { ref: false }),
+      ]);
+      if (exit === 'running' && npm.pid) process.kill(-npm.pid, 'SIGKILL');
+      assert.notEqual(exit, 'running', `the worker started:\n${stderr}`);
+      assert.equal(exit, 1);
+      assert.match(stderr, /^Invalid environment:/m);
+      assert.match(stderr, /REDIS_URL: is required in production/);
+      assert.match(stderr, /DATABASE_URL: is required in production/);
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a job name no job has stops the worker with one line naming WORKER_JOBS, exit 1', async () => {
+  const worker = spawnService('src/worker.ts', {
+    ...serviceEnv(),
+    DATABASE_URL: 'postgres://127.0.0.1:1/none',
+    WORKER_JOBS: 'exports.generate,nope',
+  });
+  const exit = await worker.exited;
+  assert.deepEqual([exit.code, exit.signal], [1, null]);
+  assert.equal(
+    worker.stderr(),
+    `WORKER_JOBS: no job is named nope; the jobs are ${JOBS.map((job) => job.name).join(', ')}\n`,
+  );
 });

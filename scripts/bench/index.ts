@@ -8,7 +8,13 @@
  * BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (50),
  * BENCH_STARTUP_RUNS (5), BENCH_JOBS (3000 jobs per run) and BENCH_JOB_ROUNDS (BENCH_ROUNDS)
  * tune how long it takes; BENCH_ONLY=livez,items,jobs runs only the scenarios whose name
- * contains one of those words ("jobs": the jobs throughput).
+ * contains one of those words ("jobs": the jobs throughput; "batch" and "retrieval": the AI
+ * module's, see ai.ts).
+ *
+ * `npm run bench -- --ci` is the short run CI makes (under a minute): one short round of the
+ * start-up, /livez, the item read and the jobs, the same table, and exit code 1 only when a
+ * ratio falls below half of its aim, so a gross regression fails CI and a noisy machine does
+ * not. The BENCH_ variables still apply.
  *
  * `npm run bench -- --soak` (or BENCH_SOAK_SECONDS=600) runs the soak instead: the mixed
  * workload against the full server for BENCH_SOAK_SECONDS (600), RSS sampled every
@@ -21,11 +27,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
+import { benchAi } from './ai.ts';
+import { type LatencyFigures, measureGatewayLatency } from './gateway-latency.ts';
 import { benchJobs, type JobsRun, summarizeJobs } from './jobs.ts';
-import { type RunningTarget, startTarget, status, type Target } from './processes.ts';
+import { freePort, type RunningTarget, startTarget, status, type Target } from './processes.ts';
 import { fmt, log, median, positiveInt, table } from './report.ts';
 import {
   type AppName,
+  BENCH_MODEL,
   mixedScenario,
   requestsOf,
   type Scenario,
@@ -37,21 +46,27 @@ import { seedBenchData } from './seed.ts';
 import { runSoak } from './soak.ts';
 import { runWrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
-const STARTUP_RUNS = positiveInt('BENCH_STARTUP_RUNS', 5);
-const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
+const CI = process.argv.slice(2).includes('--ci');
+const STARTUP_RUNS = positiveInt('BENCH_STARTUP_RUNS', CI ? 2 : 5);
+const ROUNDS = positiveInt('BENCH_ROUNDS', CI ? 1 : 3);
 const WRK: WrkOptions = {
   threads: 2,
   connections: positiveInt('BENCH_CONNECTIONS', 50),
-  durationSeconds: positiveInt('BENCH_SECONDS', 5),
+  durationSeconds: positiveInt('BENCH_SECONDS', CI ? 3 : 5),
 };
 const WARMUP: WrkOptions = {
   ...WRK,
   durationSeconds: positiveInt('BENCH_WARMUP_SECONDS', 1),
 };
 const JOBS = {
-  count: positiveInt('BENCH_JOBS', 3_000),
+  count: positiveInt('BENCH_JOBS', CI ? 1_000 : 3_000),
   rounds: positiveInt('BENCH_JOB_ROUNDS', ROUNDS),
   concurrencies: [1, 50],
+};
+/** The gateway's latency: requests of each kind per target, one at a time. */
+const LATENCY = {
+  requests: positiveInt('BENCH_LATENCY_REQUESTS', 300),
+  warmup: positiveInt('BENCH_LATENCY_WARMUP', 30),
 };
 const SOAK = {
   on:
@@ -61,21 +76,23 @@ const SOAK = {
   warmupSeconds: positiveInt('BENCH_SOAK_WARMUP_SECONDS', 60),
   sampleSeconds: positiveInt('BENCH_SOAK_SAMPLE_SECONDS', 10),
 };
-const ONLY = (process.env.BENCH_ONLY ?? '')
+const ONLY = (process.env.BENCH_ONLY || (CI ? 'livez,items/{id},jobs' : ''))
   .split(',')
   .map((word) => word.trim().toLowerCase())
   .filter((word) => word.length > 0);
 const wanted = (name: string) =>
   ONLY.length === 0 || ONLY.some((word) => name.toLowerCase().includes(word));
 const AIMS = {
-  startupMs: 1_000,
-  idleRssMb: 150,
+  startupMs: 800,
+  idleRssMb: 130,
   /** RSS of the full server after the load, as a multiple of the bare items server's. */
   loadedRss: 1.2,
   /** defineJob + the worker, as a share of raw BullMQ's jobs/s. */
   jobs: 0.85,
   /** RSS growth over the soak, from the end of its warm-up. */
   soakGrowth: 0.05,
+  /** What the gateway adds to the upstream's p50, streamed (first token) or not. */
+  gatewayAddedMs: 1,
 };
 
 /** One variant of a scenario, with the app serving it and its rounds. */
@@ -156,7 +173,9 @@ async function preflight(
         try {
           body = JSON.parse(text);
         } catch {}
-        bodies.push({ label: variant.label, body, ignore: request.ignoreFields });
+        if (request.compare !== false) {
+          bodies.push({ label: variant.label, body, ignore: request.ignoreFields });
+        }
       }
       const [first, ...rest] = bodies;
       for (const other of rest) {
@@ -187,13 +206,18 @@ function describeMachine(loadBefore: number): { line: string; busy: boolean } {
   };
 }
 
+/** The key the gateway sends the bench upstream (which accepts any). */
+const UPSTREAM_KEY = 'sk-bench-upstream';
+
 /** The servers, built around one seeded database and Redis prefix. */
-function buildTargets(
+async function buildTargets(
   databaseUrl: string,
   redisPrefix: string,
   jwtSecret: string,
   userId: string,
-): { targets: Record<AppName, Target>; serverEnv: Record<string, string> } {
+): Promise<{ targets: Record<AppName, Target>; serverEnv: Record<string, string> }> {
+  const upstreamPort = await freePort();
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}/v1`;
   const serverEnv = {
     NODE_ENV: 'production',
     JWT_SECRET: jwtSecret,
@@ -202,6 +226,26 @@ function buildTargets(
     REDIS_KEY_PREFIX: redisPrefix,
     LOG_LEVEL: 'info',
     LOG_FORMAT: 'json',
+    // One user sends everything: the limit is raised past reach, but still counted in Redis
+    // on every request, as in production.
+    RATE_LIMIT_DEFAULT_REQUESTS: '1000000000',
+    // The AI gateway in front of the bench upstream, its per-key limits past reach as above;
+    // the upstream concurrency cap and queue stay at their defaults.
+    AI_UPSTREAM_URL: upstreamUrl,
+    AI_UPSTREAM_API_KEY: UPSTREAM_KEY,
+    AI_MODELS: JSON.stringify([
+      {
+        id: BENCH_MODEL,
+        upstream: 'bench-upstream-model',
+        inputPrice: '0.15',
+        cachedInputPrice: '0.075',
+        outputPrice: '0.60',
+        contextWindow: 128_000,
+        maxOutput: 1_000,
+      },
+    ]),
+    AI_REQUESTS_PER_MINUTE: '1000000000',
+    AI_TOKENS_PER_MINUTE: '1000000000000',
   };
   return {
     serverEnv,
@@ -234,6 +278,20 @@ function buildTargets(
         readyPath: '/readyz',
         env: { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, BENCH_OWNER_ID: userId },
       },
+      upstream: {
+        name: 'upstream',
+        entry: 'scripts/bench/fake-upstream.ts',
+        readyPath: '/livez',
+        port: upstreamPort,
+        env: {},
+      },
+      'bare-proxy': {
+        name: 'bare-proxy',
+        entry: 'scripts/bench/bare-proxy-app.ts',
+        preload: true,
+        readyPath: '/livez',
+        env: { BENCH_UPSTREAM_URL: upstreamUrl, BENCH_UPSTREAM_API_KEY: UPSTREAM_KEY },
+      },
     },
   };
 }
@@ -252,7 +310,7 @@ interface Session {
 async function soak(session: Session) {
   const { database, redisPrefix, jwtSecret, running } = session;
   const seed = await seedBenchData(database.url, jwtSecret);
-  const { targets } = buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
+  const { targets } = await buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
   const app = await startTarget(targets.full);
   running.push(app);
   const scenario = mixedScenario(seed);
@@ -355,7 +413,7 @@ async function bench(session: Session) {
   log(
     `seeded user ${seed.userId}, a JWT, an API key and ${seed.itemCount} items in ${fmt.ms(performance.now() - seeded)}`,
   );
-  const { targets } = buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
+  const { targets } = await buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
 
   // 1. Start-up: spawn to ready, alternating, each process stopped before the next.
   const startup: Record<string, number[]> = { full: [], bare: [] };
@@ -371,8 +429,10 @@ async function bench(session: Session) {
   );
 
   // 2. Idle memory: after start and a few requests, once things settle.
+  // The upstream first: the full server's start-up above did not call it, its requests will.
   const apps = {} as Record<AppName, RunningTarget>;
-  for (const name of Object.keys(targets) as AppName[]) {
+  for (const name of ['upstream', ...Object.keys(targets)] as AppName[]) {
+    if (apps[name]) continue;
     const app = await startTarget(targets[name]);
     running.push(app);
     apps[name] = app;
@@ -416,6 +476,31 @@ async function bench(session: Session) {
     }
     results.push(...measured);
   }
+  // Latency of the gateway, one request at a time, against the upstream called directly.
+  let latency: LatencyFigures[] = [];
+  if (wanted('chat')) {
+    latency = await measureGatewayLatency(
+      [
+        {
+          label: 'upstream direct',
+          url: `${apps.upstream.baseUrl}/v1/chat/completions`,
+          headers: {},
+        },
+        {
+          label: 'bare proxy',
+          url: `${apps['bare-proxy'].baseUrl}/v1/chat/completions`,
+          headers: {},
+        },
+        {
+          label: 'gateway + key',
+          url: `${apps.full.baseUrl}/v1/chat/completions`,
+          headers: { authorization: `Bearer ${seed.apiKey}` },
+        },
+      ],
+      BENCH_MODEL,
+      LATENCY,
+    );
+  }
   await sleep(1_000);
   const loaded = {
     full: await apps.full.memory(),
@@ -441,6 +526,15 @@ async function bench(session: Session) {
     await deleteRedisKeys(session.jobsPrefix);
   }
   const jobs = summarizeJobs(jobRuns);
+  // The AI module's batches and retrieval, in this process too.
+  const ai = await benchAi({
+    batch: wanted('batch'),
+    retrieval: wanted('retrieval'),
+    databaseUrl: database.url,
+    redisUrl: TEST_REDIS_URL,
+    prefix: `${session.jobsPrefix}ai:`,
+    jwtSecret,
+  });
 
   // 5. Report.
   const machine = describeMachine(session.loadBefore);
@@ -463,7 +557,13 @@ async function bench(session: Session) {
     `  bare-items: ${targets['bare-items'].entry}: hono + postgres.js (pool 10, as the full app), the service's SQL text, owner from env, no auth/logging/validation`,
   );
   console.log(
-    `  every server is started with --import ./src/preload.ts; seeded: 1 user, 1 JWT, 1 API key (items:read items:write), ${fmt.int(seed.itemCount)} items`,
+    `  bare-proxy: ${targets['bare-proxy'].entry}: hono + fetch, POST /v1/chat/completions passed through to the upstream, its body streamed back`,
+  );
+  console.log(
+    `  upstream: ${targets.upstream.entry}: node:http, an OpenAI-compatible chat endpoint answering at once (8 content pieces, usage), for the full server's gateway and bare-proxy alike`,
+  );
+  console.log(
+    `  every server but upstream is started with --import ./src/preload.ts; seeded: 1 user, 1 JWT, 1 API key (every scope of the role: ${seed.scopes.join(' ')}), ${fmt.int(seed.itemCount)} items`,
   );
   console.log('');
 
@@ -560,6 +660,40 @@ async function bench(session: Session) {
   for (const warning of warnings) console.log(`  WARNING ${warning}`);
   console.log('');
 
+  if (latency.length > 0) {
+    const direct = latency[0];
+    const added = (figures: LatencyFigures, kind: 'completion' | 'firstToken') =>
+      direct
+        ? `+${fmt.ms(figures[kind].p50 - direct[kind].p50)} / +${fmt.ms(figures[kind].p99 - direct[kind].p99)}`
+        : '';
+    console.log(
+      table(
+        [
+          'gateway latency',
+          'answer p50',
+          'answer p99',
+          'added p50 / p99',
+          'first token p50',
+          'first token p99',
+          'added p50 / p99',
+        ],
+        latency.map((figures) => [
+          figures.label,
+          fmt.ms(figures.completion.p50),
+          fmt.ms(figures.completion.p99),
+          figures === direct ? '' : added(figures, 'completion'),
+          fmt.ms(figures.firstToken.p50),
+          fmt.ms(figures.firstToken.p99),
+          figures === direct ? '' : added(figures, 'firstToken'),
+        ]),
+      ),
+    );
+    console.log(
+      `  ${LATENCY.requests} requests of each kind per target after ${LATENCY.warmup} of warm-up, one at a time over one keep-alive connection each, the targets taking turns; answer: a non-streamed completion, sent to its last byte; first token: a streamed one, sent to its first content delta; added: less upstream direct's figure`,
+    );
+    console.log('');
+  }
+
   if (jobs.length > 0) {
     const jobRows: string[][] = [];
     for (const row of jobs) {
@@ -584,12 +718,21 @@ async function bench(session: Session) {
       `  ${fmt.int(JOBS.count)} jobs per run, ${JOBS.rounds} rounds (median), variants alternating, after a warm-up; all enqueued first, then timed from starting the worker until every job has run and none is waiting or active. Same Redis, same job options (attempts, backoff, removeOnComplete/Fail from defineJob's defaults), one worker in this process`,
     );
     console.log(
-      '  defineJob + worker: bullmqJobQueue (src/core/jobs/bullmq-queue.ts) enqueue (zod, uuidv7 id, `queued` event in a Redis stream, Queue.add), startWorker (`active` + `completed` events, runJobOnce: zod again, AbortSignal, child logger, span, metrics); raw: Queue.addBulk, Worker(processor returning job.data.n)',
+      '  defineJob + worker: bullmqJobQueue (src/core/jobs/bullmq-queue.ts) enqueue (zod, uuidv7 id, Queue.add), startWorker (runJobOnce: zod again, AbortSignal, child logger, span, metrics; job events are BullMQ’s own stream, decision 035); raw: Queue.addBulk, Worker(processor returning job.data.n)',
     );
     console.log('');
   }
+  for (const line of ai.lines) console.log(line);
 
-  // 6. Summary: every scenario, its ratio and its aim.
+  // 6. Summary: every scenario, its ratio and its aim; and, for --ci, what is off by more
+  // than a factor of two (a ratio under half its aim, a time or size over twice its bound).
+  const gross: string[] = [];
+  const grossUnless = (ok: boolean, what: string) => {
+    if (!ok) gross.push(what);
+  };
+  grossUnless(startFull <= 2 * AIMS.startupMs, `start-up ${fmt.ms(startFull)}`);
+  grossUnless(idle.full.rssMb <= 2 * AIMS.idleRssMb, `idle RSS ${fmt.mb(idle.full.rssMb)}`);
+  grossUnless(rssRatio <= 2 * AIMS.loadedRss, `RSS after the bench ${fmt.times(rssRatio)}`);
   const summary: string[][] = [
     [
       'start-up to ready',
@@ -634,6 +777,16 @@ async function bench(session: Session) {
     for (const m of measured) {
       const ratio = ratioOf(m, results);
       if (!ratio) continue;
+      grossUnless(errors === 0, `${scenario.name}: ${errors} errors`);
+      if (scenario.aim !== undefined) {
+        grossUnless(ratio.value >= scenario.aim / 2, `${scenario.name} ${fmt.pct(ratio.value)}`);
+      }
+      if (scenario.p99Aim !== undefined) {
+        grossUnless(
+          ratio.p99 <= 2 * scenario.p99Aim,
+          `${scenario.name} p99 ${fmt.times(ratio.p99)}`,
+        );
+      }
       summary.push([
         scenario.name,
         `${m.variant.label} / ${scenario.baseline} req/s`,
@@ -657,6 +810,7 @@ async function bench(session: Session) {
     }
   }
   for (const row of jobs) {
+    grossUnless(row.ratio >= AIMS.jobs / 2, `jobs at ${row.concurrency} ${fmt.pct(row.ratio)}`);
     summary.push([
       `jobs, concurrency ${row.concurrency}`,
       'defineJob / raw BullMQ jobs/s',
@@ -665,6 +819,24 @@ async function bench(session: Session) {
       row.ratio >= AIMS.jobs ? 'met' : 'NOT MET',
     ]);
   }
+  const direct = latency[0];
+  const gateway = latency.find((figures) => figures.label === 'gateway + key');
+  if (direct && gateway) {
+    for (const [kind, what] of [
+      ['completion', 'added p50, not streamed'],
+      ['firstToken', 'added p50 to the first token, streamed'],
+    ] as const) {
+      const value = gateway[kind].p50 - direct[kind].p50;
+      summary.push([
+        'AI gateway latency',
+        what,
+        fmt.ms(value),
+        `< ${fmt.ms(AIMS.gatewayAddedMs)}`,
+        value < AIMS.gatewayAddedMs ? 'met' : 'NOT MET',
+      ]);
+    }
+  }
+  summary.push(...ai.summary);
   console.log('Summary');
   console.log(table(['scenario', 'measure', 'value', 'aim', 'met'], summary));
   console.log('');
@@ -673,6 +845,14 @@ async function bench(session: Session) {
       .map(([name, code]) => `${name} ${code}`)
       .join(', ')}. Bench took ${Math.round((performance.now() - session.began) / 1_000)} s.`,
   );
+  if (CI) {
+    if (gross.length === 0) {
+      console.log('CI: no figure is off its aim by more than a factor of two.');
+    } else {
+      console.log(`CI: off their aims by more than a factor of two: ${gross.join('; ')}`);
+      process.exitCode = 1;
+    }
+  }
 }
 
 async function main() {

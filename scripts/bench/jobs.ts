@@ -6,15 +6,16 @@
  * is enqueued first, then the worker starts, and the clock stops once the last job has run
  * and none is waiting or active.
  */
+
 import { z } from '@hono/zod-openapi';
 import { type JobsOptions, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Deps } from '../../src/core/deps.ts';
 import { bullmqJobQueue } from '../../src/core/jobs/bullmq-queue.ts';
 import { defineJob, type JobDefinition } from '../../src/core/jobs/define-job.ts';
-import { redisJobEventLog } from '../../src/core/jobs/job-events.ts';
 import type { JobQueue } from '../../src/core/jobs/job-queue.ts';
+import { parseSettings } from '../../src/core/settings.ts';
 import { createDeps, type OwnedDeps } from '../../src/deps.ts';
-import { parseSettings } from '../../src/settings.ts';
 import { fmt, log, median } from './report.ts';
 
 export type JobsVariant = 'defineJob' | 'raw BullMQ';
@@ -128,7 +129,7 @@ async function runTemplate(context: Context, concurrency: number, count: number)
     prefix: `${options.prefix}bull`,
   });
   const started = performance.now();
-  const worker = await queue.startWorker([definition as JobDefinition], {
+  const worker = await queue.startWorker<Deps>([definition as JobDefinition], {
     ...deps,
     jobs: queue,
   });
@@ -196,7 +197,6 @@ export async function benchJobs(options: JobsBenchOptions): Promise<JobsRun[]> {
     url: options.redisUrl,
     prefix: `${options.prefix}bull`,
     definitions: [],
-    events: redisJobEventLog(deps.redis as Redis, { ttlSeconds: 7 * 24 * 3600, pollMs: 250 }),
     redis: deps.redis as Redis,
     logger: deps.logger,
     lockMs: settings.JOB_LOCK_MS,

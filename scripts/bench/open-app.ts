@@ -8,8 +8,8 @@ import { createApp } from '../../src/app.ts';
 import { listen } from '../../src/core/http-server.ts';
 import { onShutdownSignal, runMain } from '../../src/core/main.ts';
 import { actAs } from '../../src/core/security/principal.ts';
+import { loadSettings } from '../../src/core/settings.ts';
 import { createDeps } from '../../src/deps.ts';
-import { loadSettings } from '../../src/settings.ts';
 
 runMain(async () => {
   const userId = process.env.BENCH_USER_ID;

@@ -16,6 +16,8 @@ export interface Target {
   env: Record<string, string>;
   /** Answers 200 once the process can serve. */
   readyPath: string;
+  /** Listen on this port (when others must know it first); a free one when absent. */
+  port?: number;
 }
 
 export interface RunningTarget {
@@ -60,7 +62,7 @@ export function status(url: string): Promise<number | undefined> {
 
 /** Spawns a target and resolves once it is ready, timing how long that took. */
 export async function startTarget(target: Target): Promise<RunningTarget> {
-  const port = await freePort();
+  const port = target.port ?? (await freePort());
   const baseUrl = `http://127.0.0.1:${port}`;
   const env: Record<string, string | undefined> = {
     ...process.env,

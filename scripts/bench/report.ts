@@ -41,3 +41,10 @@ export function positiveInt(name: string, fallback: number): number {
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: a positive integer`);
   return value;
 }
+
+/** The nearest-rank percentile (0 < share <= 1) of the values; NaN for none. */
+export function percentile(values: number[], share: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] as number;
+}

@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../../src/core/db/database.ts';
 import { uuidv7 } from '../../src/core/ids.ts';
 import { accessTokens } from '../../src/core/security/access-tokens.ts';
-import { scopesForRole } from '../../src/core/security/scopes.ts';
 import { createApiKey } from '../../src/modules/api-keys/api-keys.service.ts';
 import { items } from '../../src/modules/items/items.table.ts';
 import { createUser } from '../../src/modules/users/users.service.ts';
+import { SCOPES } from '../../src/modules.ts';
 
 /** Long enough to outlast any bench run (the server's own TTL only matters when it issues). */
 const TOKEN_TTL_SECONDS = 3_600;
@@ -22,6 +22,8 @@ export interface Seed {
   token: string;
   /** An API key for the user, with every scope of the role. */
   apiKey: string;
+  /** The scopes of the token and the key. */
+  scopes: string[];
   /** One of the user's items, for GET /v1/items/{id}. */
   itemId: string;
   itemCount: number;
@@ -41,8 +43,8 @@ export async function seedBenchData(
       name: 'Bench User',
       role: 'user',
     });
-    const scopes = scopesForRole(user.role);
-    const { token } = await accessTokens(jwtSecret, TOKEN_TTL_SECONDS).issue(
+    const scopes = SCOPES.forRole(user.role);
+    const { token } = await accessTokens(jwtSecret, TOKEN_TTL_SECONDS, SCOPES).issue(
       user.id,
       scopes,
       new Date(),
@@ -53,6 +55,8 @@ export async function seedBenchData(
       scopes,
       expiresAt: undefined,
       allowedScopes: new Set(scopes),
+      known: SCOPES,
+      now: new Date(),
     });
     // One bulk insert; a minute apart, so the newest-first order is the creation order.
     const start = Date.now() - itemCount * 60_000;
@@ -73,7 +77,14 @@ export async function seedBenchData(
     const inserted = await db.insert(items).values(rows).returning({ id: items.id });
     const picked = inserted[Math.floor(inserted.length / 2)];
     if (!picked) throw new Error('no item was seeded');
-    return { userId: user.id, token, apiKey: key, itemId: picked.id, itemCount: inserted.length };
+    return {
+      userId: user.id,
+      token,
+      apiKey: key,
+      scopes,
+      itemId: picked.id,
+      itemCount: inserted.length,
+    };
   } finally {
     await database.close();
   }

@@ -1,6 +1,6 @@
 import type { RouteConfig } from '@hono/zod-openapi';
 import type { Logger } from './logger.ts';
-import type { RateLimiter } from './rate-limit/rate-limiter.ts';
+import type { RateLimiter, RateLimitPolicy } from './rate-limit/rate-limiter.ts';
 import type { Authenticator } from './security/principal.ts';
 
 /** Per-request values every route can read with `c.get(name)`. */
@@ -10,8 +10,12 @@ export interface RequestVariables {
   logger: Logger;
   /** Verifies credentials for routes that require them (`defineRoute({ auth })`). */
   auth: Authenticator;
-  /** Counts requests for routes that declare a `rateLimit`. */
+  /** Counts requests against each operation's rate limit. */
   rateLimiter: RateLimiter;
+  /** The limit of every operation that declares none of its own (settings). */
+  defaultRateLimit: RateLimitPolicy;
+  /** How long an operation that declares no `timeoutMs` may take (`REQUEST_TIMEOUT_MS`). */
+  requestTimeoutMs: number;
   /** Proxies in front of the API whose `X-Forwarded-For` entries are trusted. */
   trustedProxyHops: number;
   /** Runs `task` once this request's response has been sent (FastAPI's `BackgroundTasks`). */

@@ -1,8 +1,5 @@
 import type { Context } from 'hono';
-
-interface NodeBindings {
-  incoming?: { socket?: { remoteAddress?: string } };
-}
+import { nodeBindingsOf } from './node-response.ts';
 
 /**
  * The client's address. With `trustedHops` proxies in front, it is the address the
@@ -10,8 +7,7 @@ interface NodeBindings {
  * left were written by the client and prove nothing.
  */
 export function clientAddress(c: Context, trustedHops: number): string {
-  const env: NodeBindings | undefined = c.env;
-  const peer = env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  const peer = nodeBindingsOf(c)?.incoming?.socket?.remoteAddress ?? 'unknown';
   if (trustedHops === 0) return peer;
   const forwarded = (c.req.header('x-forwarded-for') ?? '')
     .split(',')

@@ -5,16 +5,28 @@ import type { Logger } from './logger.ts';
  * The primary process of `WEB_CONCURRENCY` > 1, as gunicorn's master: forks `count` API
  * processes that share the listening port, replaces any that dies, and on SIGTERM or SIGINT
  * passes the signal on and exits once every process has drained (or after `timeoutMs`).
+ * A process that dies before any has listened failed at start (a port in use, say): another
+ * would fail the same way, so the primary stops the rest and exits with its code.
  */
 export function superviseWorkers(count: number, timeoutMs: number, logger: Logger): void {
   let stopping = false;
+  let listened = false;
   const fork = () => {
     const worker = cluster.fork();
+    worker.once('listening', () => {
+      listened = true;
+    });
     worker.on('exit', (code, signal) => onExit(worker, code, signal));
   };
   const restarts: number[] = [];
   function onExit(worker: Worker, code: number | null, signal: string | null): void {
     if (stopping) return;
+    if (!listened) {
+      // It said why on the standard error it shares with this process.
+      stopping = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGKILL');
+      process.exit(code || 1);
+    }
     logger.error({ pid: worker.process.pid, code, signal }, 'API process died; starting another');
     // A process that dies at once would be restarted in a tight loop: back off.
     const now = Date.now();

@@ -99,7 +99,36 @@ export async function* parseCsv(
   if (sawAnything || field.length > 0 || previous === ',') yield endRecord();
 }
 
-/** One CSV line (with its line break) for `fields`, quoting only where needed. */
+/**
+ * A cell a spreadsheet would run as a formula: it starts with `=`, `+`, `-`, `@`, tab or CR
+ * (OWASP, CSV injection). Quotes before the trigger count too, so that a cell really starting
+ * with `'=` gets a quote of its own and `restoreNeutralised` can tell the two apart.
+ */
+const FORMULA_START = /^'*[=+\-@\t\r]/;
+/** A neutralising quote as `csvLine` writes it: a `'` before (quotes and) a trigger. */
+const NEUTRALISED_START = /^'+[=+\-@\t\r]/;
+
+/**
+ * One CSV line (with its line break) for `fields`, quoting only where needed. A cell that
+ * would start a formula is written `'`-prefixed and quoted, as OWASP advises: spreadsheets
+ * show it as text. The price: such a cell reads back with the quote, unless the reader
+ * applies `restoreNeutralised` (as the importer does).
+ */
 export function csvLine(fields: readonly string[]): string {
-  return `${fields.map((value) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value)).join(',')}\r\n`;
+  return `${fields.map(csvCell).join(',')}\r\n`;
+}
+
+function csvCell(value: string): string {
+  const formula = FORMULA_START.test(value);
+  const cell = formula ? `'${value}` : value;
+  return formula || /[",\r\n]/.test(cell) ? `"${cell.replaceAll('"', '""')}"` : cell;
+}
+
+/**
+ * A cell as it was before `csvLine` neutralised it: the one leading `'` before a formula
+ * trigger is taken away, any other cell is left as it is. Exact for every cell `csvLine`
+ * wrote; in a file from elsewhere, a `'=` is taken for our prefix (decision 008).
+ */
+export function restoreNeutralised(field: string): string {
+  return NEUTRALISED_START.test(field) ? field.slice(1) : field;
 }

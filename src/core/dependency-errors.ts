@@ -24,11 +24,25 @@ const NETWORK_CODES = new Set([
   '53300',
 ]);
 
-// ioredis says so in words: offline queue disabled, connection closed, command timed out.
+// ioredis says so in words: offline queue disabled, connection closed, command timed out;
+// its cluster client: not connected yet, no node answered, the cluster lost a slot's node.
 const REDIS_MESSAGES =
-  /Stream isn't writeable|Connection is closed|Command timed out|Reached the max retries per request/;
+  /Stream isn't writeable|Connection is closed|Command timed out|Reached the max retries per request|Cluster isn't ready|Failed to refresh slots cache|CLUSTERDOWN|Too many Cluster redirections/;
+
+/**
+ * A dependency this work needs is unreachable, said in words for the caller (`The job queue
+ * is unavailable`). Thrown by core pieces (the job queue) that must not speak HTTP: the
+ * app answers it 503, a script prints it.
+ */
+export class DependencyUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DependencyUnavailableError';
+  }
+}
 
 export function isDependencyUnavailable(error: unknown, depth = 0): boolean {
+  if (error instanceof DependencyUnavailableError) return true;
   if (depth > 5 || typeof error !== 'object' || error === null) return false;
   const code = 'code' in error ? String(error.code) : '';
   // 08xxx: PostgreSQL's connection exception class.

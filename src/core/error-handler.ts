@@ -2,18 +2,36 @@ import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { TrieRouter } from 'hono/router/trie-router';
 import type { AppEnv } from './app-env.ts';
-import { isDependencyUnavailable } from './dependency-errors.ts';
+import { isDataException, sqlStateOf } from './db/errors.ts';
+import { DependencyUnavailableError, isDependencyUnavailable } from './dependency-errors.ts';
+import { DomainError } from './domain-errors.ts';
+import { problemFromDomainError } from './domain-problems.ts';
 import type { Logger } from './logger.ts';
 import { ProblemError, problemResponse } from './problem.ts';
 
 /**
  * Turns anything thrown while handling a request into a problem document. Only a
- * `ProblemError` or Hono's own `HTTPException` shows its message; a lost connection to the
- * database or Redis is a 503; anything else is a bug, logged, and the client gets a 500
+ * `ProblemError`, a `DomainError` (core's kinds in `domain-problems.ts`, a module's by the
+ * `mappings` its manifest gives) or Hono's own `HTTPException` shows its message; a lost connection to the
+ * database or Redis is a 503; a value PostgreSQL refuses (a data exception) is a 422,
+ * logged as a bug in validation; anything else is a bug, logged, and the client gets a 500
  * carrying the request id alone.
  */
-export function createErrorHandler(logger: Logger): ErrorHandler<AppEnv> {
-  return function handleError(error, c) {
+export function createErrorHandler(
+  logger: Logger,
+  mappings: readonly ((error: unknown) => ProblemError | undefined)[] = [],
+): ErrorHandler<AppEnv> {
+  const fromModules = (error: unknown) => {
+    for (const map of mappings) {
+      const problem = map(error);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+  return function handleError(thrown, c) {
+    const error =
+      (thrown instanceof DomainError && (problemFromDomainError(thrown) ?? fromModules(thrown))) ||
+      thrown;
     if (error instanceof ProblemError) {
       return problemResponse(c, error.status, error.init);
     }
@@ -26,8 +44,21 @@ export function createErrorHandler(logger: Logger): ErrorHandler<AppEnv> {
     if (isDependencyUnavailable(error)) {
       log.warn({ err: error }, 'a dependency is unavailable');
       return problemResponse(c, 503, {
-        detail: 'A service this request needs is unavailable; retry shortly',
+        detail:
+          error instanceof DependencyUnavailableError
+            ? error.message
+            : 'A service this request needs is unavailable; retry shortly',
         headers: { 'retry-after': '5' },
+      });
+    }
+    if (isDataException(error)) {
+      // The client's value, refused by PostgreSQL: their mistake, but validation let it pass.
+      log.error(
+        { err: error, requestId: c.get('requestId') },
+        'bug: a value the database refuses passed validation; tighten the schema',
+      );
+      return problemResponse(c, 422, {
+        detail: `A value in the request cannot be stored (SQLSTATE ${sqlStateOf(error)}); check the fields' types and lengths`,
       });
     }
     log.error({ err: error, requestId: c.get('requestId') }, 'unhandled error');

@@ -1,5 +1,5 @@
 import { type Logger, pino } from 'pino';
-import type { Settings } from '../settings.ts';
+import type { Settings } from './settings.ts';
 
 export type { Logger };
 
@@ -68,8 +68,24 @@ export interface LoggerOptions {
 }
 
 /**
- * Creates the process logger: JSON lines, or colourised lines in development when
- * `pino-pretty` (a development dependency) is installed.
+ * Whether text written to `stream` should carry colour codes: only on a terminal, unless the
+ * environment says otherwise. `FORCE_COLOR` (set, and not `0` or `false`) wins over
+ * `NO_COLOR` (set and not empty), as in Node itself; `TERM=dumb` means no colour.
+ */
+export function colourWanted(
+  stream: { isTTY?: boolean },
+  env: Record<string, string | undefined>,
+): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  if (env.NO_COLOR) return false;
+  if (env.TERM === 'dumb') return false;
+  return stream.isTTY === true;
+}
+
+/**
+ * Creates the process logger: JSON lines, or readable lines in development when
+ * `pino-pretty` (a development dependency) is installed, coloured on a terminal only.
  */
 export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const config = {
@@ -81,7 +97,11 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
   };
   if (options.format === 'pretty' && !options.destination) {
     const pretty = await loadPretty();
-    if (pretty) return pino(config, pretty({ colorize: true, sync: true, singleLine: true }));
+    if (pretty) {
+      // pino-pretty writes to standard output; a log file must not fill with escape codes.
+      const colorize = colourWanted(process.stdout, process.env);
+      return pino(config, pretty({ colorize, sync: true, singleLine: true }));
+    }
   }
   return pino(config, options.destination ?? pino.destination({ sync: false }));
 }

@@ -1,12 +1,18 @@
 import { inspect } from 'node:util';
-import { SettingsError } from '../settings.ts';
+import { ExitError } from './exit-error.ts';
+import { SettingsError } from './settings.ts';
 
 /**
- * Runs an entry point's `main`. A bad environment prints its list of problems and exits 1
- * with no stack trace; any other start-up failure prints the error and exits 1.
+ * Runs an entry point's `main`. A bad environment prints its list of problems and exits 1,
+ * an `ExitError` prints its one line and exits with its code, both with no stack trace; any
+ * other start-up failure is a bug, printed with its stack, and exits 1.
  */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
+    if (error instanceof ExitError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(error.exitCode);
+    }
     if (error instanceof SettingsError) {
       process.stderr.write(`${error.message}\n`);
     } else {

@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import type { ZodType } from 'zod';
 import { ProblemError } from './problem.ts';
@@ -11,7 +11,11 @@ export const PageQuery = z.object({
     .min(1)
     .max(100)
     .default(20)
-    .openapi({ param: { name: 'limit', in: 'query' }, type: 'integer', example: 20 }),
+    .openapi({
+      param: { name: 'limit', in: 'query' },
+      description: 'How many to return: 1 to 100.',
+      example: 20,
+    }),
   cursor: z
     .string()
     .max(2048)
@@ -61,6 +65,80 @@ export function cursorCodec(secret: string) {
 }
 
 export type CursorCodec = ReturnType<typeof cursorCodec>;
+
+/**
+ * Keyset pagination, the same for every list: the page after a position (the last row's
+ * sort value and id) rather than after n rows, so rows added or removed elsewhere never
+ * shift a page. The cursor is signed (`cursorCodec`) and bound to its query (the sort,
+ * order and filters that shaped the list, named by a hash), so it cannot be forged, read
+ * for more than it was given, or reused with another query.
+ *
+ * @example
+ * const pages = keysetPages(settings.JWT_SECRET);
+ * const after = pages.start(query.cursor, [query.sort, query.order], Position);
+ * const rows = await listThings(db, { after, limit: query.limit + 1 }); // one more than shown
+ * return pages.page(rows, query.limit, [query.sort, query.order], (row) => ({ id: row.id }));
+ */
+export function keysetPages(secret: string) {
+  const codec = cursorCodec(secret);
+  return {
+    /**
+     * Where the page starts: undefined for the first page, else the position in `cursor`,
+     * which must come from the same `query` and fit `position`. A bad cursor is a 422.
+     */
+    start<P extends ZodType<object>>(
+      cursor: string | undefined,
+      query: unknown,
+      position: P,
+    ): z.output<P> | undefined {
+      if (cursor === undefined) return undefined;
+      const decoded = codec.decode(cursor, z.looseObject({ query: z.string() }));
+      if (decoded.query !== queryKey(query)) throw cursorOfAnotherQuery();
+      const parsed = position.safeParse(decoded);
+      if (!parsed.success) throw invalidCursor();
+      return parsed.data;
+    },
+    /**
+     * The page from `rows`, fetched as `limit + 1` (the extra row says whether a next page
+     * exists), and the cursor of the next page: null on the last one.
+     */
+    page<Row>(
+      rows: readonly Row[],
+      limit: number,
+      query: unknown,
+      positionOf: (row: Row) => object,
+    ): { data: Row[]; nextCursor: string | null } {
+      const data = rows.slice(0, limit);
+      const last = data.at(-1);
+      const nextCursor =
+        rows.length > limit && last !== undefined
+          ? codec.encode({ ...positionOf(last), query: queryKey(query) })
+          : null;
+      return { data, nextCursor };
+    },
+  };
+}
+
+/** A short name for a list's query: JSON, hashed, as a cursor carries it. */
+function queryKey(query: unknown): string {
+  return createHash('sha256').update(JSON.stringify(query)).digest('base64url').slice(0, 16);
+}
+
+function cursorOfAnotherQuery(): ProblemError {
+  return new ProblemError(422, {
+    detail: 'The cursor belongs to another sort or filter; start again without one',
+    extensions: {
+      errors: [
+        {
+          location: 'query',
+          path: 'cursor',
+          message: 'does not match the query',
+          code: 'invalid_cursor',
+        },
+      ],
+    },
+  });
+}
 
 function invalidCursor(): ProblemError {
   return new ProblemError(422, {

@@ -1,8 +1,12 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from './app-env.ts';
+import type { BackgroundTasks } from './background-tasks.ts';
+import { acceptDeferredTasks, runAfterAnswer } from './deferred-tasks.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { setAnswerHeader } from './node-response.ts';
+import { setSecurityHeaders } from './security-headers.ts';
 
 /** Printable ASCII without spaces, short: anything else from a client is replaced. */
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -10,17 +14,35 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 
 /**
  * The template of the operation that answered (`/v1/items/:id`), not the raw path, so logs,
- * metrics and traces group by operation; undefined when no route matched.
+ * metrics and traces group by operation; undefined when no route matched. Read after the
+ * answer: the first route from the last handler run on, as every route matching the path is
+ * listed (`/v1/users/me` and `/v1/users/:id` both match `/v1/users/me`) and only the first
+ * answers; when a middleware answered early (413, a malformed URL), the route it stopped.
  */
 export function operationRoute(c: Context): string | undefined {
-  return matchedRoutes(c).findLast((route) => route.method !== 'ALL')?.path;
+  return matchedRoutes(c)
+    .slice(c.req.routeIndex)
+    .find((route) => route.method !== 'ALL')?.path;
+}
+
+export interface RequestContextOptions {
+  logger: Logger;
+  metrics: Metrics;
+  /** Runs what handlers defer (`c.get('defer')`) once the answer is sent. */
+  background: BackgroundTasks;
+  /** Sets the per-request variables every route reads: the auth, the limits, … */
+  provide(c: Context<AppEnv>): void;
 }
 
 /**
- * Gives each request an id (a sane incoming `X-Request-Id` is kept, so ids follow a call
- * across services), a logger bound to it, and writes one access-log line when it ends.
+ * What every request gets, in one middleware (each one more costs a closure and a promise
+ * per request): an id (a sane incoming `X-Request-Id` is kept, so ids follow a call across
+ * services), a logger bound to it, the per-request variables, the security headers, a place
+ * to defer work until the answer is sent, and one access-log line and duration sample at the
+ * end.
  */
-export function requestContext(logger: Logger, metrics: Metrics): MiddlewareHandler<AppEnv> {
+export function requestContext(options: RequestContextOptions): MiddlewareHandler<AppEnv> {
+  const { logger, metrics, background, provide } = options;
   return async function requestContext(c, next) {
     const started = performance.now();
     metrics.httpInFlight.inc();
@@ -29,12 +51,16 @@ export function requestContext(logger: Logger, metrics: Metrics): MiddlewareHand
     const requestLogger = logger.child({ requestId });
     c.set('requestId', requestId);
     c.set('logger', requestLogger);
-    c.header(REQUEST_ID_HEADER, requestId);
+    setAnswerHeader(c, REQUEST_ID_HEADER, requestId);
+    provide(c);
+    setSecurityHeaders(c);
+    const deferred = acceptDeferredTasks(c);
     try {
       await next();
     } finally {
       metrics.httpInFlight.dec();
     }
+    runAfterAnswer(c, deferred, background);
     const status = c.res.status;
     const route = operationRoute(c);
     const line = {

@@ -4,6 +4,7 @@ import { getCookie } from 'hono/cookie';
 import type { ZodError, ZodType } from 'zod';
 import type { AppEnv } from './app-env.ts';
 import { type FieldError, ProblemError } from './problem.ts';
+import { findUnsafeText } from './safe-text.ts';
 
 type Target = 'json' | 'form' | 'query' | 'param' | 'header' | 'cookie';
 
@@ -26,33 +27,84 @@ export function toFieldErrors(location: FieldError['location'], error: ZodError)
   }));
 }
 
+/** Strings in `value` no field may hold (NUL, unpaired surrogates), as field errors. */
+export function unsafeTextErrors(location: FieldError['location'], value: unknown): FieldError[] {
+  return findUnsafeText(value).map(({ path, message, code }) => ({
+    location,
+    path,
+    message,
+    code,
+  }));
+}
+
+/** A part's errors: its schema's, then unstorable text in fields the schema did not reject. */
+function partErrors(
+  location: FieldError['location'],
+  parsed: { success: true; data: unknown } | { success: false; error: ZodError },
+  raw: unknown,
+): FieldError[] {
+  if (parsed.success) return unsafeTextErrors(location, parsed.data);
+  const errors = toFieldErrors(location, parsed.error);
+  const reported = new Set(errors.map((error) => error.path));
+  for (const error of unsafeTextErrors(location, raw))
+    if (!reported.has(error.path)) errors.push(error);
+  return errors;
+}
+
+type HookResult = Parameters<Hook<unknown, AppEnv, string, unknown>>[0];
+
+/**
+ * Validates a request the way every router does, for a route that must word its refusal
+ * differently (the OAuth token endpoint): undefined when the part is valid, else a promise
+ * of every invalid field of every part. Synchronous when valid, so a route hook built on
+ * it can return nothing on the happy path, as zod-openapi's hook type requires.
+ */
+export function invalidFields(
+  result: HookResult,
+  c: Context<AppEnv>,
+): Promise<FieldError[]> | undefined {
+  const failed = result.target as Target;
+  // On failure the validator passes the raw input as `data`, beside the error.
+  const raw = 'data' in result ? result.data : undefined;
+  const errors = partErrors(LOCATIONS[failed], result, raw);
+  if (errors.length === 0) return undefined;
+  const request = c.get('routeRequest');
+  if (!request) return Promise.resolve(errors);
+  return otherPartErrors(request, c, failed).then((others) => [...errors, ...others]);
+}
+
 /**
  * The `defaultHook` of every router: a failed validation becomes one 422 problem listing
- * every invalid field of every request part, not only the part that failed first.
+ * every invalid field of every request part, not only the part that failed first. Text no
+ * field may hold (see `safe-text.ts`) fails here too, for every schema at once, so a route
+ * cannot forget it and a NUL byte never reaches the database.
  */
 export const validationHook: Hook<unknown, AppEnv, string, unknown> = async (result, c) => {
-  if (result.success) return;
-  const failed = result.target as Target;
-  const errors = toFieldErrors(LOCATIONS[failed], result.error);
-  const request = c.get('routeRequest');
-  if (request) errors.push(...(await otherPartErrors(request, c, failed)));
-  throw new ProblemError(422, {
+  const invalid = invalidFields(result, c);
+  if (!invalid) return;
+  throw invalidInput(await invalid);
+};
+
+/** The one answer to invalid input: 422, listing every invalid field. */
+export function invalidInput(errors: FieldError[]): ProblemError {
+  return new ProblemError(422, {
     detail: 'The request has invalid fields; see `errors`.',
     extensions: { errors },
   });
-};
+}
 
 async function otherPartErrors(
   request: NonNullable<RouteConfig['request']>,
   c: Context<AppEnv>,
   failed: Target,
 ): Promise<FieldError[]> {
+  const body = bodySchema(request, c);
   const parts: [Target, ZodType | undefined, () => unknown | Promise<unknown>][] = [
     ['query', request.query, () => queryValues(c)],
     ['param', request.params, () => c.req.param()],
     ['header', request.headers as ZodType | undefined, () => c.req.header()],
     ['cookie', request.cookies, () => getCookie(c)],
-    ['json', jsonBodySchema(request, c), () => c.req.json()],
+    [body.target, body.schema, body.read],
   ];
   const errors: FieldError[] = [];
   for (const [target, schema, read] of parts) {
@@ -63,20 +115,36 @@ async function otherPartErrors(
     } catch {
       continue; // an unreadable body is reported on its own once the query and path are fixed
     }
-    const parsed = await schema.safeParseAsync(value);
-    if (!parsed.success) errors.push(...toFieldErrors(LOCATIONS[target], parsed.error));
+    errors.push(...partErrors(LOCATIONS[target], await schema.safeParseAsync(value), value));
   }
   return errors;
 }
 
-function jsonBodySchema(
+/** The body's schema for the request's content type, and how to read the body for it. */
+function bodySchema(
   request: NonNullable<RouteConfig['request']>,
   c: Context,
-): ZodType | undefined {
+): { target: Target; schema: ZodType | undefined; read: () => unknown | Promise<unknown> } {
   const contentType = c.req.header('content-type') ?? '';
-  if (!/^application\/([\w.-]+\+)?json/i.test(contentType)) return undefined;
-  const media = request.body?.content['application/json'];
-  const schema = media && 'schema' in media ? media.schema : undefined;
+  const content = request.body?.content ?? {};
+  if (/^application\/([\w.-]+\+)?json/i.test(contentType)) {
+    return {
+      target: 'json',
+      schema: schemaOf(content['application/json']),
+      read: () => c.req.json(),
+    };
+  }
+  const form = /^multipart\/form-data/i.test(contentType)
+    ? content['multipart/form-data']
+    : /^application\/x-www-form-urlencoded/i.test(contentType)
+      ? content['application/x-www-form-urlencoded']
+      : undefined;
+  return { target: 'form', schema: schemaOf(form), read: () => c.req.parseBody({ all: true }) };
+}
+
+function schemaOf(media: unknown): ZodType | undefined {
+  const schema =
+    typeof media === 'object' && media !== null && 'schema' in media ? media.schema : undefined;
   return isZodType(schema) ? schema : undefined;
 }
 

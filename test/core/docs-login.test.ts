@@ -15,6 +15,7 @@ import {
   openCutOffPage,
   serveAppToBrowser,
 } from '../support/browser.ts';
+import { recordCspViolations } from '../support/csp.ts';
 
 const SCREENSHOT = '/tmp/docs-login.png';
 // Generous: the whole suite shares the machine with this browser.
@@ -124,6 +125,7 @@ test('on /docs, a user logs in with the password flow and calls GET /v1/users/me
   const { page, blocked, pageErrors } = await openCutOffPage(browser, t);
   page.setDefaultTimeout(STEP_TIMEOUT);
   const recorder = recordExchanges(page, origin);
+  const violations = await recordCspViolations(page);
   const consoleLines: string[] = [];
   page.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
 
@@ -213,12 +215,14 @@ test('on /docs, a user logs in with the password flow and calls GET /v1/users/me
     assert.deepEqual(failed, [], 'a request to this server failed');
     assert.deepEqual(blocked, [], 'the page tried to reach off this machine');
     assert.deepEqual(pageErrors, [], 'the page threw');
+    assert.deepEqual(violations, [], 'the Content-Security-Policy blocked something');
   } catch (error) {
     // What the page did, to tell a Scalar change from a server fault.
     console.log({
       traffic: traffic(recorder.exchanges),
       blocked,
       pageErrors,
+      violations,
       consoleLines,
       screenshot: SCREENSHOT,
     });

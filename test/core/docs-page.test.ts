@@ -1,6 +1,7 @@
 /**
  * `/docs` in a real headless Chromium, cut off from everything but loopback: the Scalar page
- * must load from this server alone and list every operation of the document, unclicked.
+ * must load from this server alone, under its Content-Security-Policy without a violation, and
+ * list every operation of the document, unclicked.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -10,6 +11,7 @@ import {
   openCutOffPage,
   serveAppToBrowser,
 } from '../support/browser.ts';
+import { recordCspViolations } from '../support/csp.ts';
 
 const SCREENSHOT = '/tmp/docs.png';
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -55,8 +57,13 @@ test('/docs renders offline and lists every operation without a click', async (t
     if (response.status() >= 400) failedLocal.push(`${response.url()}: ${response.status()}`);
   });
 
+  const violations = await recordCspViolations(page);
+
   const response = await page.goto(`${origin}/docs`, { waitUntil: 'load' });
   assert.equal(response?.status(), 200);
+  const policy = (await response?.allHeaders())?.['content-security-policy'] ?? '';
+  assert.match(policy, /default-src 'none'/, 'the page has a Content-Security-Policy');
+  assert.doesNotMatch(policy, /script-src[^;]*'unsafe-inline'/, 'no inline script by policy');
   // Scalar has rendered once the document's title shows; then let it settle.
   await page
     .getByRole('heading', { name: document.info.title, exact: true })
@@ -88,4 +95,5 @@ test('/docs renders offline and lists every operation without a click', async (t
   assert.deepEqual(blocked, [], 'the page tried to reach off this machine');
   assert.deepEqual(failedLocal, [], 'a request to this server failed');
   assert.deepEqual(pageErrors, [], 'the page threw');
+  assert.deepEqual(violations, [], 'the Content-Security-Policy blocked something');
 });

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../src/app.ts';
 import type { JobWorker } from '../../src/core/jobs/job-queue.ts';
-import { JOBS } from '../../src/jobs.ts';
 import { purgeExpired } from '../../src/modules/maintenance/maintenance.jobs.ts';
+import { JOBS } from '../../src/modules.ts';
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
 import { waitFor } from '../support/jobs.ts';
 

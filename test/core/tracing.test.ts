@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { createApp } from '../../src/app.ts';
 import type { JobWorker } from '../../src/core/jobs/job-queue.ts';
-import { JOBS } from '../../src/jobs.ts';
+import { JOBS } from '../../src/modules.ts';
 import { createTestUser, type TestUser } from '../support/auth.ts';
 import { captureLogs, createTestDeps, type TestDeps } from '../support/deps.ts';
 

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import type { Deps } from '../../src/core/deps.ts';
 import type { Scope } from '../../src/core/security/scopes.ts';
-import { scopesForRole } from '../../src/core/security/scopes.ts';
-import type { Deps } from '../../src/deps.ts';
 import { createApiKey } from '../../src/modules/api-keys/api-keys.service.ts';
 import { createUser, type User } from '../../src/modules/users/users.service.ts';
+import { SCOPES } from '../../src/modules.ts';
 
 export const TEST_PASSWORD = 'correct horse battery staple';
 
@@ -29,7 +29,7 @@ export async function createTestUser(
   });
   const { token } = await deps.tokens.issue(
     user.id,
-    options.scopes ?? scopesForRole(role),
+    options.scopes ?? SCOPES.forRole(role),
     deps.clock.now(),
   );
   return { user, token, headers: { authorization: `Bearer ${token}` } };
@@ -47,7 +47,10 @@ export async function createTestApiKey(
     name: 'test key',
     scopes,
     expiresAt,
-    allowedScopes: new Set(scopesForRole(user.role)),
+    allowedScopes: new Set(SCOPES.forRole(user.role)),
+    known: SCOPES,
+    // Made as if just before it expires, so a test can hold a key that has expired already.
+    now: expiresAt ? new Date(expiresAt.getTime() - 1) : deps.clock.now(),
   });
   return { id: record.id, key, headers: { 'x-api-key': key } };
 }

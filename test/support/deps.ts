@@ -4,10 +4,11 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Redis } from 'ioredis';
 import type { Clock } from '../../src/core/clock.ts';
 import { createLogger, type Logger } from '../../src/core/logger.ts';
+import { parseSettings } from '../../src/core/settings.ts';
 import { activeTraceIds } from '../../src/core/tracing.ts';
 import { createDeps, type OwnedDeps } from '../../src/deps.ts';
-import { parseSettings } from '../../src/settings.ts';
 import { createTestDatabase } from './database.ts';
+import { saveRecordedResponses } from './response-recording.ts';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -49,6 +50,8 @@ export interface TestDepsOptions {
   logger?: Logger;
   /** Turns tracing on, into this exporter. */
   traceExporter?: SpanExporter;
+  /** Rewrites the test database's URL before the app gets it (through a pooler, say). */
+  databaseUrl?: (url: string) => string;
 }
 
 export interface TestDeps extends OwnedDeps {
@@ -65,7 +68,7 @@ export async function createTestDeps(options: TestDepsOptions = {}): Promise<Tes
   const redisPrefix = `test:${randomBytes(6).toString('hex')}:`;
   const settings = parseSettings({
     NODE_ENV: 'test',
-    DATABASE_URL: database.url,
+    DATABASE_URL: options.databaseUrl ? options.databaseUrl(database.url) : database.url,
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: redisPrefix,
     LOG_LEVEL: 'silent',
@@ -82,6 +85,7 @@ export async function createTestDeps(options: TestDepsOptions = {}): Promise<Tes
     ...deps,
     redisPrefix,
     async close() {
+      await saveRecordedResponses(deps.metrics);
       await deps.close();
       await Promise.all([database.drop(), deleteRedisKeys(redisPrefix)]);
     },

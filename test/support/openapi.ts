@@ -69,11 +69,14 @@ export type SecurityRequirement = Record<string, string[]>;
 export interface OperationObject {
   operationId?: string;
   summary?: string;
+  description?: string;
   tags?: string[];
   parameters?: (ParameterObject | Ref)[];
   requestBody?: RequestBodyObject | Ref;
   responses?: Record<string, ResponseObject | Ref>;
   security?: SecurityRequirement[];
+  /** The scopes every credential needs, stated for schemes whose requirement cannot list them. */
+  'x-required-scopes'?: string[];
 }
 
 export const HTTP_METHODS = [
@@ -179,6 +182,22 @@ export function securityOf(document: OpenApiDocument, op: Operation): SecurityRe
   return op.operation.security ?? document.security ?? [];
 }
 
+/**
+ * The scopes a credential of scheme `name` needs for an operation: an OAuth2 (or OpenID
+ * Connect) requirement lists them; other schemes take none in the requirement (`[]`), so the
+ * operation states them in `x-required-scopes`.
+ */
+export function requiredScopesFor(
+  document: OpenApiDocument,
+  op: Operation,
+  name: string,
+  listed: string[],
+): string[] {
+  const type = document.components?.securitySchemes?.[name]?.type;
+  if (type === 'oauth2' || type === 'openIdConnect') return listed;
+  return [...listed, ...(op.operation['x-required-scopes'] ?? [])];
+}
+
 /** An example for a media type: on itself, or on its schema (through `$ref`s). */
 export function exampleOf(document: OpenApiDocument, media: MediaTypeObject): unknown {
   if (media.example !== undefined) return media.example;
@@ -258,4 +277,34 @@ export async function assertProblem(
   assert.equal(body.status, response.status, where);
   assert.equal(typeof body.title, 'string', where);
   return body;
+}
+
+/** The documented request: path and required query from samples, the example body. */
+export function documentedRequest(
+  document: OpenApiDocument,
+  op: Operation,
+  headers: Record<string, string>,
+  pathValue?: (parameter: ParameterObject) => string,
+): { url: string; init: RequestInit } {
+  const url =
+    fillPath(op.path, (name) => {
+      const parameter = op.parameters.find((p) => p.in === 'path' && p.name === name);
+      if (!parameter) return 'x';
+      return encodeURIComponent(pathValue?.(parameter) ?? sampleValue(document, parameter));
+    }) +
+    queryString(
+      op.parameters
+        .filter((p) => p.in === 'query' && p.required)
+        .map((p): [string, string] => [p.name, sampleValue(document, p)]),
+    );
+  const [json] = jsonMedia(op.requestBody?.content);
+  const body = json ? exampleOf(document, json[1]) : undefined;
+  return {
+    url,
+    init: {
+      method: op.method.toUpperCase(),
+      headers: { ...headers, ...(json ? { 'content-type': json[0] } : {}) },
+      ...(json ? { body: JSON.stringify(body ?? {}) } : {}),
+    },
+  };
 }

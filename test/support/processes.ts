@@ -209,6 +209,8 @@ export interface ApiPair {
   b: ApiProcess;
   /** The Redis key prefix of both. */
   redisPrefix: string;
+  /** The database both use. */
+  databaseUrl: string;
   /** Stops both (`stopService`), drops their database and deletes their Redis keys. */
   close(): Promise<void>;
 }
@@ -243,7 +245,7 @@ export async function startApiPair(
     await close([a, b].filter((api) => api !== undefined));
     throw failed?.reason;
   }
-  return { a, b, redisPrefix, close: () => close([a, b]) };
+  return { a, b, redisPrefix, databaseUrl: database.url, close: () => close([a, b]) };
 }
 
 /**
@@ -278,4 +280,29 @@ export async function residentBytes(pid: number): Promise<number> {
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
   assert.ok(match, `no VmRSS for ${pid}`);
   return Number(match[1]) * 1024;
+}
+
+/**
+ * Samples `pid`'s resident memory every 10 ms from now until `stop()`, which resolves with
+ * the first sample and the highest, in bytes.
+ */
+export async function watchResidentMemory(
+  pid: number,
+): Promise<{ stop(): Promise<{ before: number; peak: number }> }> {
+  const before = await residentBytes(pid);
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await residentBytes(pid));
+      await sleep(10);
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await sampler;
+      return { before, peak };
+    },
+  };
 }

@@ -4,10 +4,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import type { Deps } from '../../src/core/deps.ts';
 import { bullmqJobQueue } from '../../src/core/jobs/bullmq-queue.ts';
-import { defineJob } from '../../src/core/jobs/define-job.ts';
+import { defineJob, type JobContext } from '../../src/core/jobs/define-job.ts';
 import type { JobQueue } from '../../src/core/jobs/job-queue.ts';
-import type { Deps } from '../../src/deps.ts';
 
 /**
  * Sleeps `steps` × 100 ms, checking its signal at each step, then counts its completion
@@ -20,7 +20,7 @@ export const slowCount = defineJob({
   attempts: 3,
   concurrency: 2,
   backoff: { delayMs: 200, jitter: 0 },
-  async run({ steps }, { jobId, signal, deps, progress }) {
+  async run({ steps }, { jobId, signal, deps, progress }: JobContext<Deps>) {
     const redis = deps.redis;
     if (!redis) throw new Error('test.slow-count needs Redis');
     await redis.rpush(`runs:${jobId}`, String(process.pid));
@@ -43,7 +43,6 @@ export function testJobQueue(deps: Deps): JobQueue {
     url: settings.REDIS_URL,
     prefix: `${settings.REDIS_KEY_PREFIX}bull`,
     definitions: TEST_JOBS,
-    events: deps.jobs.events,
     redis,
     logger: deps.logger,
     lockMs: settings.JOB_LOCK_MS,

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import type { Settings } from '../../settings.ts';
+import type { Settings } from '../settings.ts';
+import { lockDataDirectory } from './data-dir-lock.ts';
 import { DB_CASING, MIGRATIONS_FOLDER, migratePostgres } from './migrate.ts';
 
 /**
@@ -27,6 +28,20 @@ export interface DatabaseOptions {
   url: string | undefined;
   poolMax: Settings['DATABASE_POOL_MAX'];
   dataDir: Settings['DATA_DIR'];
+  /** `transaction`: `url` is a transaction-mode pooler (PgBouncer); see `DATABASE_POOLER`. */
+  pooler?: Settings['DATABASE_POOLER'] | undefined;
+  /** PostgreSQL itself, bypassing the pooler, for migrations: `DATABASE_DIRECT_URL`. */
+  directUrl?: Settings['DATABASE_DIRECT_URL'] | undefined;
+}
+
+/** Migrations were asked of a transaction-mode pooler, which cannot hold their lock. */
+export class MigrationNeedsDirectUrlError extends Error {
+  constructor() {
+    super(
+      'DATABASE_DIRECT_URL: migrations hold a session lock, which a transaction-mode pooler (DATABASE_POOLER=transaction) cannot keep; set DATABASE_DIRECT_URL to PostgreSQL itself (or a session-mode pool)',
+    );
+    this.name = 'MigrationNeedsDirectUrlError';
+  }
 }
 
 /**
@@ -34,13 +49,21 @@ export interface DatabaseOptions {
  * no URL. PGlite is imported only then, so the production start-up never pays for it.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
-  if (options.url) return openPostgres(options.url, options.poolMax);
+  if (options.url) return openPostgres(options.url, options);
   return openEmbedded(options.dataDir);
 }
 
-function openPostgres(url: string, poolMax: number): DatabaseHandle {
+function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
+  // Behind a transaction-mode pooler, consecutive statements of one connection may run on
+  // different server connections, so a statement prepared under a name on one is missing
+  // on the next. Unprepared, postgres.js sends every query as an unnamed statement (parse,
+  // bind and execute together, with one more round trip first to learn the parameters'
+  // types), and drizzle's `.prepare('name')` only caches the SQL text: nothing named is left
+  // on the server. The cost on the hot reads is measured in decision 033.
+  const pooled = options.pooler === 'transaction';
   const client = postgres(url, {
-    max: poolMax,
+    max: options.poolMax,
+    prepare: !pooled,
     connect_timeout: 5,
     // Seconds a connection waits before reconnecting after a failed attempt. postgres.js
     // grows it with every failure of the pool, up to 20 s: in an outage queries then sit
@@ -56,20 +79,35 @@ function openPostgres(url: string, poolMax: number): DatabaseHandle {
     db: drizzlePostgres({ client, casing: DB_CASING }),
     kind: 'postgres',
     ping: () => client`select 1`.then(() => undefined),
-    migrate: () => migratePostgres(url),
+    // The lock that keeps two migrating processes apart is a session lock: it needs
+    // PostgreSQL itself (or a session-mode pool), never a transaction-mode pooler.
+    migrate: async () => {
+      if (options.directUrl) return migratePostgres(options.directUrl);
+      if (pooled) throw new MigrationNeedsDirectUrlError();
+      return migratePostgres(url);
+    },
     close: () => client.end({ timeout: 5 }),
   };
 }
 
 async function openEmbedded(dataDir: string): Promise<DatabaseHandle> {
-  const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([
+  const [{ PGlite }, { vector }, { drizzle }, { migrate }] = await Promise.all([
     import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
     import('drizzle-orm/pglite'),
     import('drizzle-orm/pglite/migrator'),
   ]);
   const directory = join(dataDir, 'pglite');
   await mkdir(directory, { recursive: true });
-  const client = await PGlite.create(directory);
+  const unlock = await lockDataDirectory(`${directory}.lock`, 'DATA_DIR');
+  let client: Awaited<ReturnType<typeof PGlite.create>>;
+  try {
+    // pgvector ships with the embedded database, so vector search works with no setup.
+    client = await PGlite.create(directory, { extensions: { vector } });
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
   const db = drizzle({ client, casing: DB_CASING });
   return {
     db,
@@ -77,6 +115,6 @@ async function openEmbedded(dataDir: string): Promise<DatabaseHandle> {
     ping: () => client.query('select 1').then(() => undefined),
     // PGlite serves one process, so no lock is needed around its migrations.
     migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
-    close: () => client.close(),
+    close: () => client.close().finally(unlock),
   };
 }

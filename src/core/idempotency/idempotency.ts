@@ -1,10 +1,20 @@
 import { createHash } from 'node:crypto';
+import { z } from '@hono/zod-openapi';
 import { and, eq, lt } from 'drizzle-orm';
 import type { Database } from '../db/database.ts';
 import { ProblemError } from '../problem.ts';
 import { idempotencyKeys } from './idempotency.table.ts';
 
 /** The response to remember for a key, and to replay on retries. */
+/** `Idempotency-Key` as a request header of a create operation. */
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': z.string().min(1).max(255).optional().openapi({
+    description:
+      'Makes a retry safe: the same key and body replay the first response instead of creating again.',
+    example: '5f0c6b1e-4a4f-4b7e-9a53-2f2f1d0c7b9a',
+  }),
+});
+
 export interface RecordedResponse {
   status: number;
   body: unknown;

@@ -1,24 +1,28 @@
 import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import type { Deps } from '../../deps.ts';
-import { isDependencyUnavailable } from '../dependency-errors.ts';
+import { DependencyUnavailableError, isDependencyUnavailable } from '../dependency-errors.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
-import { ProblemError } from '../problem.ts';
-import { waitForRedis } from '../redis.ts';
+import { connectRedis, type Redis, waitForRedis } from '../redis.ts';
 import { currentTraceCarrier } from '../tracing.ts';
+import { bullmqJobEventLog, type JobEventsLocation, recordRetrying } from './bullmq-events.ts';
 import { type JobDefinition, PermanentJobError } from './define-job.ts';
-import type { JobEventLog, JobEventType } from './job-events.ts';
 import type { JobPayload, JobQueue, JobState, JobStatus, JobWorker } from './job-queue.ts';
 import { errorMessage, runJobOnce } from './run-job.ts';
 
 export interface BullmqQueueOptions {
   url: string;
-  /** Prefix of BullMQ's keys (it does not support ioredis' own `keyPrefix`). */
+  /** `url` is a node of a Redis Cluster: `prefix` must then hold a hash tag (`{app:bull}`). */
+  cluster?: boolean | undefined;
+  /**
+   * Prefix of BullMQ's keys (it does not support ioredis' own `keyPrefix`). BullMQ's scripts
+   * touch many keys of a queue at once, so on a cluster it must be a hash tag, `{app:bull}`,
+   * which puts every queue in one slot (see `bullmqPrefix`).
+   */
   prefix: string;
   /** Every job the service knows: the queues to look a job id up in. */
   definitions: readonly JobDefinition[];
-  events: JobEventLog;
+  /** How often a reader of a job's events looks for new ones (250 ms by default). */
+  eventPollMs?: number | undefined;
   /** Where cancelled jobs leave a tombstone (the API's Redis connection). */
   redis: Redis;
   logger: Logger;
@@ -58,19 +62,34 @@ function toStatus(job: Job, state: string, name: string): JobStatus {
 }
 
 /**
+ * The prefix of BullMQ's keys under the service's `keyPrefix`: `app:bull`, or on a Redis
+ * Cluster `{app:bull}`, a hash tag, since BullMQ's scripts touch many keys of a queue in one
+ * call and a cluster runs a script only on keys of one slot. (Not braced on one server, so an
+ * upgrade finds the jobs already queued under the old name.)
+ *
+ * @example
+ * bullmqPrefix('app:', true); // '{app:bull}'
+ */
+export function bullmqPrefix(keyPrefix: string, cluster: boolean): string {
+  return cluster ? `{${keyPrefix}bull}` : `${keyPrefix}bull`;
+}
+
+/**
  * Durable jobs on BullMQ, one queue per job definition. The API side only produces: its
  * connection fails fast, so an enqueue during a Redis outage is a prompt 503. Workers use
  * their own connection that retries for ever, as BullMQ requires.
  */
 export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
-  const { events, logger } = options;
-  const producer = new Redis(options.url, {
+  const { logger } = options;
+  if (options.cluster && !/\{[^}]+\}/.test(options.prefix)) {
+    throw new Error(`on a Redis Cluster, BullMQ's prefix needs a hash tag: ${options.prefix}`);
+  }
+  const server = { url: options.url, cluster: options.cluster };
+  const producer = connectRedis(server, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
-  producer.on('error', () => {});
   // With no offline queue, a command sent before the connection is up fails at once: wait
   // for it briefly (start-up, or a reconnect in progress), never for long.
   const connected = async (maxWaitMs = 2_000) => {
@@ -98,13 +117,48 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     return queue;
   };
   const tombstone = (id: string) => `jobs:cancelled:${id}`;
-  const record = async (jobId: string, type: JobEventType, data: Record<string, unknown> = {}) => {
-    try {
-      await events.append(jobId, type, data);
-    } catch (error) {
-      logger.warn({ err: error, jobId, event: type }, 'could not record a job event');
-    }
+  const readTombstone = async (id: string): Promise<JobStatus | undefined> => {
+    const cancelled = await options.redis.get(tombstone(id));
+    if (!cancelled) return undefined;
+    const stored = JSON.parse(cancelled) as Omit<JobStatus, 'createdAt' | 'finishedAt'> & {
+      createdAt: string;
+      finishedAt: string;
+    };
+    return {
+      ...stored,
+      createdAt: new Date(stored.createdAt),
+      finishedAt: new Date(stored.finishedAt),
+    };
   };
+
+  /** The job's queue's events stream and creation time: one round trip for every queue. */
+  async function locate(id: string): Promise<JobEventsLocation | undefined> {
+    await connected();
+    const lookup = producer.pipeline();
+    for (const definition of options.definitions) {
+      lookup.hget(queueFor(definition.name).toKey(id), 'timestamp');
+    }
+    const replies = (await lookup.exec()) ?? [];
+    for (const [index, [error, timestamp]] of replies.entries()) {
+      const name = options.definitions[index]?.name;
+      if (!error && typeof timestamp === 'string' && name) {
+        return { stream: queueFor(name).toKey('events'), createdAt: Number(timestamp) };
+      }
+    }
+    // Cancelled: BullMQ has removed the job, but not its entries.
+    const cancelled = await readTombstone(id);
+    return cancelled
+      ? {
+          stream: queueFor(cancelled.name).toKey('events'),
+          createdAt: cancelled.createdAt.getTime(),
+        }
+      : undefined;
+  }
+  const events = bullmqJobEventLog({
+    redis: producer,
+    locate,
+    pollMs: options.eventPollMs ?? 250,
+  });
 
   async function find(id: string): Promise<{ job: Job; name: string } | undefined> {
     await connected();
@@ -131,8 +185,6 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
           trace: currentTraceCarrier(),
         },
       };
-      // Recorded first: a worker may take the job, and record `active`, as soon as it is added.
-      await record(id, 'queued');
       try {
         await connected();
         await queueFor(job.name).add(job.name, payload, {
@@ -150,7 +202,9 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
         // Only an unreachable Redis is the caller's 503; anything else is a bug, and says so.
         if (!isDependencyUnavailable(error)) throw error;
         logger.warn({ err: error, job: job.name }, 'could not enqueue');
-        throw new ProblemError(503, { detail: 'The job queue is unavailable; retry later' });
+        throw new DependencyUnavailableError('The job queue is unavailable; retry later', {
+          cause: error,
+        });
       }
       return { id };
     },
@@ -164,17 +218,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
         const job = torn ? ((await queueFor(found.name).getJob(id)) ?? found.job) : found.job;
         return toStatus(job, state, found.name);
       }
-      const cancelled = await options.redis.get(tombstone(id));
-      if (!cancelled) return undefined;
-      const stored = JSON.parse(cancelled) as Omit<JobStatus, 'createdAt' | 'finishedAt'> & {
-        createdAt: string;
-        finishedAt: string;
-      };
-      return {
-        ...stored,
-        createdAt: new Date(stored.createdAt),
-        finishedAt: new Date(stored.finishedAt),
-      };
+      return readTombstone(id);
     },
     async cancel(id) {
       const found = await find(id);
@@ -202,7 +246,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
         'EX',
         failed?.ageSeconds ?? 86_400,
       );
-      await record(id, 'cancelled');
+      // BullMQ's `removed` entry is the job's `cancelled` event.
       return 'cancelled';
     },
     ready: () => connected(),
@@ -226,31 +270,36 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       );
       return Object.fromEntries(entries);
     },
-    async startWorker(definitions, deps: Deps): Promise<JobWorker> {
-      const connection = new Redis(options.url, { maxRetriesPerRequest: null });
-      connection.on('error', () => {});
+    async startWorker(definitions, deps): Promise<JobWorker> {
+      const connection = connectRedis(server, {
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        connectTimeout: 10_000,
+      });
       const shutdown = new AbortController();
       const workers = definitions.map((definition) => {
         const worker = new Worker(
           definition.name,
-          async (job: Job, token?: string) => {
+          async (job: Job, token?: string, cancelled?: AbortSignal) => {
             const jobId = job.id ?? '';
             const payload = job.data as JobPayload;
-            // Not awaited: the job need not wait for its own history. Commands on one
-            // connection stay in order, so `active` is still written before `completed`.
-            void record(jobId, 'active', { attempt: job.attemptsMade + 1 });
+            const attempt = job.attemptsMade + 1;
+            const maxAttempts = job.opts.attempts ?? 1;
+            // Nothing recorded beside BullMQ: its own events stream says the job is active,
+            // its progress and how it ended (see bullmq-events.ts).
             try {
               return await runJobOnce({
                 definition,
                 jobId,
-                attempt: job.attemptsMade + 1,
+                attempt,
+                maxAttempts,
                 input: payload.input,
                 meta: payload.meta ?? {},
                 deps,
                 shutdown: shutdown.signal,
+                cancelled,
                 progress: async (percent) => {
                   await job.updateProgress(percent);
-                  await record(jobId, 'progress', { progress: percent });
                 },
               });
             } catch (error) {
@@ -261,7 +310,20 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
                 await job.moveToWait(token);
                 throw new WaitingError();
               }
+              // Its lock is gone, and with it the job: whoever holds it now decides its fate.
+              if (cancelled?.aborted) throw error;
               if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
+              // BullMQ retries the job, as it would decide from the same figures; recorded
+              // before BullMQ moves it, so the entry precedes the retry's `active`.
+              if (attempt < maxAttempts) {
+                await recordRetrying(connection, worker.toKey('events'), {
+                  jobId,
+                  attempt,
+                  error: errorMessage(error),
+                }).catch((failure: unknown) =>
+                  logger.warn({ err: failure, jobId }, 'could not record a retried try'),
+                );
+              }
               throw error;
             }
           },
@@ -274,19 +336,17 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
             maxStalledCount: 2,
           },
         );
-        worker.on('completed', (job, result) => void record(job.id ?? '', 'completed', { result }));
-        worker.on('failed', (job, error) => {
-          if (!job?.id) return;
-          const final =
-            error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
-          void record(job.id, final ? 'failed' : 'retrying', {
-            attempt: job.attemptsMade,
-            error: errorMessage(error),
-          });
-        });
         worker.on('error', (error) =>
           logger.error({ err: error, job: definition.name }, 'worker error'),
         );
+        // A try whose lock could not be renewed stops: the stalled-job check may already have
+        // handed the job to another try, and two tries of one job must not run side by side.
+        worker.on('lockRenewalFailed', (jobIds) => {
+          for (const jobId of jobIds) {
+            logger.warn({ job: definition.name, jobId }, 'job lock lost: its try is cancelled');
+            worker.cancelJob(jobId, 'its lock was lost');
+          }
+        });
         return worker;
       });
       // The producer connection fails fast, and may not be up yet this early.

@@ -1,9 +1,18 @@
 import type { z } from 'zod';
-import type { Deps } from '../../deps.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 
-/** What a job's `run` receives besides its input. */
-export interface JobContext {
+/** What a worker itself needs from the dependencies it hands to jobs: a log and metrics. */
+export interface JobRuntime {
+  logger: Logger;
+  metrics: Pick<Metrics, 'jobRuns' | 'jobDuration'>;
+}
+
+/**
+ * What a job's `run` receives besides its input. `D` is whatever the worker was given as
+ * the jobs' dependencies (the app's `Deps`): core knows nothing of them.
+ */
+export interface JobContext<D = unknown> {
   jobId: string;
   /** 1 on the first try, 2 on the first retry, … */
   attempt: number;
@@ -11,7 +20,7 @@ export interface JobContext {
   logger: Logger;
   /** Aborted when the job times out or the worker must stop: stop soon, and throw. */
   signal: AbortSignal;
-  deps: Deps;
+  deps: D;
   /** Reports progress, 0 to 100; watchers of the job see each change. */
   progress(percent: number): Promise<void>;
   /** Who enqueued the job, if a user did. */
@@ -36,12 +45,12 @@ export interface JobOptions {
   schedule?: { pattern: string };
 }
 
-export interface JobDefinition<Input extends z.ZodType = z.ZodType, Result = unknown>
+export interface JobDefinition<Input extends z.ZodType = z.ZodType, Result = unknown, D = unknown>
   extends JobOptions {
   /** `feature.verb`, e.g. `exports.generate`; also the queue's name. */
   name: string;
   input: Input;
-  run(input: z.output<Input>, context: JobContext): Promise<Result>;
+  run(input: z.output<Input>, context: JobContext<D>): Promise<Result>;
 }
 
 export const DEFAULT_JOB_OPTIONS: JobOptions = {
@@ -59,21 +68,23 @@ export const DEFAULT_JOB_OPTIONS: JobOptions = {
  * Declares a durable job once: its input schema (checked when enqueued and again when run),
  * what it does, and how it retries. Input carries ids, never secrets: it is stored in Redis.
  *
+ * The type of `deps` is taken from the annotation of `run`'s context.
+ *
  * @example
  * export const sendWelcome = defineJob({
  *   name: 'users.welcome',
  *   input: z.object({ userId: z.uuid() }),
  *   attempts: 5,
- *   async run({ userId }, { deps, logger }) { ... },
+ *   async run({ userId }, { deps, logger }: JobContext<Deps>) { ... },
  * });
  */
-export function defineJob<Input extends z.ZodType, Result>(
+export function defineJob<Input extends z.ZodType, Result, D>(
   definition: {
     name: string;
     input: Input;
-    run: JobDefinition<Input, Result>['run'];
+    run(input: z.output<Input>, context: JobContext<D>): Promise<Result>;
   } & Partial<JobOptions>,
-): JobDefinition<Input, Result> {
+): JobDefinition<Input, Result, D> {
   return { ...DEFAULT_JOB_OPTIONS, ...definition };
 }
 

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from '../redis.ts';
 
 export type JobEventType =
   | 'queued'
@@ -24,11 +23,11 @@ export const FINAL_EVENTS: ReadonlySet<JobEventType> = new Set([
 ]);
 
 /**
- * Each job's history of state changes and progress, readable from any process: the worker
- * appends, the API streams it to clients.
+ * Each job's history of state changes and progress, readable from any process: the API
+ * streams it to clients. Who writes it depends on the driver (BullMQ's own events stream,
+ * or this process's memory).
  */
 export interface JobEventLog {
-  append(jobId: string, type: JobEventType, data?: Record<string, unknown>): Promise<void>;
   /** Events after `lastId` (all when absent), oldest first. */
   after(jobId: string, lastId: string | undefined): Promise<JobEvent[]>;
   /** Like `after`, but waits up to `maxWaitMs` for at least one event. */
@@ -40,57 +39,13 @@ export interface JobEventLog {
   ): Promise<JobEvent[]>;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/**
- * One Redis stream per job (`XADD`), kept for `ttlSeconds`. Readers poll with `XRANGE`,
- * which needs no blocking connection per watcher, at the cost of `pollMs` of latency.
- */
-export function redisJobEventLog(
-  redis: Redis,
-  options: { ttlSeconds: number; pollMs: number },
-): JobEventLog {
-  const key = (jobId: string) => `jobs:events:${jobId}`;
-  const read = async (jobId: string, lastId: string | undefined): Promise<JobEvent[]> => {
-    const entries = await redis.xrange(key(jobId), lastId ? `(${lastId}` : '-', '+', 'COUNT', 500);
-    return entries.map(([id, fields]) => {
-      const [, type = 'progress', , data = '{}'] = fields;
-      return { id, type: type as JobEventType, data: JSON.parse(data) as Record<string, unknown> };
-    });
-  };
-  return {
-    async append(jobId, type, data = {}) {
-      await redis
-        // A pipeline, not a transaction: the expiry may follow the append a moment later.
-        .pipeline()
-        .xadd(key(jobId), 'MAXLEN', '~', 1000, '*', 'type', type, 'data', JSON.stringify(data))
-        .expire(key(jobId), options.ttlSeconds)
-        .exec();
-    },
-    after: read,
-    async wait(jobId, lastId, maxWaitMs, signal) {
-      const deadline = Date.now() + maxWaitMs;
-      for (;;) {
-        const events = await read(jobId, lastId);
-        if (events.length > 0 || signal.aborted || Date.now() >= deadline) return events;
-        await sleep(Math.min(options.pollMs, deadline - Date.now()), signal);
-      }
-    },
-  };
+/** The in-process log, which its driver appends to. */
+export interface MemoryJobEventLog extends JobEventLog {
+  append(jobId: string, type: JobEventType, data?: Record<string, unknown>): Promise<void>;
 }
 
 /** The same in process memory, for the in-process driver; readers wake on each event. */
-export function memoryJobEventLog(maxJobs = 1_000): JobEventLog {
+export function memoryJobEventLog(maxJobs = 1_000): MemoryJobEventLog {
   const logs = new Map<string, JobEvent[]>();
   const appended = new EventEmitter();
   appended.setMaxListeners(0);

@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { z } from 'zod';
-import type { Deps } from '../../deps.ts';
-import type { JobDefinition } from './define-job.ts';
+import type { JobDefinition, JobRuntime } from './define-job.ts';
 import type { JobEventLog } from './job-events.ts';
 
 export type JobState = 'queued' | 'active' | 'retrying' | 'completed' | 'failed' | 'cancelled';
@@ -73,7 +72,10 @@ export interface JobQueue {
   dashboardQueues(): readonly Queue[];
   /** How many jobs each queue holds, by state, for metrics. */
   depth(): Promise<Record<string, Record<string, number>>>;
-  /** Runs the given jobs in this process. */
-  startWorker(definitions: readonly JobDefinition[], deps: Deps): Promise<JobWorker>;
+  /** Runs the given jobs in this process, handing each `deps` as its dependencies. */
+  startWorker<D extends JobRuntime>(
+    definitions: readonly JobDefinition<z.ZodType, unknown, D>[],
+    deps: D,
+  ): Promise<JobWorker>;
   close(): Promise<void>;
 }

@@ -1,7 +1,11 @@
-import type { Deps } from '../../deps.ts';
 import { uuidv7 } from '../ids.ts';
 import { currentTraceCarrier } from '../tracing.ts';
-import { backoffDelay, type JobDefinition, PermanentJobError } from './define-job.ts';
+import {
+  backoffDelay,
+  type JobDefinition,
+  type JobRuntime,
+  PermanentJobError,
+} from './define-job.ts';
 import { memoryJobEventLog } from './job-events.ts';
 import type { JobMeta, JobQueue, JobStatus, JobWorker } from './job-queue.ts';
 import { errorMessage, runJobOnce } from './run-job.ts';
@@ -25,7 +29,7 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
   const waiting: string[] = [];
   let runner:
     | {
-        deps: Deps;
+        deps: JobRuntime;
         names: Set<string>;
         accepting: boolean;
         shutdown: AbortController;
@@ -85,6 +89,7 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
         definition,
         jobId: status.id,
         attempt: status.attempts,
+        maxAttempts: status.maxAttempts,
         input: entry.input,
         meta: entry.meta,
         deps: current.deps,

@@ -1,73 +1,156 @@
-import type { Deps } from '../../deps.ts';
+import type { z } from 'zod';
+import type { Logger } from '../logger.ts';
 import { inSpan, SpanKind } from '../tracing.ts';
-import type { JobContext, JobDefinition } from './define-job.ts';
+import type { JobContext, JobDefinition, JobRuntime } from './define-job.ts';
 import { PermanentJobError } from './define-job.ts';
 import type { JobMeta } from './job-queue.ts';
 
-export interface RunRequest {
-  definition: JobDefinition;
+export interface RunRequest<D extends JobRuntime> {
+  definition: JobDefinition<z.ZodType, unknown, D>;
   jobId: string;
+  /** This try: 1 on the first. */
   attempt: number;
+  /** Tries the job gets in all; this one is the last when `attempt` reaches it. */
+  maxAttempts: number;
   input: unknown;
   meta: JobMeta;
-  deps: Deps;
+  deps: D;
   /** Aborted when the worker stops. */
   shutdown: AbortSignal;
+  /**
+   * Aborted when this try must stop though the worker goes on: its lock was lost, so the
+   * queue may already have handed the job to another try.
+   */
+  cancelled?: AbortSignal;
   progress(percent: number): Promise<void>;
 }
 
 /**
  * Runs one try of a job, the same way for every driver: the input is validated again (it
- * may have been stored by an older version of the code), and the try is aborted after the
- * job's timeout or when the worker stops.
+ * may have been stored by an older version of the code), the try is aborted after the
+ * job's timeout or when the worker stops, and a failed try is logged.
  */
-export async function runJobOnce(request: RunRequest): Promise<unknown> {
+export async function runJobOnce<D extends JobRuntime>(request: RunRequest<D>): Promise<unknown> {
   const { definition, deps } = request;
+  // The job's name and id, and the request that enqueued it; never its input, which may
+  // hold personal data (and is in Redis for whoever needs it).
+  const logger = deps.logger.child({
+    job: definition.name,
+    jobId: request.jobId,
+    requestId: request.meta.requestId,
+  });
   const parsed = definition.input.safeParse(request.input);
   if (!parsed.success) {
-    throw new PermanentJobError(`Invalid input for ${definition.name}: ${parsed.error.message}`);
+    const error = new PermanentJobError(
+      `Invalid input for ${definition.name}: ${parsed.error.message}`,
+    );
+    logFailedTry(logger, request, error);
+    throw error;
   }
-  const signal = AbortSignal.any([request.shutdown, AbortSignal.timeout(definition.timeoutMs)]);
-  const context: JobContext = {
+  // One controller, its timer and its listeners released when the try ends.
+  // (`AbortSignal.any` with `AbortSignal.timeout` cost 13 µs a try, and left each try's
+  // timer alive for the whole timeout after it had finished.)
+  const stop = new AbortController();
+  const { signal } = stop;
+  const aborted = new Promise<never>((_, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  // Raced below; handled here too, for an abort before the race has started.
+  aborted.catch(() => {});
+  const timer = setTimeout(
+    () => stop.abort(new Error(`The job ran longer than its ${definition.timeoutMs} ms timeout`)),
+    definition.timeoutMs,
+  );
+  timer.unref();
+  const releaseShutdown = abortWith(stop, request.shutdown, () =>
+    new Error('The worker stopped before the job finished'),
+  );
+  const releaseCancel = abortWith(stop, request.cancelled, (reason) =>
+    new Error(`The job's try was cancelled: ${String(reason)}`),
+  );
+  const context: JobContext<D> = {
     jobId: request.jobId,
     attempt: request.attempt,
-    logger: deps.logger.child({
-      job: definition.name,
-      jobId: request.jobId,
-      requestId: request.meta.requestId,
-    }),
+    logger,
     signal,
     deps,
     progress: (percent) => request.progress(Math.max(0, Math.min(100, Math.round(percent)))),
     ownerId: request.meta.ownerId,
   };
-  const aborted = new Promise<never>((_, reject) => {
-    const fail = () =>
-      reject(
-        request.shutdown.aborted
-          ? new Error('The worker stopped before the job finished')
-          : new Error(`The job ran longer than its ${definition.timeoutMs} ms timeout`),
-      );
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
   const attributes = {
     'job.name': definition.name,
     'job.id': request.jobId,
     'job.attempt': request.attempt,
   };
-  // The job's span continues the trace of the request that enqueued it, in whatever process.
-  return inSpan(`job ${definition.name}`, request.meta.trace, attributes, SpanKind.CONSUMER, () =>
-    runMeasured(definition, deps, parsed.data, context, aborted),
-  );
+  // The job's span continues the trace of the request that enqueued it, in whatever process;
+  // the failure is logged inside it, so the line carries the trace id.
+  try {
+    return await inSpan(
+      `job ${definition.name}`,
+      request.meta.trace,
+      attributes,
+      SpanKind.CONSUMER,
+      () =>
+        runMeasured(definition, deps, parsed.data, context, aborted, (error) =>
+          logFailedTry(logger, request, error),
+        ),
+    );
+  } finally {
+    clearTimeout(timer);
+    releaseShutdown();
+    releaseCancel();
+  }
 }
 
-async function runMeasured(
-  definition: JobDefinition,
-  deps: Deps,
+/**
+ * Aborts `stop` with `error(source.reason)` when `source` aborts (at once if it has); returns
+ * what removes the listener.
+ */
+function abortWith(
+  stop: AbortController,
+  source: AbortSignal | undefined,
+  error: (reason: unknown) => Error,
+): () => void {
+  if (!source) return () => {};
+  const onAbort = () => stop.abort(error(source.reason));
+  if (source.aborted) onAbort();
+  else source.addEventListener('abort', onAbort, { once: true });
+  return () => source.removeEventListener('abort', onAbort);
+}
+
+/**
+ * One line per failed try, so a failure is seen where it happens, not only counted: a
+ * warning while the job will be tried again, an error when this was its last try or the
+ * failure is permanent. A try cut off by the worker stopping is not the job's fault: the
+ * job goes back to the queue (BullMQ), so it is a warning.
+ */
+function logFailedTry<D extends JobRuntime>(
+  logger: Logger,
+  request: RunRequest<D>,
+  error: unknown,
+): void {
+  const { attempt, maxAttempts } = request;
+  const fields = { err: error, attempt, maxAttempts };
+  if (request.shutdown.aborted) {
+    logger.warn(fields, 'job try stopped by the worker shutting down');
+  } else if (request.cancelled?.aborted) {
+    logger.warn(fields, 'job try cancelled: its lock was lost');
+  } else if (error instanceof PermanentJobError) {
+    logger.error(fields, 'job failed for good (permanent error)');
+  } else if (attempt >= maxAttempts) {
+    logger.error(fields, 'job failed on its last try');
+  } else {
+    logger.warn(fields, 'job try failed; it will be retried');
+  }
+}
+
+async function runMeasured<D extends JobRuntime>(
+  definition: JobDefinition<z.ZodType, unknown, D>,
+  deps: D,
   input: unknown,
-  context: JobContext,
+  context: JobContext<D>,
   aborted: Promise<never>,
+  onFailure: (error: unknown) => void,
 ): Promise<unknown> {
   const started = performance.now();
   const record = (outcome: 'completed' | 'failed') => {
@@ -82,6 +165,7 @@ async function runMeasured(
     return result;
   } catch (error) {
     record('failed');
+    onFailure(error);
     throw error;
   }
 }

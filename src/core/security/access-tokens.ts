@@ -1,12 +1,14 @@
 import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { uuidv7 } from '../ids.ts';
-import { isScope, type Scope } from './scopes.ts';
+import type { Scope, ScopeCatalog } from './scopes.ts';
 
 export interface AccessTokenClaims {
   userId: string;
   scopes: Scope[];
   jti: string;
   expiresAt: Date;
+  /** The login session (refresh-token family) it belongs to: logging out ends it at once. */
+  sessionId?: string;
 }
 
 export interface AccessTokenCodec {
@@ -16,6 +18,7 @@ export interface AccessTokenCodec {
     userId: string,
     scopes: readonly Scope[],
     now: Date,
+    sessionId?: string,
   ): Promise<{ token: string; claims: AccessTokenClaims }>;
   /** `expired` and `invalid` are told apart so the 401 can say which. */
   verify(token: string, now: Date): Promise<AccessTokenClaims | 'expired' | 'invalid'>;
@@ -31,30 +34,49 @@ interface Payload {
   iat?: unknown;
   exp?: unknown;
   jti?: unknown;
+  sid?: unknown;
 }
 
 /**
  * Short-lived JWT access tokens (RFC 7519, HS256) carrying `sub`, `iat`, `exp`, `jti` and
- * `scope`. Written on node:crypto rather than a JOSE library: with one algorithm pinned the
+ * `scope`, and `sid` when it belongs to a login session. Written on node:crypto rather than a JOSE library: with one algorithm pinned the
  * format is a few lines, and verifying costs a third of the time, on every request. The
  * time is passed in, so tests move a clock instead of waiting for expiry.
  */
-export function accessTokens(secret: string, ttlSeconds: number): AccessTokenCodec {
+export function accessTokens(
+  secret: string,
+  ttlSeconds: number,
+  scopes: Pick<ScopeCatalog, 'has'>,
+): AccessTokenCodec {
   const key: KeyObject = createSecretKey(Buffer.from(secret));
   const sign = (input: string) => createHmac('sha256', key).update(input).digest('base64url');
   return {
     ttlSeconds,
-    async issue(userId, scopes, now) {
+    async issue(userId, scopes, now, sessionId) {
       const iat = Math.floor(now.getTime() / 1000);
       const exp = iat + ttlSeconds;
       const jti = uuidv7(now.getTime());
       const payload = Buffer.from(
-        JSON.stringify({ sub: userId, scope: scopes.join(' '), iat, exp, jti }),
+        JSON.stringify({
+          sub: userId,
+          scope: scopes.join(' '),
+          iat,
+          exp,
+          jti,
+          ...(sessionId ? { sid: sessionId } : {}),
+        }),
       ).toString('base64url');
       const token = `${HEADER}.${payload}.${sign(`${HEADER}.${payload}`)}`;
+      const expiresAt = new Date(exp * 1000);
       return {
         token,
-        claims: { userId, scopes: [...scopes], jti, expiresAt: new Date(exp * 1000) },
+        claims: {
+          userId,
+          scopes: [...scopes],
+          jti,
+          expiresAt,
+          ...(sessionId ? { sessionId } : {}),
+        },
       };
     },
     async verify(token, now) {
@@ -71,9 +93,10 @@ export function accessTokens(secret: string, ttlSeconds: number): AccessTokenCod
       } catch {
         return 'invalid';
       }
-      const { sub, scope, iat, exp, jti } = claims;
+      const { sub, scope, iat, exp, jti, sid } = claims;
       if (typeof sub !== 'string' || typeof scope !== 'string' || typeof jti !== 'string')
         return 'invalid';
+      if (sid !== undefined && typeof sid !== 'string') return 'invalid';
       if (typeof iat !== 'number' || typeof exp !== 'number') return 'invalid';
       const nowSeconds = now.getTime() / 1000;
       if (exp <= nowSeconds) return 'expired';
@@ -81,9 +104,11 @@ export function accessTokens(secret: string, ttlSeconds: number): AccessTokenCod
       if (iat > nowSeconds + 60) return 'invalid';
       return {
         userId: sub,
-        scopes: scope.split(' ').filter(isScope),
+        // A scope the service no longer knows (a module removed since) grants nothing.
+        scopes: scope.split(' ').filter(scopes.has),
         jti,
         expiresAt: new Date(exp * 1000),
+        ...(sid === undefined ? {} : { sessionId: sid }),
       };
     },
   };

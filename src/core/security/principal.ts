@@ -9,6 +9,8 @@ export interface Principal {
   via: 'token' | 'api_key';
   /** The access token's `jti` or the API key's id. */
   credentialId: string;
+  /** The login session an access token belongs to (absent for API keys). */
+  sessionId?: string;
 }
 
 export interface Credentials {
@@ -22,9 +24,22 @@ export type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; reason: 'missing' | 'invalid' | 'expired' | 'revoked' | 'inactive' };
 
+/** What changed about credentials, so no process keeps trusting what it cached. */
+export type CredentialChange =
+  /** The account's role or status, or all its sessions (password change, deactivation). */
+  | { userId: string }
+  | { apiKeyId: string }
+  /** One login session ended (logout, a replayed refresh token). */
+  | { sessionId: string };
+
 /** Turns request credentials into a principal. Built by `createDeps`; tests swap it freely. */
 export interface Authenticator {
   authenticate(credentials: Credentials): Promise<AuthResult>;
+  /**
+   * Call after changing what `change` names: this process stops trusting its cached copy
+   * at once, every other API process within moments (through Redis when there is one).
+   */
+  forget(change: CredentialChange): Promise<void>;
 }
 
 /**
@@ -34,5 +49,5 @@ export interface Authenticator {
  * const app = createApp({ ...deps, auth: actAs({ userId, role: 'user', scopes: new Set(['items:read']), via: 'token', credentialId: 't' }) });
  */
 export function actAs(principal: Principal): Authenticator {
-  return { authenticate: async () => ({ ok: true, principal }) };
+  return { authenticate: async () => ({ ok: true, principal }), forget: async () => {} };
 }

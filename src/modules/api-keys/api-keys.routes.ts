@@ -1,12 +1,10 @@
+import type { Deps } from '../../core/deps.ts';
 import { IdParams } from '../../core/ids.ts';
-import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, problemResponses } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
-import { isScope } from '../../core/security/scopes.ts';
-import type { Deps } from '../../deps.ts';
 import { ApiKeyCreate, ApiKeyCreated, ApiKeyList } from './api-keys.schemas.ts';
-import { type ApiKey, createApiKey, listApiKeys, revokeApiKey } from './api-keys.service.ts';
+import { createApiKey, listApiKeys, revokeApiKey, toPublicApiKey } from './api-keys.service.ts';
 
 export const createApiKeyRoute = defineRoute({
   method: 'post',
@@ -19,7 +17,13 @@ export const createApiKeyRoute = defineRoute({
   tags: ['api-keys'],
   auth: { scopes: [] },
   request: { body: { content: { 'application/json': { schema: ApiKeyCreate } }, required: true } },
-  responses: { 201: jsonResponse(ApiKeyCreated, 'The key, shown this once') },
+  responses: {
+    201: jsonResponse(ApiKeyCreated, 'The key, shown this once'),
+    403: {
+      ...problemResponses(403)[403],
+      description: 'A scope asked for is one you do not hold yourself.',
+    },
+  },
 });
 
 export const listApiKeysRoute = defineRoute({
@@ -27,6 +31,8 @@ export const listApiKeysRoute = defineRoute({
   path: '/v1/api-keys',
   operationId: 'listApiKeys',
   summary: 'List your API keys',
+  description:
+    'Your keys that are not revoked, with their scopes, expiry and last use; never the key itself, which is shown only when created.',
   tags: ['api-keys'],
   auth: { scopes: [] },
   responses: { 200: jsonResponse(ApiKeyList, 'Your keys that are not revoked, newest first') },
@@ -37,17 +43,13 @@ export const revokeApiKeyRoute = defineRoute({
   path: '/v1/api-keys/{id}',
   operationId: 'revokeApiKey',
   summary: 'Revoke an API key',
-  description: 'Every API process refuses the key within `API_KEY_CACHE_TTL_MS` (5 s by default).',
+  description:
+    'Takes effect at once: this process refuses the key from the answer on, every other API process within a second (through Redis; within `API_KEY_CACHE_TTL_MS` if Redis is down).',
   tags: ['api-keys'],
   auth: { scopes: [] },
   request: { params: IdParams },
   responses: { 204: { description: 'The key is revoked' }, ...problemResponses(404) },
 });
-
-function toPublicApiKey(key: ApiKey) {
-  const { id, name, prefix, scopes, expiresAt, lastUsedAt, createdAt } = key;
-  return { id, name, prefix, scopes, expiresAt, lastUsedAt, createdAt };
-}
 
 /** Scoped API keys for programs, managed by their owner. */
 export function apiKeyRoutes(deps: Deps) {
@@ -55,28 +57,14 @@ export function apiKeyRoutes(deps: Deps) {
     .openapi(createApiKeyRoute, async (c) => {
       const body = c.req.valid('json');
       const principal = c.get('principal');
-      const expiresAt = body.expiresAt === undefined ? undefined : new Date(body.expiresAt);
-      if (expiresAt && expiresAt <= deps.clock.now()) {
-        throw new ProblemError(422, {
-          detail: 'The expiry is in the past',
-          extensions: {
-            errors: [
-              {
-                location: 'body',
-                path: 'expiresAt',
-                message: 'must be in the future',
-                code: 'too_small',
-              },
-            ],
-          },
-        });
-      }
       const { record, key } = await createApiKey(deps.db, {
         userId: principal.userId,
         name: body.name,
-        scopes: body.scopes.filter(isScope),
-        expiresAt,
+        scopes: body.scopes,
+        expiresAt: body.expiresAt === undefined ? undefined : new Date(body.expiresAt),
         allowedScopes: principal.scopes,
+        known: deps.scopes,
+        now: deps.clock.now(),
       });
       c.header('cache-control', 'no-store');
       return sendJson(c, ApiKeyCreated, { ...toPublicApiKey(record), key }, 201);
@@ -92,7 +80,7 @@ export function apiKeyRoutes(deps: Deps) {
         c.req.valid('param').id,
         deps.clock.now(),
       );
-      if (!revoked) throw new ProblemError(404, { detail: 'No such API key' });
+      await deps.auth.forget({ apiKeyId: revoked.id });
       return c.body(null, 204);
     });
 }

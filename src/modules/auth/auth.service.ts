@@ -1,23 +1,60 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNull, lt, ne, or } from 'drizzle-orm';
 import type { Clock } from '../../core/clock.ts';
 import type { Database } from '../../core/db/database.ts';
+import type { Deps } from '../../core/deps.ts';
+import { DomainError, TooManyAttemptsError } from '../../core/domain-errors.ts';
 import { uuidv7 } from '../../core/ids.ts';
-import { ProblemError } from '../../core/problem.ts';
 import type { AccessTokenCodec } from '../../core/security/access-tokens.ts';
+import type { LoginThrottle, ThrottleRule } from '../../core/security/login-throttle.ts';
 import { decoyHash, verifyPassword } from '../../core/security/passwords.ts';
-import { isScope, type Scope, scopesForRole } from '../../core/security/scopes.ts';
+import type { Authenticator } from '../../core/security/principal.ts';
+import type { Scope, ScopeCatalog } from '../../core/security/scopes.ts';
 import { findUserByEmail, findUserById, type User } from '../users/users.service.ts';
-import type { LoginThrottle, ThrottleRule } from './login-throttle.ts';
 import { refreshTokens } from './refresh-tokens.table.ts';
 
 export interface AuthContext {
   db: Database;
   clock: Clock;
   tokens: AccessTokenCodec;
+  scopes: ScopeCatalog;
   throttle: LoginThrottle;
   refreshTtlSeconds: number;
   limits: { perAccount: number; perAddress: number };
+  /** Told when a session ends here, so no process keeps accepting its access tokens. */
+  forget: Authenticator['forget'];
+}
+
+/** What the auth service needs, from the service's dependencies. */
+export function authContext(deps: Deps): AuthContext {
+  return {
+    db: deps.db,
+    clock: deps.clock,
+    tokens: deps.tokens,
+    scopes: deps.scopes,
+    throttle: deps.loginThrottle,
+    refreshTtlSeconds: deps.settings.REFRESH_TOKEN_TTL_SECONDS,
+    limits: {
+      perAccount: deps.settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      perAddress: deps.settings.LOGIN_MAX_FAILURES_PER_IP,
+    },
+    forget: (change) => deps.auth.forget(change),
+  };
+}
+
+/**
+ * A grant refused: wrong credentials or refresh token (`invalid_grant`), or scopes the
+ * account cannot have (`invalid_scope`), in OAuth2's own words (RFC 6749 §5.2), which the
+ * token endpoint answers with.
+ */
+export class GrantError extends DomainError {
+  readonly code: 'invalid_grant' | 'invalid_scope';
+
+  constructor(code: GrantError['code'], message: string) {
+    super(message);
+    this.name = 'GrantError';
+    this.code = code;
+  }
 }
 
 export interface TokenResponse {
@@ -34,36 +71,29 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-/** RFC 6749's error for a bad grant, as a problem document that also carries `error`. */
-function invalidGrant(detail: string): ProblemError {
-  return new ProblemError(400, {
-    title: 'Invalid grant',
-    detail,
-    extensions: { error: 'invalid_grant', error_description: detail },
-  });
-}
+const invalidGrant = (message: string) => new GrantError('invalid_grant', message);
 
 /**
  * The scopes to grant: those asked for (all the role allows when none are), each of which
  * the role must allow. OAuth2 lets a server narrow a request, but a silent narrowing hides
  * mistakes, so asking for a scope the user cannot have is refused.
  */
-function grantedScopes(requested: string | undefined, role: User['role']): Scope[] {
-  const allowed = scopesForRole(role);
+function grantedScopes(
+  scopes: ScopeCatalog,
+  requested: string | undefined,
+  role: User['role'],
+): Scope[] {
+  const allowed = scopes.forRole(role);
   const asked = (requested ?? '').split(' ').filter((scope) => scope.length > 0);
   if (asked.length === 0) return allowed;
-  const refused = asked.filter((scope) => !isScope(scope) || !allowed.includes(scope));
+  const refused = asked.filter((scope) => !scopes.has(scope) || !allowed.includes(scope));
   if (refused.length > 0) {
-    throw new ProblemError(400, {
-      title: 'Invalid scope',
-      detail: `Scopes not available to this account: ${refused.join(' ')}`,
-      extensions: {
-        error: 'invalid_scope',
-        error_description: `Scopes not available: ${refused.join(' ')}`,
-      },
-    });
+    throw new GrantError(
+      'invalid_scope',
+      `Scopes not available to this account: ${refused.join(' ')}`,
+    );
   }
-  return [...new Set(asked.filter(isScope))];
+  return [...new Set(asked.filter(scopes.has))];
 }
 
 async function issueTokens(
@@ -73,7 +103,7 @@ async function issueTokens(
   familyId: string,
 ): Promise<TokenResponse> {
   const now = ctx.clock.now();
-  const { token } = await ctx.tokens.issue(user.id, scopes, now);
+  const { token } = await ctx.tokens.issue(user.id, scopes, now, familyId);
   const refreshToken = `${REFRESH_PREFIX}${randomBytes(32).toString('base64url')}`;
   await ctx.db.insert(refreshTokens).values({
     userId: user.id,
@@ -102,15 +132,20 @@ export async function loginWithPassword(
 ): Promise<TokenResponse> {
   const email = input.email.trim().toLowerCase();
   const rules: ThrottleRule[] = [
-    { key: `account:${email}`, limit: ctx.limits.perAccount },
-    { key: `address:${input.clientAddress}`, limit: ctx.limits.perAddress },
+    { policy: 'login-account', key: `account:${email}`, limit: ctx.limits.perAccount },
+    {
+      policy: 'login-address',
+      key: `address:${input.clientAddress}`,
+      limit: ctx.limits.perAddress,
+    },
   ];
-  const wait = await ctx.throttle.blockedFor(rules);
-  if (wait !== undefined) {
-    throw new ProblemError(429, {
-      detail: 'Too many failed logins; try again later',
-      headers: { 'retry-after': String(wait) },
-    });
+  const blocked = await ctx.throttle.blockedFor(rules);
+  if (blocked) {
+    throw new TooManyAttemptsError(
+      'Too many failed logins; try again later',
+      blocked.policy,
+      blocked.seconds,
+    );
   }
   const user = await findUserByEmail(ctx.db, email);
   const valid = await verifyPassword(input.password, user?.passwordHash ?? (await decoyHash()));
@@ -119,7 +154,7 @@ export async function loginWithPassword(
     throw invalidGrant('Incorrect email or password');
   }
   await ctx.throttle.clear(`account:${email}`);
-  return issueTokens(ctx, user, grantedScopes(input.scope, user.role), uuidv7());
+  return issueTokens(ctx, user, grantedScopes(ctx.scopes, input.scope, user.role), uuidv7());
 }
 
 /**
@@ -149,18 +184,22 @@ export async function refreshSession(
       .select()
       .from(refreshTokens)
       .where(eq(refreshTokens.tokenHash, tokenHash));
-    if (known?.usedAt) await revokeFamily(ctx.db, known.familyId, now);
+    if (known?.usedAt) {
+      await revokeFamily(ctx.db, known.familyId, now);
+      await ctx.forget({ sessionId: known.familyId });
+    }
     throw invalidGrant('The refresh token is not valid');
   }
   if (spent.expiresAt <= now) throw invalidGrant('The refresh token has expired');
   const user = await findUserById(ctx.db, spent.userId);
   if (!user?.isActive) throw invalidGrant('The account is not active');
   // A refresh may narrow the scope, never widen it beyond the original grant.
-  const original = spent.scope.split(' ').filter(isScope);
-  const scopes = input.scope === undefined ? original : grantedScopes(input.scope, user.role);
+  const original = spent.scope.split(' ').filter(ctx.scopes.has);
+  const scopes =
+    input.scope === undefined ? original : grantedScopes(ctx.scopes, input.scope, user.role);
   if (scopes.some((scope) => !original.includes(scope)))
     throw invalidGrant('The scope exceeds the original grant');
-  const allowed = scopesForRole(user.role);
+  const allowed = ctx.scopes.forRole(user.role);
   return issueTokens(
     ctx,
     user,
@@ -176,21 +215,59 @@ async function revokeFamily(db: Database, familyId: string, now: Date): Promise<
     .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
 }
 
-/** Logs out the session the refresh token belongs to. Unknown tokens are ignored. */
-export async function logout(db: Database, refreshToken: string, now: Date): Promise<void> {
-  const [known] = await db
+/**
+ * Logs out the session the refresh token belongs to: its refresh tokens, and its access
+ * tokens too, at once. Unknown tokens are ignored.
+ */
+export async function logout(ctx: AuthContext, refreshToken: string): Promise<void> {
+  const [known] = await ctx.db
     .select()
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashToken(refreshToken)));
-  if (known) await revokeFamily(db, known.familyId, now);
+  if (!known) return;
+  await revokeFamily(ctx.db, known.familyId, ctx.clock.now());
+  await ctx.forget({ sessionId: known.familyId });
 }
 
-/** Ends every session of a user, e.g. after a password change or deactivation. */
-export async function revokeAllSessions(db: Database, userId: string, now: Date): Promise<void> {
+/**
+ * Ends every session of a user (after a password change, or deactivation), except `keep`:
+ * the session that changed the password stays logged in. The caller tells the
+ * authenticator (`forget({ userId })`), so their access tokens stop working at once.
+ */
+export async function revokeAllSessions(
+  db: Database,
+  userId: string,
+  now: Date,
+  keep?: string,
+): Promise<void> {
   await db
     .update(refreshTokens)
     .set({ revokedAt: now })
-    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)));
+    .where(
+      and(
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+        keep === undefined ? undefined : ne(refreshTokens.familyId, keep),
+      ),
+    );
+}
+
+/**
+ * The user of a login session that may still be used, or undefined once it has ended. A
+ * session lives while some refresh token of its family is not revoked: logging out, a
+ * replayed refresh token and the end of all sessions revoke them all (and the scheduled
+ * clean-up deletes them).
+ */
+export async function liveSessionOwner(
+  db: Database,
+  sessionId: string,
+): Promise<string | undefined> {
+  const [live] = await db
+    .select({ userId: refreshTokens.userId })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.familyId, sessionId), isNull(refreshTokens.revokedAt)))
+    .limit(1);
+  return live?.userId;
 }
 
 /** Deletes refresh tokens that can no longer be used, for the scheduled clean-up. */

@@ -1,72 +1,132 @@
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../core/clock.ts';
 import type { Database } from '../../core/db/database.ts';
+import type { InvalidationBus } from '../../core/invalidation-bus.ts';
+import { localCache } from '../../core/local-cache.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { AccessTokenCodec } from '../../core/security/access-tokens.ts';
-import type { Authenticator, AuthResult } from '../../core/security/principal.ts';
-import { type Role, type Scope, scopesForRole } from '../../core/security/scopes.ts';
-import { TtlCache } from '../../core/ttl-cache.ts';
+import type { Authenticator, AuthResult, CredentialChange } from '../../core/security/principal.ts';
+import type { Role, Scope, ScopeCatalog } from '../../core/security/scopes.ts';
 import {
+  API_KEY_PREFIX,
   type ApiKey,
   findApiKeyByHash,
   hashApiKey,
   touchApiKey,
 } from '../api-keys/api-keys.service.ts';
 import { findUserById } from '../users/users.service.ts';
+import { liveSessionOwner } from './auth.service.ts';
 
 interface AccountStatus {
   role: Role;
   isActive: boolean;
 }
 
+/** A live session's user (kept so a change to the account drops it), or ended. */
+type SessionStatus = { userId: string } | 'ended';
+
 /** `last_used_at` is informative; writing it once a minute per key and process is plenty. */
 const TOUCH_INTERVAL_MS = 60_000;
+const CACHED_ENTRIES = 10_000;
 
 export interface AuthenticatorOptions {
   db: Database;
   clock: Clock;
   tokens: AccessTokenCodec;
+  scopes: ScopeCatalog;
   logger: Logger;
-  /** The longest a revocation or deactivation takes to be seen by this process. */
+  /** The longest a change takes to be seen by this process when invalidations are lost. */
   cacheTtlMs: number;
+  /** Carries `forget` to every process: through Redis, or within this one. */
+  invalidations: InvalidationBus;
+}
+
+/** How a change travels on the bus: `user:<id>`, `api-key:<id>`, `session:<id>`. */
+function encodeChange(change: CredentialChange): string {
+  if ('userId' in change) return `user:${change.userId}`;
+  if ('apiKeyId' in change) return `api-key:${change.apiKeyId}`;
+  return `session:${change.sessionId}`;
+}
+
+function decodeChange(message: string): CredentialChange | undefined {
+  const [kind, id] = [
+    message.slice(0, message.indexOf(':')),
+    message.slice(message.indexOf(':') + 1),
+  ];
+  if (!id) return undefined;
+  if (kind === 'user') return { userId: id };
+  if (kind === 'api-key') return { apiKeyId: id };
+  if (kind === 'session') return { sessionId: id };
+  return undefined;
 }
 
 /**
  * Verifies bearer tokens and API keys. Neither costs a database round trip per request:
- * tokens are checked by signature, and key records and account status are cached for
- * `cacheTtlMs`, after which every process reads them again. A key revoked or an account
- * deactivated in one process is therefore refused by all within `cacheTtlMs`.
+ * tokens are checked by signature, and key records, account status and session status are
+ * cached per process. A change (`forget`) drops the cached copy here at once and in every
+ * other process through the invalidation bus; `cacheTtlMs` bounds how stale a copy can get
+ * when the bus is down.
  */
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
-  const { db, clock, tokens, logger, cacheTtlMs } = options;
-  const accounts = new TtlCache<AccountStatus | null>({ ttlMs: cacheTtlMs, maxEntries: 10_000 });
-  const keys = new TtlCache<ApiKey>({ ttlMs: cacheTtlMs, maxEntries: 10_000 });
+  const { db, clock, tokens, scopes, logger, cacheTtlMs, invalidations } = options;
+  const accounts = localCache<AccountStatus | null>({
+    max: CACHED_ENTRIES,
+    ttlMs: cacheTtlMs,
+    load: async (userId) => {
+      const user = await findUserById(db, userId);
+      return user ? { role: user.role, isActive: user.isActive } : null;
+    },
+  });
   // Unknown keys are remembered apart, so a flood of made-up keys cannot evict real ones.
-  const unknownKeys = new TtlCache<true>({ ttlMs: cacheTtlMs, maxEntries: 1_000 });
-  const lastTouched = new Map<string, number>();
+  const unknownKeys = new LRUCache<string, true>({ max: 1_000, ttl: cacheTtlMs });
+  const keys = localCache<ApiKey | null>({
+    max: CACHED_ENTRIES,
+    ttlMs: cacheTtlMs,
+    load: async (hash) => {
+      if (unknownKeys.has(hash)) return null;
+      const record = (await findApiKeyByHash(db, hash)) ?? null;
+      if (!record) unknownKeys.set(hash, true);
+      return record;
+    },
+    keep: (record) => record !== null,
+  });
+  const sessions = localCache<SessionStatus>({
+    max: CACHED_ENTRIES,
+    ttlMs: cacheTtlMs,
+    load: async (sessionId) => {
+      const userId = await liveSessionOwner(db, sessionId);
+      return userId === undefined ? 'ended' : { userId };
+    },
+  });
+  const lastTouched = new LRUCache<string, true>({ max: CACHED_ENTRIES, ttl: TOUCH_INTERVAL_MS });
 
-  async function accountStatus(userId: string): Promise<AccountStatus | null> {
-    const cached = accounts.get(userId);
-    if (cached !== undefined) return cached;
-    const user = await findUserById(db, userId);
-    const status = user ? { role: user.role, isActive: user.isActive } : null;
-    accounts.set(userId, status);
-    return status;
+  function apply(change: CredentialChange): void {
+    if ('userId' in change) {
+      accounts.delete(change.userId);
+      sessions.deleteWhere((session) => session !== 'ended' && session.userId === change.userId);
+    } else if ('apiKeyId' in change) {
+      keys.deleteWhere((record) => record?.id === change.apiKeyId);
+    } else {
+      sessions.delete(change.sessionId);
+    }
   }
 
-  async function apiKeyRecord(key: string): Promise<ApiKey | undefined> {
-    const hash = hashApiKey(key);
-    const cached = keys.get(hash);
-    if (cached || unknownKeys.get(hash)) return cached;
-    const record = await findApiKeyByHash(db, hash);
-    if (record) keys.set(hash, record);
-    else unknownKeys.set(hash, true);
-    return record;
-  }
+  invalidations.subscribe({
+    message(message) {
+      const change = decodeChange(message);
+      if (change) apply(change);
+    },
+    gap() {
+      accounts.clear();
+      keys.clear();
+      sessions.clear();
+      unknownKeys.clear();
+    },
+  });
 
   function touch(record: ApiKey, now: Date): void {
-    const last = lastTouched.get(record.id) ?? 0;
-    if (now.getTime() - last < TOUCH_INTERVAL_MS) return;
-    lastTouched.set(record.id, now.getTime());
+    if (lastTouched.has(record.id)) return;
+    lastTouched.set(record.id, true);
     touchApiKey(db, record.id, now).catch((error: unknown) => {
       logger.warn({ err: error, apiKeyId: record.id }, 'could not record API key use');
     });
@@ -75,15 +135,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   /** The credential's scopes, narrowed to what the account's role allows now. */
   function effectiveScopes(granted: readonly string[], role: Role): Set<Scope> {
     const allowed = new Set<string>(granted);
-    return new Set(scopesForRole(role).filter((scope) => allowed.has(scope)));
+    return new Set(scopes.forRole(role).filter((scope) => allowed.has(scope)));
   }
 
   async function viaApiKey(key: string, now: Date): Promise<AuthResult> {
-    const record = await apiKeyRecord(key);
+    const record = await keys.get(hashApiKey(key));
     if (!record) return { ok: false, reason: 'invalid' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && record.expiresAt <= now) return { ok: false, reason: 'expired' };
-    const account = await accountStatus(record.userId);
+    const account = await accounts.get(record.userId);
     if (!account) return { ok: false, reason: 'invalid' };
     if (!account.isActive) return { ok: false, reason: 'inactive' };
     touch(record, now);
@@ -102,11 +162,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   async function viaToken(authorization: string, now: Date): Promise<AuthResult> {
     const match = /^Bearer\s+([A-Za-z0-9_.~+/-]+=*)\s*$/i.exec(authorization);
     if (!match?.[1]) return { ok: false, reason: 'invalid' };
+    // OpenAI's clients send their key as a bearer token: an API key is one too.
+    if (match[1].startsWith(API_KEY_PREFIX)) return viaApiKey(match[1], now);
     const claims = await tokens.verify(match[1], now);
     if (claims === 'expired' || claims === 'invalid') return { ok: false, reason: claims };
-    const account = await accountStatus(claims.userId);
+    const [account, session] = await Promise.all([
+      accounts.get(claims.userId),
+      claims.sessionId === undefined ? undefined : sessions.get(claims.sessionId),
+    ]);
     if (!account) return { ok: false, reason: 'invalid' };
     if (!account.isActive) return { ok: false, reason: 'inactive' };
+    if (session === 'ended') return { ok: false, reason: 'revoked' };
     return {
       ok: true,
       principal: {
@@ -115,6 +181,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         scopes: effectiveScopes(claims.scopes, account.role),
         via: 'token',
         credentialId: claims.jti,
+        ...(claims.sessionId === undefined ? {} : { sessionId: claims.sessionId }),
       },
     };
   }
@@ -125,6 +192,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       if (apiKey !== undefined) return viaApiKey(apiKey, now);
       if (authorization !== undefined) return viaToken(authorization, now);
       return { ok: false, reason: 'missing' };
+    },
+    async forget(change) {
+      apply(change);
+      await invalidations.publish(encodeChange(change));
     },
   };
 }

@@ -1,8 +1,15 @@
 import { z } from '@hono/zod-openapi';
 import { csvLine } from '../../core/csv.ts';
-import { defineJob, PermanentJobError } from '../../core/jobs/define-job.ts';
-import { toPublicItem } from '../items/items.routes.ts';
-import { countItems, eachItem, type Item, type ItemFilters } from '../items/items.service.ts';
+import type { Deps } from '../../core/deps.ts';
+import { defineJob, type JobContext, PermanentJobError } from '../../core/jobs/define-job.ts';
+
+import {
+  countItems,
+  eachItem,
+  type Item,
+  type ItemFilters,
+  toPublicItem,
+} from '../items/items.service.ts';
 import { type ExportFormat, exportFileKey, finishExport, getExport } from './exports.service.ts';
 
 export const CSV_COLUMNS = [
@@ -43,7 +50,7 @@ export const generateExport = defineJob({
   attempts: 3,
   timeoutMs: 10 * 60_000,
   concurrency: 2,
-  async run({ exportId }, { deps, progress, signal, logger }) {
+  async run({ exportId }, { deps, progress, signal, logger }: JobContext<Deps>) {
     const record = await getExport(deps.db, exportId);
     if (!record) throw new PermanentJobError(`Export ${exportId} does not exist`);
     const filters = record.filter as ItemFilters;

@@ -1,49 +1,21 @@
 import { z } from '@hono/zod-openapi';
+import type { Deps } from '../../core/deps.ts';
+import { NotFoundError } from '../../core/domain-errors.ts';
 import { IdParams } from '../../core/ids.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, locationHeader, problemResponses } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
-import type { Deps } from '../../deps.ts';
-import { ItemListQuery } from '../items/items.schemas.ts';
 import { generateExport } from './exports.jobs.ts';
+import { ExportAccepted, ExportCreate } from './exports.schemas.ts';
 import {
-  createExport,
+  createExportWithJob,
   EXPORT_CONTENT_TYPES,
   exportFileKey,
   findExport,
-  setExportJob,
 } from './exports.service.ts';
 
 const EXPORT_TTL_MS = 7 * 24 * 3600 * 1000;
-
-export const ExportCreate = z
-  .object({
-    format: z.enum(['csv', 'ndjson']),
-    filter: ItemListQuery.pick({ q: true, tag: true, status: true, minPrice: true, maxPrice: true })
-      .strict()
-      .default({}),
-  })
-  .strict()
-  .openapi('ExportCreate', { example: { format: 'csv', filter: { tag: 'garden' } } });
-
-export const ExportAccepted = z
-  .object({
-    id: z.uuid(),
-    jobId: z.uuid(),
-    status: z.enum(['pending', 'ready']),
-    download: z
-      .string()
-      .openapi({ description: 'Where the file will be, once the job completes.' }),
-  })
-  .openapi('ExportAccepted', {
-    example: {
-      id: '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e',
-      jobId: '0193a5b0-7e30-7c3a-9d4e-5f6a7b8c9d0f',
-      status: 'pending',
-      download: '/v1/exports/0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e/download',
-    },
-  });
 
 export const createExportRoute = defineRoute({
   method: 'post',
@@ -52,7 +24,7 @@ export const createExportRoute = defineRoute({
   rateLimit: { name: 'exports', limit: 10, windowSeconds: 60 },
   summary: 'Export your items (a background job)',
   description:
-    '202 with `Location` of the job: follow it at `/v1/jobs/{id}/events`, then download the file from `download`.',
+    "202 with `Location` of the job: follow it at `/v1/jobs/{id}/events`, then download the file from `download`. In CSV, a cell that would start a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) is written with a leading `'`; `POST /v1/imports` takes it away again.",
   tags: ['exports'],
   auth: { scopes: ['items:read'] },
   request: { body: { content: { 'application/json': { schema: ExportCreate } }, required: true } },
@@ -69,6 +41,8 @@ export const downloadExportRoute = defineRoute({
   path: '/v1/exports/{id}/download',
   operationId: 'downloadExport',
   summary: 'Download a finished export',
+  description:
+    'The file of a finished export of yours, streamed as CSV or NDJSON (as asked when it was created) with `Content-Disposition: attachment`. 409 while its job has not finished, or when it failed.',
   tags: ['exports'],
   auth: { scopes: ['items:read'] },
   request: { params: IdParams },
@@ -98,18 +72,22 @@ export function exportRoutes(deps: Deps) {
     .openapi(createExportRoute, async (c) => {
       const { format, filter } = c.req.valid('json');
       const ownerId = c.get('principal').userId;
-      const record = await createExport(deps.db, {
-        ownerId,
-        format,
-        filter,
-        expiresAt: new Date(deps.clock.now().getTime() + EXPORT_TTL_MS),
-      });
-      const { id: jobId } = await deps.jobs.enqueue(
-        generateExport,
-        { exportId: record.id },
-        { ownerId, requestId: c.get('requestId') },
+      const { record, jobId } = await createExportWithJob(
+        deps.db,
+        {
+          ownerId,
+          format,
+          filter,
+          expiresAt: new Date(deps.clock.now().getTime() + EXPORT_TTL_MS),
+        },
+        (created) =>
+          deps.jobs.enqueue(
+            generateExport,
+            { exportId: created.id },
+            { ownerId, requestId: c.get('requestId') },
+          ),
+        c.get('logger'),
       );
-      await setExportJob(deps.db, record.id, jobId);
       c.header('location', `/v1/jobs/${jobId}`);
       return sendJson(
         c,
@@ -125,7 +103,7 @@ export function exportRoutes(deps: Deps) {
     })
     .openapi(downloadExportRoute, async (c) => {
       const record = await findExport(deps.db, c.get('principal').userId, c.req.valid('param').id);
-      if (!record) throw new ProblemError(404, { detail: 'No such export' });
+      if (!record) throw new NotFoundError('export');
       if (record.status !== 'ready') {
         const job = record.jobId ? await deps.jobs.get(record.jobId) : undefined;
         throw new ProblemError(409, {

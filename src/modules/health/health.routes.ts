@@ -1,33 +1,9 @@
-import { z } from '@hono/zod-openapi';
+import type { Deps } from '../../core/deps.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { defineRoute, jsonResponse } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
-import type { Deps } from '../../deps.ts';
+import { LivenessSchema, ReadinessSchema } from './health.schemas.ts';
 import { checkReadiness } from './health.service.ts';
-
-const CheckResultSchema = z
-  .object({
-    status: z.enum(['ok', 'failed']),
-    durationMs: z.number().int().nonnegative(),
-    error: z.string().optional(),
-  })
-  .openapi('CheckResult');
-
-const LivenessSchema = z
-  .object({ status: z.literal('ok') })
-  .openapi('Liveness', { example: { status: 'ok' } });
-
-const ReadinessSchema = z
-  .object({
-    status: z.literal('ok'),
-    checks: z.record(z.string(), CheckResultSchema),
-  })
-  .openapi('Readiness', {
-    example: {
-      status: 'ok',
-      checks: { database: { status: 'ok', durationMs: 1 }, redis: { status: 'ok', durationMs: 0 } },
-    },
-  });
 
 export const livez = defineRoute({
   method: 'get',
@@ -36,6 +12,8 @@ export const livez = defineRoute({
   summary: 'Liveness probe',
   description: 'Answers as long as the process can serve HTTP; it checks no dependency.',
   tags: ['health'],
+  // Load balancers and orchestrators call these without end; they cost next to nothing.
+  rateLimit: false,
   responses: { 200: jsonResponse(LivenessSchema, 'The process is alive') },
 });
 
@@ -47,6 +25,8 @@ export const readyz = defineRoute({
   description:
     'Checks every configured dependency (database, Redis) within a short timeout. 503 names the failing checks, and is also returned while the process shuts down.',
   tags: ['health'],
+  // Load balancers and orchestrators call these without end; they cost next to nothing.
+  rateLimit: false,
   responses: { 200: jsonResponse(ReadinessSchema, 'Every dependency answered') },
 });
 

@@ -1,4 +1,4 @@
-import type { Deps } from '../../deps.ts';
+import type { Deps } from '../../core/deps.ts';
 
 export interface CheckResult {
   status: 'ok' | 'failed';

@@ -1,6 +1,8 @@
 import { z } from '@hono/zod-openapi';
-import { CsvSyntaxError, parseCsv } from '../../core/csv.ts';
-import { defineJob, PermanentJobError } from '../../core/jobs/define-job.ts';
+import { CsvSyntaxError, parseCsv, restoreNeutralised } from '../../core/csv.ts';
+import type { Deps } from '../../core/deps.ts';
+import { defineJob, type JobContext, PermanentJobError } from '../../core/jobs/define-job.ts';
+import { findUnsafeText } from '../../core/safe-text.ts';
 import { ItemCreate } from '../items/items.schemas.ts';
 import { insertItemsSkippingDuplicates } from '../items/items.service.ts';
 
@@ -50,19 +52,20 @@ async function readRows(
       }
       const raw: Record<string, unknown> = {};
       header.forEach((name, index) => {
-        const value = record.fields[index] ?? '';
+        // An export writes `'=…` for a cell starting `=…` (CSV injection): read it back as it was.
+        const value = restoreNeutralised(record.fields[index] ?? '');
         if (!KNOWN_COLUMNS.has(name) || (value === '' && name !== 'name' && name !== 'price'))
           return;
         raw[name] = name === 'tags' ? value.split(';').filter((tag) => tag.length > 0) : value;
       });
       const parsed = ItemCreate.safeParse(raw);
-      if (parsed.success) valid.push({ line: record.line, item: parsed.data });
-      else {
-        const reason = parsed.error.issues
-          .map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`)
-          .join('; ');
-        rejected.push({ line: record.line, reason });
-      }
+      // The same text rule as every request: a NUL would fail the whole batch's insert.
+      const problems = parsed.success
+        ? findUnsafeText(parsed.data).map((found) => `${found.path}: ${found.message}`)
+        : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`);
+      if (parsed.success && problems.length === 0)
+        valid.push({ line: record.line, item: parsed.data });
+      else rejected.push({ line: record.line, reason: problems.join('; ') });
     }
   } catch (error) {
     if (error instanceof CsvSyntaxError)
@@ -80,7 +83,7 @@ export const importItems = defineJob({
   attempts: 3,
   timeoutMs: 10 * 60_000,
   concurrency: 2,
-  async run({ uploadKey }, { deps, ownerId, progress, signal, logger }) {
+  async run({ uploadKey }, { deps, ownerId, progress, signal, logger }: JobContext<Deps>) {
     if (!ownerId) throw new PermanentJobError('An import needs the user who uploaded it');
     let rows: Awaited<ReturnType<typeof readRows>>;
     try {

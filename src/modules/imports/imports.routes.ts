@@ -1,30 +1,15 @@
-import { z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../../core/app-env.ts';
+import type { Deps } from '../../core/deps.ts';
 import { uuidv7 } from '../../core/ids.ts';
 import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, locationHeader } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
-import type { Deps } from '../../deps.ts';
 import { importItems } from './imports.jobs.ts';
+import { HOW_TO_UPLOAD, ImportAccepted, Upload } from './imports.schemas.ts';
 
 const CSV_TYPES = new Set(['text/csv', 'application/csv', 'text/plain']);
-
-const Upload = z
-  .object({
-    file: z.instanceof(File).openapi({
-      type: 'string',
-      format: 'binary',
-      description:
-        'A CSV file with a header row: name, price, and optionally description, tags (separated by ;), status.',
-    }),
-  })
-  .openapi('ItemImportUpload', {
-    example: { file: 'name,price,tags\nWatering can,24.50,garden;tools\n' },
-  });
-
-export const ImportAccepted = z
-  .object({ jobId: z.uuid() })
-  .openapi('ImportAccepted', { example: { jobId: '0193a5b0-7e30-7c3a-9d4e-5f6a7b8c9d0f' } });
 
 export const createImportRoute = defineRoute({
   method: 'post',
@@ -54,9 +39,27 @@ function isCsv(file: File): boolean {
   );
 }
 
+/**
+ * The shared check answers a body that is not multipart/form-data with a 415 naming that
+ * type; an upload also needs its field's name, so the answer says how to send one. (After
+ * the route's own middleware: a caller who may not import learns nothing of it.)
+ */
+const explainUpload: MiddlewareHandler<AppEnv> = async function explainUpload(c, next) {
+  await next();
+  const sent = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() || undefined;
+  if (c.error instanceof ProblemError && c.error.status === 415 && sent !== 'multipart/form-data') {
+    throw new ProblemError(415, {
+      detail: `To import items, ${HOW_TO_UPLOAD}; this request was sent as ${sent ?? 'no type at all'}`,
+      ...(c.error.init.headers ? { headers: c.error.init.headers } : {}),
+    });
+  }
+};
+
 /** Uploads are kept in file storage until the import job has read them. */
 export function importRoutes(deps: Deps) {
-  return createRouter().openapi(createImportRoute, async (c) => {
+  const router = createRouter();
+  router.use(createImportRoute.path, explainUpload);
+  return router.openapi(createImportRoute, async (c) => {
     const { file } = c.req.valid('form');
     if (!isCsv(file)) {
       throw new ProblemError(415, {

@@ -1,75 +1,46 @@
-import { createHash } from 'node:crypto';
-import { z } from '@hono/zod-openapi';
-import { etagOf, expectedVersion, isNotModified } from '../../core/etag.ts';
-import { requestFingerprint, runIdempotent } from '../../core/idempotency/idempotency.ts';
+import type { Deps } from '../../core/deps.ts';
+import { NotFoundError } from '../../core/domain-errors.ts';
+import {
+  etagOf,
+  etagResponseHeader,
+  IfMatchHeaders,
+  IfNoneMatchHeaders,
+  ifMatchProblems,
+  ifMatchVersions,
+  isNotModified,
+} from '../../core/etag.ts';
+import {
+  IdempotencyHeaders,
+  requestFingerprint,
+  runIdempotent,
+} from '../../core/idempotency/idempotency.ts';
 import { IdParams } from '../../core/ids.ts';
-import { cursorCodec } from '../../core/pagination.ts';
-import { ProblemError } from '../../core/problem.ts';
+import { keysetPages } from '../../core/pagination.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, locationHeader, problemResponses } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
-import type { Deps } from '../../deps.ts';
 import {
   ItemCreate,
   ItemListQuery,
   ItemPage,
+  ItemPosition,
   ItemPublic,
+  ItemStats,
   ItemUpdate,
-  Price,
 } from './items.schemas.ts';
 import {
   createItem,
   deleteItem,
   getItem,
-  type Item,
-  type ItemStats,
   itemStats,
   itemStatsKey,
   listItems,
   positionOf,
+  toPublicItem,
   updateItem,
 } from './items.service.ts';
 
-const IdempotencyHeaders = z.object({
-  'idempotency-key': z.string().min(1).max(255).optional().openapi({
-    description:
-      'Makes a retry safe: the same key and body replay the first response instead of creating again.',
-    example: '5f0c6b1e-4a4f-4b7e-9a53-2f2f1d0c7b9a',
-  }),
-});
-
-const IfMatchHeaders = z.object({
-  'if-match': z.string().max(200).optional().openapi({
-    description: 'The ETag you last saw; a stale one gets 412 instead of overwriting.',
-    example: '"1"',
-  }),
-});
-
-const IfNoneMatchHeaders = z.object({
-  'if-none-match': z
-    .string()
-    .max(200)
-    .optional()
-    .openapi({ description: '304 when it names the current ETag.', example: '"1"' }),
-});
-
-const etagHeader = {
-  ETag: { schema: { type: 'string' as const }, description: 'The item version, for `If-Match`.' },
-};
-
-export const ItemStatsSchema = z
-  .object({
-    count: z.number().int(),
-    totalValue: z.string().openapi({ description: 'Sum of prices, exact.' }),
-    byStatus: z.object({
-      draft: z.number().int(),
-      active: z.number().int(),
-      archived: z.number().int(),
-    }),
-  })
-  .openapi('ItemStats', {
-    example: { count: 3, totalValue: '73.50', byStatus: { draft: 1, active: 2, archived: 0 } },
-  });
+const itemEtag = etagResponseHeader('The item version, for `If-Match`.');
 
 export const itemStatsRoute = defineRoute({
   method: 'get',
@@ -80,7 +51,7 @@ export const itemStatsRoute = defineRoute({
     'Cached for a minute, and refreshed as soon as you change an item (`X-Cache` says which).',
   tags: ['items'],
   auth: { scopes: ['items:read'] },
-  responses: { 200: jsonResponse(ItemStatsSchema, 'Counts and total value') },
+  responses: { 200: jsonResponse(ItemStats, 'Counts and total value') },
 });
 
 export const listItemsRoute = defineRoute({
@@ -101,6 +72,8 @@ export const createItemRoute = defineRoute({
   path: '/v1/items',
   operationId: 'createItem',
   summary: 'Create an item',
+  description:
+    'Creates an item you own. With `Idempotency-Key`, a retry with the same key and body replays the first answer (`Idempotent-Replayed: true`) instead of creating again; the same key with another body is 422.',
   tags: ['items'],
   auth: { scopes: ['items:write'] },
   request: {
@@ -110,7 +83,7 @@ export const createItemRoute = defineRoute({
   responses: {
     201: {
       ...jsonResponse(ItemPublic, 'The new item'),
-      headers: { ...etagHeader, ...locationHeader('The new item’s URL') },
+      headers: { ...itemEtag, ...locationHeader('The new item’s URL') },
     },
     ...problemResponses(409),
   },
@@ -121,11 +94,13 @@ export const getItemRoute = defineRoute({
   path: '/v1/items/{id}',
   operationId: 'getItem',
   summary: 'Get an item',
+  description:
+    "One of your items, with its `ETag`. Send that tag as `If-None-Match` to get 304 while your copy is current. Another user's item is 404.",
   tags: ['items'],
   auth: { scopes: ['items:read'] },
   request: { params: IdParams, headers: IfNoneMatchHeaders },
   responses: {
-    200: { ...jsonResponse(ItemPublic, 'The item'), headers: etagHeader },
+    200: { ...jsonResponse(ItemPublic, 'The item'), headers: itemEtag },
     304: { description: 'Your copy is current' },
     ...problemResponses(404),
   },
@@ -146,8 +121,9 @@ export const updateItemRoute = defineRoute({
     body: { content: { 'application/json': { schema: ItemUpdate } }, required: true },
   },
   responses: {
-    200: { ...jsonResponse(ItemPublic, 'The updated item'), headers: etagHeader },
+    200: { ...jsonResponse(ItemPublic, 'The updated item'), headers: itemEtag },
     ...problemResponses(404, 409, 412),
+    ...ifMatchProblems,
   },
 });
 
@@ -156,47 +132,21 @@ export const deleteItemRoute = defineRoute({
   path: '/v1/items/{id}',
   operationId: 'deleteItem',
   summary: 'Delete an item',
+  description:
+    'Deletes one of your items. With `If-Match`, only the version you name (else 412); without, whatever version is current.',
   tags: ['items'],
   auth: { scopes: ['items:write'] },
   request: { params: IdParams, headers: IfMatchHeaders },
-  responses: { 204: { description: 'Deleted' }, ...problemResponses(404, 412) },
+  responses: {
+    204: { description: 'Deleted' },
+    ...problemResponses(404, 412),
+    ...ifMatchProblems,
+  },
 });
-
-/** The public shape of an item: everything but its owner. */
-export function toPublicItem(item: Item) {
-  const { ownerId: _owner, ...visible } = item;
-  return visible;
-}
-
-const notFound = () => new ProblemError(404, { detail: 'No such item' });
-const stale = () =>
-  new ProblemError(412, { detail: 'The item changed since that ETag; fetch it again' });
-
-/** A cursor is only valid for the query that produced it, named by a short hash. */
-const ItemCursor = z.object({ query: z.string(), value: z.string(), id: z.uuid() });
-
-/** What a cursor's value must look like for each sort, so a bad one is 422, not a SQL error. */
-const SORT_VALUES = {
-  createdAt: z.iso.datetime(),
-  name: z.string(),
-  price: Price,
-} as const;
-
-function queryKey(query: z.output<typeof ItemListQuery>): string {
-  const { sort, order, q, tag, status, minPrice, maxPrice } = query;
-  const key = JSON.stringify([sort, order, q, tag, status, minPrice, maxPrice]);
-  return createHash('sha256').update(key).digest('base64url').slice(0, 16);
-}
-
-function versionFrom(ifMatch: string | undefined): number | undefined {
-  const version = expectedVersion(ifMatch);
-  if (version === null) throw stale();
-  return version;
-}
 
 /** The reference resource: a user's items, with everything a real resource needs. */
 export function itemRoutes(deps: Deps) {
-  const cursors = cursorCodec(deps.settings.JWT_SECRET);
+  const pages = keysetPages(deps.settings.JWT_SECRET);
   const forgetStats = (ownerId: string) => deps.cache.forget(itemStatsKey(ownerId));
   return createRouter()
     .openapi(itemStatsRoute, async (c) => {
@@ -205,44 +155,25 @@ export function itemRoutes(deps: Deps) {
         itemStats(deps.db, ownerId),
       );
       c.header('x-cache', hit ? 'hit' : 'miss');
-      return sendJson(c, ItemStatsSchema, value, 200);
+      return sendJson(c, ItemStats, value, 200);
     })
     .openapi(listItemsRoute, async (c) => {
       const query = c.req.valid('query');
-      const key = queryKey(query);
-      const cursor = query.cursor ? cursors.decode(query.cursor, ItemCursor) : undefined;
-      if (
-        cursor &&
-        (cursor.query !== key || !SORT_VALUES[query.sort].safeParse(cursor.value).success)
-      ) {
-        throw new ProblemError(422, {
-          detail: 'The cursor belongs to another sort or filter; start again without one',
-          extensions: {
-            errors: [
-              {
-                location: 'query',
-                path: 'cursor',
-                message: 'does not match the query',
-                code: 'invalid_cursor',
-              },
-            ],
-          },
-        });
-      }
+      const { sort, order, q, tag, status, minPrice, maxPrice } = query;
+      // What shapes the list: a cursor is valid for this alone (the page size may change).
+      const shape = [sort, order, q, tag, status, minPrice, maxPrice];
+      const after = pages.start(query.cursor, shape, ItemPosition(sort));
       const rows = await listItems(deps.db, c.get('principal').userId, {
-        sort: query.sort,
-        order: query.order,
+        sort,
+        order,
         limit: query.limit + 1,
-        after: cursor,
+        after,
         filters: query,
       });
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const nextCursor =
-        rows.length > query.limit && last
-          ? cursors.encode({ query: key, ...positionOf(last, query.sort) })
-          : null;
-      return sendJson(c, ItemPage, { data: page.map(toPublicItem), nextCursor }, 200);
+      const { data, nextCursor } = pages.page(rows, query.limit, shape, (row) =>
+        positionOf(row, sort),
+      );
+      return sendJson(c, ItemPage, { data: data.map(toPublicItem), nextCursor }, 200);
     })
     .openapi(createItemRoute, async (c) => {
       const body = c.req.valid('json');
@@ -250,13 +181,9 @@ export function itemRoutes(deps: Deps) {
       const key = c.req.valid('header')['idempotency-key'];
       const create = async (db: Deps['db']) => {
         const item = await createItem(db, ownerId, body);
-        return {
-          status: 201,
-          body: toPublicItem(item),
-          location: `/v1/items/${item.id}`,
-        };
+        return { status: 201, body: toPublicItem(item), location: `/v1/items/${item.id}` };
       };
-      const result = key
+      const { response, replayed } = key
         ? await runIdempotent(
             deps.db,
             {
@@ -269,7 +196,6 @@ export function itemRoutes(deps: Deps) {
             create,
           )
         : { response: await create(deps.db), replayed: false };
-      const { response, replayed } = result;
       if (!replayed) await forgetStats(ownerId);
       // Read through the schema: a replayed body is stored JSON, its dates are strings.
       const item = ItemPublic.parse(response.body);
@@ -280,35 +206,34 @@ export function itemRoutes(deps: Deps) {
     })
     .openapi(getItemRoute, async (c) => {
       const item = await getItem(deps.db, c.get('principal').userId, c.req.valid('param').id);
-      if (!item) throw notFound();
+      if (!item) throw new NotFoundError('item');
       const etag = etagOf(item.version);
       c.header('etag', etag);
       if (isNotModified(c.req.valid('header')['if-none-match'], etag)) return c.body(null, 304);
       return sendJson(c, ItemPublic, toPublicItem(item), 200);
     })
     .openapi(updateItemRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const expected = versionFrom(c.req.valid('header')['if-match']);
-      const result = await updateItem(
+      const ownerId = c.get('principal').userId;
+      const item = await updateItem(
         deps.db,
-        c.get('principal').userId,
-        id,
+        ownerId,
+        c.req.valid('param').id,
         c.req.valid('json'),
-        expected,
+        ifMatchVersions(c.req.valid('header')['if-match']),
       );
-      if (result === 'stale') throw stale();
-      if (!result) throw notFound();
-      await forgetStats(c.get('principal').userId);
-      c.header('etag', etagOf(result.version));
-      return sendJson(c, ItemPublic, toPublicItem(result), 200);
+      await forgetStats(ownerId);
+      c.header('etag', etagOf(item.version));
+      return sendJson(c, ItemPublic, toPublicItem(item), 200);
     })
     .openapi(deleteItemRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const expected = versionFrom(c.req.valid('header')['if-match']);
-      const result = await deleteItem(deps.db, c.get('principal').userId, id, expected);
-      if (result === 'stale') throw stale();
-      if (!result) throw notFound();
-      await forgetStats(c.get('principal').userId);
+      const ownerId = c.get('principal').userId;
+      await deleteItem(
+        deps.db,
+        ownerId,
+        c.req.valid('param').id,
+        ifMatchVersions(c.req.valid('header')['if-match']),
+      );
+      await forgetStats(ownerId);
       return c.body(null, 204);
     });
 }

@@ -94,7 +94,35 @@ export const ItemPage = z
   .object({ data: z.array(ItemPublic), nextCursor: z.string().nullable() })
   .openapi('ItemPage', { example: { data: [exampleItem], nextCursor: null } });
 
+export const ItemStats = z
+  .object({
+    count: z.number().int(),
+    totalValue: z.string().openapi({ description: 'Sum of prices, exact.' }),
+    byStatus: z.object({
+      draft: z.number().int(),
+      active: z.number().int(),
+      archived: z.number().int(),
+    }),
+  })
+  .openapi('ItemStats', {
+    example: { count: 3, totalValue: '73.50', byStatus: { draft: 1, active: 2, archived: 0 } },
+  });
+
+/** What a sort value looks like in a cursor, per sort: a bad one is a 422, never SQL's error. */
+const SORT_VALUES = {
+  createdAt: z.iso.datetime(),
+  name: z.string(),
+  price: Price,
+} as const;
+
+/** Where a page of items ends, for the cursor: the last row's sort value and id. */
+export function ItemPosition(sort: ItemSort) {
+  return z.object({ value: SORT_VALUES[sort], id: z.uuid() });
+}
+
 export type ItemCreate = z.output<typeof ItemCreate>;
 export type ItemUpdate = z.output<typeof ItemUpdate>;
 export type ItemListQuery = z.output<typeof ItemListQuery>;
 export type ItemSort = z.output<typeof ItemSort>;
+export type ItemStats = z.output<typeof ItemStats>;
+export type ItemPosition = z.output<ReturnType<typeof ItemPosition>>;

@@ -2,17 +2,24 @@ import { and, asc, desc, eq, gte, ilike, lte, type SQL, type SQLWrapper, sql } f
 import type { Database } from '../../core/db/database.ts';
 import { isUniqueViolation } from '../../core/db/errors.ts';
 import { preparedPerDatabase } from '../../core/db/prepared.ts';
+import { ConflictError, NotFoundError, StaleVersionError } from '../../core/domain-errors.ts';
 import { uuidv7 } from '../../core/ids.ts';
-import { ProblemError } from '../../core/problem.ts';
-import type { ItemCreate, ItemListQuery, ItemSort, ItemUpdate } from './items.schemas.ts';
+import type {
+  ItemCreate,
+  ItemListQuery,
+  ItemPosition,
+  ItemSort,
+  ItemStats,
+  ItemUpdate,
+} from './items.schemas.ts';
 import { items } from './items.table.ts';
 
 export type Item = typeof items.$inferSelect;
 
-/** Where a page ends: the last row's sort value and id. Dates travel as ISO strings. */
-export interface ItemPosition {
-  value: string;
-  id: string;
+/** The public shape of an item: everything but its owner. */
+export function toPublicItem(item: Item) {
+  const { ownerId: _owner, ...visible } = item;
+  return visible;
 }
 
 const SORT_COLUMNS = { createdAt: items.createdAt, name: items.name, price: items.price } as const;
@@ -23,8 +30,8 @@ const SORT_TYPES = {
   price: sql.raw('numeric'),
 } as const;
 
-function nameTaken(): ProblemError {
-  return new ProblemError(409, { detail: 'You already have an item with this name' });
+function nameTaken(): ConflictError {
+  return new ConflictError('You already have an item with this name');
 }
 
 async function uniqueName<T>(work: () => Promise<T>): Promise<T> {
@@ -90,18 +97,43 @@ export async function createItem(db: Database, ownerId: string, input: ItemCreat
 }
 
 /**
- * Applies a partial update. With `expectedVersion` (from `If-Match`), the update happens
- * only if nobody changed the item since: otherwise `stale`. Without it, the last write wins.
+ * The versions a change may apply to, checked against the item: `any` when the caller named
+ * none; the version to compare-and-set otherwise. One version is checked by the change
+ * itself; for several, the item is read first, and the version it has is the one to set.
+ */
+async function versionToChange(
+  db: Database,
+  ownerId: string,
+  id: string,
+  versions: 'any' | readonly number[],
+): Promise<number | undefined> {
+  if (versions === 'any') return undefined;
+  if (versions.length === 1) return versions[0];
+  const item = await getItem(db, ownerId, id);
+  if (!item) throw new NotFoundError('item');
+  if (!versions.includes(item.version)) throw staleItem();
+  return item.version;
+}
+
+function staleItem(): StaleVersionError {
+  return new StaleVersionError('The item changed since that version; fetch it again');
+}
+
+/**
+ * Applies a partial update to the caller's item. Given `versions` (from `If-Match`), it
+ * applies only if the item still has one of them (compare-and-set), else `StaleVersionError`;
+ * with `any`, the last write wins. Another owner's item is not found.
  */
 export async function updateItem(
   db: Database,
   ownerId: string,
   id: string,
   changes: ItemUpdate,
-  expectedVersion?: number,
-): Promise<Item | 'stale' | undefined> {
+  versions: 'any' | readonly number[] = 'any',
+): Promise<Item> {
+  const expected = await versionToChange(db, ownerId, id, versions);
   const conditions = [eq(items.id, id), eq(items.ownerId, ownerId)];
-  if (expectedVersion !== undefined) conditions.push(eq(items.version, expectedVersion));
+  if (expected !== undefined) conditions.push(eq(items.version, expected));
   const [item] = await uniqueName(() =>
     db
       .update(items)
@@ -110,26 +142,27 @@ export async function updateItem(
       .returning(),
   );
   if (item) return item;
-  if (expectedVersion !== undefined && (await getItem(db, ownerId, id))) return 'stale';
-  return undefined;
+  if (expected !== undefined && (await getItem(db, ownerId, id))) throw staleItem();
+  throw new NotFoundError('item');
 }
 
-/** Deletes the caller's item; false when there was none (or it was someone else's). */
+/** Deletes the caller's item, under the same version rule as `updateItem`. */
 export async function deleteItem(
   db: Database,
   ownerId: string,
   id: string,
-  expectedVersion?: number,
-): Promise<boolean | 'stale'> {
+  versions: 'any' | readonly number[] = 'any',
+): Promise<void> {
+  const expected = await versionToChange(db, ownerId, id, versions);
   const conditions = [eq(items.id, id), eq(items.ownerId, ownerId)];
-  if (expectedVersion !== undefined) conditions.push(eq(items.version, expectedVersion));
+  if (expected !== undefined) conditions.push(eq(items.version, expected));
   const deleted = await db
     .delete(items)
     .where(and(...conditions))
     .returning({ id: items.id });
-  if (deleted.length > 0) return true;
-  if (expectedVersion !== undefined && (await getItem(db, ownerId, id))) return 'stale';
-  return false;
+  if (deleted.length > 0) return;
+  if (expected !== undefined && (await getItem(db, ownerId, id))) throw staleItem();
+  throw new NotFoundError('item');
 }
 
 export type ItemFilters = Pick<ItemListQuery, 'q' | 'tag' | 'status' | 'minPrice' | 'maxPrice'>;
@@ -295,13 +328,6 @@ export async function insertItemsSkippingDuplicates(
     .onConflictDoNothing()
     .returning({ name: items.name });
   return new Set(inserted.map((row) => row.name));
-}
-
-export interface ItemStats {
-  count: number;
-  /** Sum of prices, as an exact decimal string. */
-  totalValue: string;
-  byStatus: Record<Item['status'], number>;
 }
 
 /** Aggregates over all the caller's items: one scan, worth caching. */

@@ -1,51 +1,15 @@
 import { z } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
+import type { Deps } from '../../core/deps.ts';
+import { ConflictError, NotFoundError } from '../../core/domain-errors.ts';
 import { IdParams } from '../../core/ids.ts';
 import { FINAL_EVENTS, type JobEvent } from '../../core/jobs/job-events.ts';
 import type { JobStatus } from '../../core/jobs/job-queue.ts';
-import { ProblemError } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, problemResponses } from '../../core/route.ts';
 import { createRouter } from '../../core/router.ts';
 import type { Principal } from '../../core/security/principal.ts';
-import type { Deps } from '../../deps.ts';
-
-const exampleJob = {
-  id: '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e',
-  name: 'exports.generate',
-  state: 'active' as const,
-  progress: 40,
-  attempts: 1,
-  maxAttempts: 3,
-  result: null,
-  error: null,
-  createdAt: new Date('2026-01-01T12:00:00Z'),
-  startedAt: new Date('2026-01-01T12:00:01Z'),
-  finishedAt: null,
-};
-
-export const JobPublic = z
-  .object({
-    id: z.uuid(),
-    name: z.string(),
-    state: z.enum(['queued', 'active', 'retrying', 'completed', 'failed', 'cancelled']),
-    progress: z.number().int().min(0).max(100),
-    attempts: z.number().int(),
-    maxAttempts: z.number().int(),
-    result: z.unknown().openapi({ description: 'What the job returned, once completed.' }),
-    error: z.string().nullable(),
-    createdAt: z.coerce.date(),
-    startedAt: z.coerce.date().nullable(),
-    finishedAt: z.coerce.date().nullable(),
-  })
-  .openapi('Job', { example: exampleJob });
-
-const LastEventIdHeaders = z.object({
-  'last-event-id': z.string().max(64).optional().openapi({
-    description: 'Resume after this event (browsers send it when reconnecting).',
-    example: '1764000000000-0',
-  }),
-});
+import { JobPublic, LastEventIdHeaders } from './jobs.schemas.ts';
 
 export const getJobRoute = defineRoute({
   method: 'get',
@@ -92,6 +56,8 @@ export const cancelJobRoute = defineRoute({
   path: '/v1/jobs/{id}',
   operationId: 'cancelJob',
   summary: 'Cancel a job that has not started',
+  description:
+    'Removes a job of yours that is still queued; one already running or finished is 409.',
   tags: ['jobs'],
   auth: { scopes: [] },
   request: { params: IdParams },
@@ -107,7 +73,7 @@ function visibleTo(job: JobStatus | undefined, principal: Principal): job is Job
   return job !== undefined && (job.ownerId === principal.userId || principal.role === 'admin');
 }
 
-const notFound = () => new ProblemError(404, { detail: 'No such job' });
+const notFound = () => new NotFoundError('job');
 
 /** The final event a finished job's state implies, for when its recorded history expired. */
 function finalEventOf(job: JobStatus | undefined): Pick<JobEvent, 'type' | 'data'> {
@@ -178,10 +144,9 @@ export function jobRoutes(deps: Deps) {
       const outcome = await deps.jobs.cancel(id);
       if (outcome === 'missing') throw notFound();
       if (outcome !== 'cancelled') {
-        throw new ProblemError(409, {
-          detail:
-            outcome === 'started' ? 'The job has already started' : 'The job has already finished',
-        });
+        throw new ConflictError(
+          outcome === 'started' ? 'The job has already started' : 'The job has already finished',
+        );
       }
       return c.body(null, 204);
     });

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
+import type { Deps } from '../../core/deps.ts';
 import { purgeIdempotencyKeys } from '../../core/idempotency/idempotency.ts';
-import { defineJob } from '../../core/jobs/define-job.ts';
+import { defineJob, type JobContext } from '../../core/jobs/define-job.ts';
 import { purgeRefreshTokens } from '../auth/auth.service.ts';
 import { purgeExpiredExports } from '../exports/exports.service.ts';
 
@@ -11,7 +12,7 @@ export const purgeExpired = defineJob({
   schedule: { pattern: '17 * * * *' },
   attempts: 2,
   concurrency: 1,
-  async run(_input, { deps, logger }) {
+  async run(_input, { deps, logger }: JobContext<Deps>) {
     const now = deps.clock.now();
     const purged = {
       refreshTokens: await purgeRefreshTokens(deps.db, now),

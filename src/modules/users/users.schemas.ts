@@ -76,3 +76,6 @@ export const UserAdminUpdate = z
 export type UserRegister = z.output<typeof UserRegister>;
 export type UserUpdateMe = z.output<typeof UserUpdateMe>;
 export type UserAdminUpdate = z.output<typeof UserAdminUpdate>;
+
+/** Where a page of users ends: users are listed in id (creation) order. */
+export const UserPosition = z.object({ id: z.uuid() });

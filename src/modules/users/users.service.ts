@@ -2,8 +2,8 @@ import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
 import { isUniqueViolation } from '../../core/db/errors.ts';
 import { preparedPerDatabase } from '../../core/db/prepared.ts';
-import { ProblemError } from '../../core/problem.ts';
-import { hashPassword } from '../../core/security/passwords.ts';
+import { ConflictError, InvalidInputError, NotFoundError } from '../../core/domain-errors.ts';
+import { hashPassword, verifyPassword } from '../../core/security/passwords.ts';
 import type { Role } from '../../core/security/scopes.ts';
 import { users } from './users.table.ts';
 
@@ -15,11 +15,11 @@ export function toPublicUser(user: User) {
   return { id, email, name, role, isActive, createdAt, updatedAt };
 }
 
-function emailTaken(): ProblemError {
-  return new ProblemError(409, { detail: 'An account with this email already exists' });
+function emailTaken(): ConflictError {
+  return new ConflictError('An account with this email already exists');
 }
 
-/** Creates a user; the password is hashed here and nowhere else. A taken email is 409. */
+/** Creates a user; the password is hashed here and nowhere else. A taken email conflicts. */
 export async function createUser(
   db: Database,
   input: { email: string; password: string; name: string; role?: Role },
@@ -69,26 +69,49 @@ export interface UserChanges {
   isActive?: boolean | undefined;
 }
 
-/** Applies `changes` to the user; undefined fields stay. A taken email is 409. */
-export async function updateUser(
-  db: Database,
-  id: string,
-  changes: UserChanges,
-): Promise<User | undefined> {
+/** Applies `changes` to the user; undefined fields stay. A taken email conflicts. */
+export async function updateUser(db: Database, id: string, changes: UserChanges): Promise<User> {
   const values: Partial<typeof users.$inferInsert> = {};
   if (changes.name !== undefined) values.name = changes.name;
   if (changes.email !== undefined) values.email = changes.email;
   if (changes.role !== undefined) values.role = changes.role;
   if (changes.isActive !== undefined) values.isActive = changes.isActive;
   if (changes.password !== undefined) values.passwordHash = await hashPassword(changes.password);
-  if (Object.keys(values).length === 0) return findUserById(db, id);
-  try {
-    const [user] = await db.update(users).set(values).where(eq(users.id, id)).returning();
-    return user;
-  } catch (error) {
-    if (isUniqueViolation(error)) throw emailTaken();
-    throw error;
+  const [user] =
+    Object.keys(values).length === 0
+      ? [await findUserById(db, id)]
+      : await db
+          .update(users)
+          .set(values)
+          .where(eq(users.id, id))
+          .returning()
+          .catch((error: unknown) => {
+            throw isUniqueViolation(error) ? emailTaken() : error;
+          });
+  if (!user) throw new NotFoundError('user');
+  return user;
+}
+
+/**
+ * A user changing their own account: a new password needs the current one, so a stolen
+ * session cannot lock its owner out.
+ */
+export async function changeOwnAccount(
+  db: Database,
+  id: string,
+  changes: Omit<UserChanges, 'role' | 'isActive'> & { currentPassword?: string | undefined },
+): Promise<User> {
+  const { currentPassword, ...rest } = changes;
+  if (rest.password !== undefined) {
+    const user = await findUserById(db, id);
+    if (!user) throw new NotFoundError('user');
+    if (!(await verifyPassword(currentPassword ?? '', user.passwordHash))) {
+      throw new InvalidInputError('The current password is not correct', [
+        { path: 'currentPassword', message: 'is not correct', code: 'incorrect' },
+      ]);
+    }
   }
+  return updateUser(db, id, rest);
 }
 
 /** One page of users in id (creation) order, after `afterId`. */

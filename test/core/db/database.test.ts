@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createApp } from '../../../src/app.ts';
+import { openDatabase } from '../../../src/core/db/database.ts';
+import { ExitError } from '../../../src/core/exit-error.ts';
+import { parseSettings } from '../../../src/core/settings.ts';
 import { createDeps, type OwnedDeps } from '../../../src/deps.ts';
-import { JOBS } from '../../../src/jobs.ts';
-import { parseSettings } from '../../../src/settings.ts';
+import { JOBS } from '../../../src/modules.ts';
 import { createTestUser } from '../../support/auth.ts';
 import { waitFor } from '../../support/jobs.ts';
 
@@ -24,6 +26,29 @@ describe('embedded database (no DATABASE_URL)', () => {
   after(async () => {
     await deps.close();
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('a second process cannot open the same embedded database; a dead holder’s lock is taken over', async () => {
+    // Another process: PGlite has no lock of its own, and two writers corrupt its files.
+    await assert.rejects(
+      openDatabase({ url: undefined, poolMax: 1, dataDir }),
+      (error: Error) =>
+        error instanceof ExitError &&
+        new RegExp(`DATA_DIR: the embedded database is in use by process ${process.pid}`).test(
+          error.message,
+        ),
+    );
+    const other = await mkdtemp(join(tmpdir(), 'pglite-lock-'));
+    try {
+      // A lock left by a process killed with -9: its pid no longer runs.
+      await writeFile(join(other, 'pglite.lock'), '2147483646');
+      const reopened = await openDatabase({ url: undefined, poolMax: 1, dataDir: other });
+      assert.equal(await readFile(join(other, 'pglite.lock'), 'utf8'), String(process.pid));
+      await reopened.close();
+      await assert.rejects(readFile(join(other, 'pglite.lock')), /ENOENT/, 'released on close');
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   test('opens PGlite under DATA_DIR and applies the migrations at start', async () => {

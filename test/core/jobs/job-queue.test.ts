@@ -3,22 +3,23 @@
  * Whatever runs the jobs, callers see the same validation, retries, events, cancellation and
  * status.
  */
+
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { ZodError, z } from 'zod';
+import {
+  DependencyUnavailableError,
+  isDependencyUnavailable,
+} from '../../../src/core/dependency-errors.ts';
+import type { Deps } from '../../../src/core/deps.ts';
 import { bullmqJobQueue } from '../../../src/core/jobs/bullmq-queue.ts';
 import { defineJob, PermanentJobError } from '../../../src/core/jobs/define-job.ts';
-import {
-  type JobEventType,
-  memoryJobEventLog,
-  redisJobEventLog,
-} from '../../../src/core/jobs/job-events.ts';
+import { memoryJobEventLog } from '../../../src/core/jobs/job-events.ts';
 import type { JobQueue, JobWorker } from '../../../src/core/jobs/job-queue.ts';
 import { memoryJobQueue } from '../../../src/core/jobs/memory-queue.ts';
-import { ProblemError } from '../../../src/core/problem.ts';
 import { createTestDeps, TEST_REDIS_URL, type TestDeps } from '../../support/deps.ts';
 import { assertIncreasingIds, eventsUntilFinal, waitFor } from '../../support/jobs.ts';
 import { freePort } from '../../support/processes.ts';
@@ -151,7 +152,7 @@ function behavesAsAJobQueue(name: string, makeDriver: () => Driver) {
     before(async () => {
       driver = makeDriver();
       queue = driver.queue;
-      worker = await queue.startWorker(DEFINITIONS, { ...deps, jobs: queue });
+      worker = await queue.startWorker<Deps>(DEFINITIONS, { ...deps, jobs: queue });
     });
     after(async () => {
       for (const release of releases.values()) release();
@@ -416,7 +417,7 @@ behavesAsAJobQueue('the BullMQ driver', () => {
       url: TEST_REDIS_URL,
       prefix,
       definitions: DEFINITIONS,
-      events: redisJobEventLog(redis, { ttlSeconds: 3600, pollMs: 50 }),
+      eventPollMs: 50,
       redis,
       logger: deps.logger,
       lockMs: 5_000,
@@ -459,8 +460,54 @@ describe('the in-process event log', () => {
   });
 });
 
+describe('the BullMQ driver when a try loses its lock', () => {
+  test('the try is cancelled through its signal, and the worker goes on with other jobs', async () => {
+    const prefix = `${deps.redisPrefix}lock`;
+    const aborted = new Map<string, unknown>();
+    const watched = defineJob({
+      ...slow,
+      name: 'test.watched',
+      async run(_input, { jobId, signal }) {
+        await new Promise<void>((resolve) => {
+          releases.set(jobId, resolve);
+          signal.addEventListener('abort', () => {
+            aborted.set(jobId, signal.reason);
+            resolve();
+          });
+        });
+        return { released: true };
+      },
+    });
+    const queue = bullmqJobQueue({
+      url: TEST_REDIS_URL,
+      prefix,
+      definitions: [watched, echo],
+      eventPollMs: 50,
+      redis: deps.redis ?? assert.fail('the tests run with Redis'),
+      logger: deps.logger,
+      // Renewed every 500 ms: the lost lock is found within a second.
+      lockMs: 1_000,
+    });
+    const worker = await queue.startWorker<Deps>([watched, echo], { ...deps, jobs: queue });
+    try {
+      const { id } = await queue.enqueue(watched, {});
+      await waitFor('the try to start', () => releases.get(id));
+      // What a lock lapsing under a stalled event loop or a Redis failover leaves behind.
+      assert.equal(await raw.del(`${prefix}:test.watched:${id}:lock`), 1);
+      const reason = await waitFor('the try to be cancelled', () => aborted.get(id));
+      assert.match(String(reason), /lock was lost/);
+      const other = await queue.enqueue(echo, { text: 'after' });
+      const events = await eventsUntilFinal(queue.events, other.id);
+      assert.equal(events.at(-1)?.type, 'completed');
+    } finally {
+      await worker.close(5_000);
+      await queue.close();
+    }
+  });
+});
+
 describe('the BullMQ driver when Redis is not there yet', () => {
-  test('an enqueue fails with 503, and works once Redis is reachable', async () => {
+  test('an enqueue fails as unavailable (a 503 to a client), and works once Redis is reachable', async () => {
     // A port with nothing behind it, until a proxy to the real Redis opens there.
     const port = await freePort();
     const redis = deps.redis;
@@ -469,7 +516,7 @@ describe('the BullMQ driver when Redis is not there yet', () => {
       url: `redis://127.0.0.1:${port}`,
       prefix: `${deps.redisPrefix}late`,
       definitions: DEFINITIONS,
-      events: redisJobEventLog(redis, { ttlSeconds: 3600, pollMs: 50 }),
+      eventPollMs: 50,
       redis,
       logger: deps.logger,
       lockMs: 5_000,
@@ -487,7 +534,7 @@ describe('the BullMQ driver when Redis is not there yet', () => {
     try {
       await assert.rejects(
         queue.enqueue(echo, { text: 'too early' }),
-        (error) => error instanceof ProblemError && error.status === 503,
+        (error) => error instanceof DependencyUnavailableError && isDependencyUnavailable(error),
       );
       await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
       // The producer reconnects by itself; the queue built while it was down must not stay broken.
@@ -497,7 +544,7 @@ describe('the BullMQ driver when Redis is not there yet', () => {
           try {
             return await queue.enqueue(echo, { text: 'in time' });
           } catch (error) {
-            if (error instanceof ProblemError && error.status === 503) return undefined;
+            if (error instanceof DependencyUnavailableError) return undefined;
             throw error;
           }
         },
@@ -512,39 +559,133 @@ describe('the BullMQ driver when Redis is not there yet', () => {
   });
 });
 
-describe('the BullMQ driver, order of events', () => {
-  test('queued comes first even when recording it is slower than a worker', async () => {
+/** Every key under the test's prefix but BullMQ's own (`<prefix>order:…`). */
+async function keysBesideBullmq(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await raw.scan(cursor, 'MATCH', `${deps.redisPrefix}*`, 'COUNT', 500);
+    cursor = next;
+    keys.push(...found.filter((key) => !key.startsWith(`${prefix}:`)));
+  } while (cursor !== '0');
+  return keys.sort();
+}
+
+describe('the BullMQ driver, events from BullMQ’s own stream', () => {
+  const prefix = () => `${deps.redisPrefix}order`;
+  const newQueue = () => {
     const redis = deps.redis;
     assert.ok(redis);
-    const log = redisJobEventLog(redis, { ttlSeconds: 3600, pollMs: 50 });
-    // A slow write of `queued`: a worker takes the job meanwhile.
-    const slowQueued = {
-      ...log,
-      async append(jobId: string, type: JobEventType, data?: Record<string, unknown>) {
-        if (type === 'queued') await sleep(500);
-        await log.append(jobId, type, data);
-      },
-    };
-    const queue = bullmqJobQueue({
+    return bullmqJobQueue({
       url: TEST_REDIS_URL,
-      prefix: `${deps.redisPrefix}order`,
+      prefix: prefix(),
       definitions: DEFINITIONS,
-      events: slowQueued,
+      eventPollMs: 50,
       redis,
       logger: deps.logger,
       lockMs: 5_000,
     });
-    const worker = await queue.startWorker([echo], { ...deps, jobs: queue });
+  };
+  let queue: JobQueue;
+  let worker: JobWorker;
+  before(async () => {
+    queue = newQueue();
+    worker = await queue.startWorker<Deps>([echo, flaky, progressJob], { ...deps, jobs: queue });
+  });
+  after(async () => {
+    await worker.close(5_000);
+    await queue.close();
+  });
+
+  test('a job run to its end writes no key beside BullMQ’s', async () => {
+    const before = await keysBesideBullmq(prefix());
+    const { id } = await queue.enqueue(progressJob, {});
+    const retried = await queue.enqueue(flaky, { failures: 1 });
+    assert.equal((await eventsUntilFinal(queue.events, id)).at(-1)?.type, 'completed');
+    assert.equal((await eventsUntilFinal(queue.events, retried.id)).at(-1)?.type, 'completed');
+    // New keys only: the other suites' queues share this file's prefix, and their keys with
+    // a lifetime (BullMQ's stalled-check) may expire meanwhile.
+    const added = (await keysBesideBullmq(prefix())).filter((key) => !before.includes(key));
+    assert.deepEqual(added, []);
+  });
+
+  test('another process reads the same events, and resumes after any of them alike', async () => {
+    const { id } = await queue.enqueue(flaky, { failures: 2 });
+    const events = await eventsUntilFinal(queue.events, id);
+    assert.deepEqual(
+      events.map((event) => [event.type, event.data.attempt]),
+      [
+        ['queued', undefined],
+        ['active', 1],
+        ['retrying', 1],
+        ['active', 2],
+        ['retrying', 2],
+        ['active', 3],
+        ['completed', undefined],
+      ],
+    );
+    // A reader of its own, that has read nothing of this job: another replica.
+    const other = newQueue();
     try {
-      const { id } = await queue.enqueue(echo, { text: 'race' });
-      const events = await eventsUntilFinal(queue.events, id);
-      assert.deepEqual(
-        events.map((event) => event.type),
-        ['queued', 'active', 'completed'],
-      );
+      assert.deepEqual(await other.events.after(id, undefined), events);
+      for (const [index, event] of events.entries()) {
+        const fresh = newQueue();
+        try {
+          assert.deepEqual(
+            await fresh.events.after(id, event.id),
+            events.slice(index + 1),
+            `after event ${index} (${event.type})`,
+          );
+        } finally {
+          await fresh.close();
+        }
+      }
     } finally {
-      await worker.close(5_000);
-      await queue.close();
+      await other.close();
     }
+  });
+
+  test('a retry without backoff: its retrying event still comes before the next active', async () => {
+    const eager = defineJob({ ...flaky, name: 'test.eager', backoff: { delayMs: 0, jitter: 0 } });
+    const eagerQueue = bullmqJobQueue({
+      url: TEST_REDIS_URL,
+      prefix: prefix(),
+      definitions: [eager],
+      eventPollMs: 50,
+      redis: deps.redis ?? assert.fail('the tests run with Redis'),
+      logger: deps.logger,
+      lockMs: 5_000,
+    });
+    const eagerWorker = await eagerQueue.startWorker<Deps>([eager], { ...deps, jobs: eagerQueue });
+    try {
+      for (let n = 0; n < 5; n++) {
+        const { id } = await eagerQueue.enqueue(eager, { failures: 2 });
+        const events = await eventsUntilFinal(eagerQueue.events, id);
+        assert.deepEqual(
+          events.map((event) => event.type),
+          ['queued', 'active', 'retrying', 'active', 'retrying', 'active', 'completed'],
+        );
+      }
+    } finally {
+      await eagerWorker.close(5_000);
+      await eagerQueue.close();
+    }
+  });
+
+  test('an enqueuing process whose clock runs ahead of Redis’s: the job’s history still starts at queued', async () => {
+    const realNow = Date.now;
+    // The job's creation time is taken from this clock; BullMQ's entries from Redis's.
+    Date.now = () => realNow() + 5_000;
+    let id: string;
+    try {
+      ({ id } = await queue.enqueue(echo, { text: 'early' }, { delayMs: 60_000 }));
+    } finally {
+      Date.now = realNow;
+    }
+    assert.deepEqual(
+      (await queue.events.after(id, undefined)).map((event) => event.type),
+      ['queued'],
+    );
+    assert.equal(await queue.cancel(id), 'cancelled');
   });
 });

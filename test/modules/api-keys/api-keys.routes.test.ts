@@ -57,6 +57,28 @@ describe('API keys', () => {
     assert.ok(list.data.find((entry) => entry.id === id)?.lastUsedAt);
   });
 
+  test('a key works as a bearer token too, as OpenAI’s clients send it; a bad one is 401', async () => {
+    const ada = await createTestUser(deps);
+    const { key } = (await (
+      await createKey(ada.headers, { name: 'bearer', scopes: ['items:read'] })
+    ).json()) as { key: string };
+    const me = await app.request('/v1/users/me', { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(me.status, 200);
+    assert.equal(((await me.json()) as { id: string }).id, ada.user.id);
+    const items = await app.request('/v1/items', { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(items.status, 200);
+    const write = await app.request('/v1/items', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x', price: '1.00' }),
+    });
+    assert.equal(write.status, 403, 'the key’s own scopes still apply');
+    const forged = await app.request('/v1/users/me', {
+      headers: { authorization: `Bearer ${key.slice(0, -2)}xx` },
+    });
+    assert.equal(forged.status, 401);
+  });
+
   test('scopes must be a subset of the creator’s', async () => {
     const ada = await createTestUser(deps);
     const res = await createKey(ada.headers, { name: 'too much', scopes: ['admin'] });
@@ -130,6 +152,47 @@ describe('API keys', () => {
       expiresAt: '2000-01-01T00:00:00Z',
     });
     assert.equal(res.status, 422);
+  });
+
+  test('a scope list is at most as long as the document says, each scope kept once', async () => {
+    const document = (await (await app.request('/openapi.json')).json()) as {
+      components: {
+        schemas: {
+          Scope: { enum: string[] };
+          ApiKeyCreate: { properties: { scopes: { maxItems: number } } };
+        };
+      };
+    };
+    const names = document.components.schemas.Scope.enum;
+    const maxItems = document.components.schemas.ApiKeyCreate.properties.scopes.maxItems;
+    assert.equal(maxItems, names.length, 'one of each scope is the longest list');
+    const ada = await createTestUser(deps);
+
+    const repeated = await createKey(ada.headers, {
+      name: 'repeats',
+      scopes: Array.from({ length: maxItems }, () => 'items:read'),
+    });
+    assert.equal(repeated.status, 201);
+    assert.deepEqual(((await repeated.json()) as { scopes: string[] }).scopes, ['items:read']);
+
+    const tooLong = await createKey(ada.headers, {
+      name: 'too long',
+      scopes: Array.from({ length: maxItems + 1 }, () => 'items:read'),
+    });
+    assert.equal(tooLong.status, 422);
+    const problem = (await tooLong.json()) as { errors: { path: string }[] };
+    assert.deepEqual(
+      problem.errors.map((error) => error.path),
+      ['scopes'],
+    );
+
+    const unknown = await createKey(ada.headers, { name: 'x', scopes: ['items:read', 'nope:x'] });
+    assert.equal(unknown.status, 422);
+    const unknownProblem = (await unknown.json()) as { errors: { path: string }[] };
+    assert.deepEqual(
+      unknownProblem.errors.map((error) => error.path),
+      ['scopes.1'],
+    );
   });
 
   test('another user’s key cannot be revoked: 404', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../../src/app.ts';
 import { manualClock } from '../../../src/core/clock.ts';
+import { SCOPES } from '../../../src/modules.ts';
 import { TEST_PASSWORD } from '../../support/auth.ts';
 import { captureLogs, createTestDeps, type TestDeps } from '../../support/deps.ts';
 
@@ -111,7 +112,7 @@ describe('password grant', () => {
     assert.equal(res.headers.get('cache-control'), 'no-store');
     assert.equal(body.token_type, 'bearer');
     assert.equal(body.expires_in, 900);
-    assert.equal(body.scope, 'items:read items:write');
+    assert.equal(body.scope, SCOPES.forRole('user').join(' '));
     assert.match(String(body.refresh_token), /^hrt_/);
     const [header, payload] = String(body.access_token).split('.');
     assert.deepEqual(JSON.parse(Buffer.from(header ?? '', 'base64url').toString()), {
@@ -161,22 +162,52 @@ describe('password grant', () => {
     assert.equal(wrong.body.error, 'invalid_grant');
   });
 
-  test('missing fields for the grant are 422', async () => {
+  test('missing fields for the grant are 400 invalid_request (RFC 6749 5.2), naming them', async () => {
     const { res, body } = await token({ grant_type: 'password', username: 'login@example.com' });
-    assert.equal(res.status, 422);
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('content-type'), 'application/problem+json');
+    assert.equal(body.error, 'invalid_request');
+    assert.match(String(body.error_description), /password/);
     assert.deepEqual(
       (body.errors as { path: string }[]).map((error) => error.path),
       ['password'],
     );
   });
 
-  test('JSON is not accepted by the form endpoint: 415', async () => {
+  test('no grant_type is 400 invalid_request; an unknown one is unsupported_grant_type', async () => {
+    const missing = await token({ username: 'login@example.com', password: TEST_PASSWORD });
+    assert.equal(missing.res.status, 400);
+    assert.equal(missing.body.error, 'invalid_request');
+    assert.match(String(missing.body.error_description), /grant_type/);
+    const unknown = await token({ grant_type: 'client_credentials' });
+    assert.equal(unknown.res.status, 400);
+    assert.equal(unknown.body.error, 'unsupported_grant_type');
+  });
+
+  test('text no field may hold is invalid_request too', async () => {
+    const { res, body } = await token({
+      grant_type: 'password',
+      username: 'a\u0000b@example.com',
+      password: TEST_PASSWORD,
+    });
+    assert.equal(res.status, 400);
+    assert.equal(body.error, 'invalid_request');
+    assert.deepEqual(
+      (body.errors as { path: string; code: string }[]).map((e) => `${e.path}:${e.code}`),
+      ['username:nul_character'],
+    );
+  });
+
+  test('JSON is not accepted by the form endpoint: 415 saying what is', async () => {
     const res = await app.request('/v1/auth/token', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ grant_type: 'password' }),
     });
     assert.equal(res.status, 415);
+    const body = (await res.json()) as { detail: string };
+    assert.match(body.detail, /application\/x-www-form-urlencoded/);
+    assert.equal(res.headers.get('accept-post'), 'application/x-www-form-urlencoded');
   });
 });
 
@@ -260,8 +291,12 @@ describe('failed-login limits', () => {
       password: TEST_PASSWORD,
     });
     assert.equal(res.status, 429);
-    assert.ok(Number(res.headers.get('retry-after')) > 0);
+    const retryAfter = Number(res.headers.get('retry-after'));
+    assert.ok(retryAfter > 0);
     assert.equal(body.status, 429);
+    // The refusal says which limit, like any other limited answer (3 failures per 900 s here).
+    assert.equal(res.headers.get('ratelimit-policy'), '"login-account";q=3;w=900');
+    assert.equal(res.headers.get('ratelimit'), `"login-account";r=0;t=${retryAfter}`);
   });
 
   test('too many failures from one address: 429 for any account from there', async () => {
@@ -281,6 +316,11 @@ describe('failed-login limits', () => {
       '192.0.2.7',
     );
     assert.equal(blocked.res.status, 429);
+    assert.match(
+      blocked.res.headers.get('ratelimit-policy') ?? '',
+      /^"login-address";q=\d+;w=\d+$/,
+    );
+    assert.match(blocked.res.headers.get('ratelimit') ?? '', /^"login-address";r=0;t=\d+$/);
     const elsewhere = await token(
       { grant_type: 'password', username: 'innocent@example.com', password: TEST_PASSWORD },
       '192.0.2.8',

@@ -18,10 +18,10 @@ import {
   type ApiProcess,
   depsEnv,
   killAllServices,
-  residentBytes,
   type ServiceProcess,
   spawnService,
   startApi,
+  watchResidentMemory,
 } from '../../support/processes.ts';
 
 const ITEMS = 10_000;
@@ -120,15 +120,7 @@ test('10,000 items: exported as CSV through two processes, then imported back', 
   assert.equal(result.rows, ITEMS);
 
   // Download, sampling the API's memory all along.
-  const before = await residentBytes(api.pid);
-  let peak = before;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      peak = Math.max(peak, await residentBytes(api.pid));
-      await sleep(10);
-    }
-  })();
+  const memory = await watchResidentMemory(api.pid);
   const res = await call(accepted.download, { headers: ada.headers });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'text/csv; charset=utf-8');
@@ -141,8 +133,7 @@ test('10,000 items: exported as CSV through two processes, then imported back', 
     // A slow reader: the API must hold back, not buffer the rest.
     if (chunks.length % 4 === 0) await sleep(5);
   }
-  sampling = false;
-  await sampler;
+  const { before, peak } = await memory.stop();
   const growth = peak - before;
   const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   const figures = `API RSS before ${mb(before)}, peak ${mb(peak)}, growth ${mb(growth)}; file ${mb(result.bytes)} in ${chunks.length} chunks`;

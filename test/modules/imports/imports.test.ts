@@ -157,6 +157,28 @@ describe('imports', () => {
     );
   });
 
+  test('a cell with a NUL character rejects its row alone; the rows around it go in', async () => {
+    const ada = await createTestUser(deps);
+    const csv = [
+      'name,price,description',
+      'Before,1.00,',
+      'Bad\u0000name,2.00,',
+      'After,3.00,x\u0000y',
+      'Last,4.00,',
+    ].join('\n');
+    const job = await importCsv(ada, csv);
+    assert.equal(job.state, 'completed', job.error ?? '');
+    assert.equal(job.result?.inserted, 2);
+    assert.deepEqual(job.result?.rejected, [
+      { line: 3, reason: 'name: must not contain the NUL character (U+0000)' },
+      { line: 4, reason: 'description: must not contain the NUL character (U+0000)' },
+    ]);
+    assert.deepEqual(
+      (await itemsOf(ada)).map((item) => item.name),
+      ['Before', 'Last'],
+    );
+  });
+
   test('a name the user already has, or one repeated in the file, is rejected', async () => {
     const ada = await createTestUser(deps);
     await createItem(deps.db, ada.user.id, { name: 'Existing', price: '9.00' });
@@ -267,16 +289,82 @@ describe('imports', () => {
     assert.equal(job.result?.inserted, 99);
   });
 
-  test('a missing file part is 422', async () => {
+  test('a file under another field name is 422 naming the field expected', async () => {
     const ada = await createTestUser(deps);
-    const form = new FormData();
-    form.append('other', 'x');
+    const wrongName = new FormData();
+    wrongName.append(
+      'upload',
+      new File(['name,price\nA,1.00\n'], 'items.csv', { type: 'text/csv' }),
+    );
+    const text = new FormData();
+    text.append('file', 'name,price\nA,1.00\n');
+    for (const [what, body, message] of [
+      ['another field name', wrongName, /multipart field `file`/],
+      ['text instead of a file', text, /must be a file upload, not text/],
+    ] as const) {
+      const res = await app.request('/v1/imports', { method: 'POST', headers: ada.headers, body });
+      assert.equal(res.status, 422, what);
+      const problem = (await res.json()) as {
+        errors: { location: string; path: string; message: string }[];
+      };
+      assert.equal(problem.errors.length, 1, what);
+      const [error] = problem.errors;
+      assert.equal(error?.location, 'body');
+      assert.equal(error?.path, 'file');
+      assert.match(error?.message ?? '', message, what);
+      assert.match(error?.message ?? '', /curl -F file=@items\.csv/, what);
+    }
+    assert.deepEqual(await storedUploads(), []);
+  });
+
+  test('a raw CSV body is 415 saying how to upload it: multipart/form-data with a `file` field', async () => {
+    const ada = await createTestUser(deps);
     const res = await app.request('/v1/imports', {
       method: 'POST',
-      headers: ada.headers,
-      body: form,
+      headers: { ...ada.headers, 'content-type': 'text/csv' },
+      body: 'name,price\nA,1.00\n',
     });
-    assert.equal(res.status, 422);
+    assert.equal(res.status, 415);
+    assert.equal(res.headers.get('content-type'), 'application/problem+json');
+    const { detail } = (await res.json()) as { detail: string };
+    assert.match(detail, /multipart\/form-data/);
+    assert.match(detail, /field named `file`/);
+    assert.match(detail, /text\/csv/, 'says what was sent');
+    assert.deepEqual(await storedUploads(), []);
+  });
+
+  test('round trip: cells that look like formulas are neutralised in the file and come back exactly', async () => {
+    const ada = await createTestUser(deps);
+    const bob = await createTestUser(deps);
+    const originals = [
+      { name: '=HYPERLINK("http://evil.example","click")', price: '1.00', tags: ['=x'] },
+      { name: '+cmd', price: '2.00', description: '-2+3' },
+      { name: '@SUM(A1)', price: '3.00', description: '\t=1+1' },
+      { name: "'=already quoted", price: '4.00', description: "'plain" },
+    ];
+    for (const item of originals) await createItem(deps.db, ada.user.id, item);
+    const created = await app.request('/v1/exports', {
+      method: 'POST',
+      headers: { ...ada.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ format: 'csv' }),
+    });
+    assert.equal(created.status, 202);
+    const accepted = (await created.json()) as { jobId: string; download: string };
+    assert.equal((await followJob(ada, accepted.jobId)).state, 'completed');
+    const file = await (await app.request(accepted.download, { headers: ada.headers })).text();
+    // No cell of the file starts a formula: each begins with the neutralising quote instead.
+    assert.match(file, /,"'=HYPERLINK\(""http:\/\/evil\.example"",""click""\)",/);
+    assert.match(file, /,"'\+cmd","'-2\+3",/);
+    assert.match(file, /,"'@SUM\(A1\)","'\t=1\+1",/);
+    assert.match(file, /,"''=already quoted",'plain,/);
+    assert.doesNotMatch(file, /(^|,)[=+\-@]/m);
+
+    const job = await importCsv(bob, file);
+    assert.equal(job.state, 'completed', job.error ?? '');
+    assert.deepEqual(job.result, { inserted: 4, rejectedCount: 0, rejected: [] });
+    const visible = (rows: Awaited<ReturnType<typeof itemsOf>>) =>
+      rows.map(({ name, description, price, tags }) => ({ name, description, price, tags }));
+    assert.deepEqual(visible(await itemsOf(bob)), visible(await itemsOf(ada)));
   });
 
   test('round trip: one user’s CSV export, imported by another, gives the same items', async () => {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { createApp } from '../../../src/app.ts';
 import { cursorCodec } from '../../../src/core/pagination.ts';
+import { unlimitedRateLimiter } from '../../../src/core/rate-limit/rate-limiter.ts';
 import type { Item } from '../../../src/modules/items/items.service.ts';
 import { items } from '../../../src/modules/items/items.table.ts';
 import { createTestUser, type TestUser } from '../../support/auth.ts';
@@ -20,7 +21,8 @@ let bob: TestUser;
 
 before(async () => {
   deps = await createTestDeps();
-  app = createApp(deps);
+  // Hundreds of pages walked by one user: far past any rate limit, which is tested elsewhere.
+  app = createApp({ ...deps, rateLimiter: unlimitedRateLimiter() });
   ada = await createTestUser(deps);
   bob = await createTestUser(deps);
 });

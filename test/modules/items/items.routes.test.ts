@@ -288,3 +288,83 @@ describe('idempotent create', () => {
     assert.equal(again.status, 409, 'same body, same outcome');
   });
 });
+
+describe('conditional requests (RFC 9110 §13.1)', () => {
+  const patch = (id: string, ifMatch: string) =>
+    send('PATCH', `/v1/items/${id}`, ada, { price: '2.00' }, { 'if-match': ifMatch });
+  const remove = (id: string, ifMatch: string) =>
+    send('DELETE', `/v1/items/${id}`, ada, undefined, { 'if-match': ifMatch });
+  const get = (id: string, ifNoneMatch: string) =>
+    send('GET', `/v1/items/${id}`, ada, undefined, { 'if-none-match': ifNoneMatch });
+
+  async function headerProblem(res: Response) {
+    assert.equal(res.status, 422);
+    assert.equal(res.headers.get('content-type'), 'application/problem+json');
+    const problem = (await res.json()) as {
+      errors: { location: string; path: string; message: string }[];
+    };
+    assert.deepEqual(
+      problem.errors.map((error) => [error.location, error.path]),
+      [['header', 'if-match']],
+    );
+    return problem.errors[0]?.message ?? '';
+  }
+
+  test('If-Match uses the strong comparison: a weak tag never matches (412)', async () => {
+    const item = await create(ada, { name: 'Strong', price: '1.00' });
+    assert.equal((await patch(item.id, 'W/"1"')).status, 412);
+    assert.equal((await remove(item.id, 'W/"1"')).status, 412);
+    assert.equal((await patch(item.id, '"1"')).status, 200, 'the strong tag matches');
+  });
+
+  test('an unquoted or malformed If-Match is the client’s error: 422 showing the form "3"', async () => {
+    const item = await create(ada, { name: 'Malformed tags', price: '1.00' });
+    const message = await headerProblem(await patch(item.id, '1'));
+    assert.match(message, /"1"/, 'shows the tag as it should be sent');
+    for (const malformed of ['1', '"1', 'W/1', '"1" "2"', '"1", *', '', 'abc']) {
+      await headerProblem(await patch(item.id, malformed));
+      await headerProblem(await remove(item.id, malformed));
+    }
+    // Nothing was changed or deleted meanwhile.
+    const current = await send('GET', `/v1/items/${item.id}`, ada);
+    assert.equal(current.headers.get('etag'), '"1"');
+  });
+
+  test('an If-Match list matches when any of its strong tags does', async () => {
+    const item = await create(ada, { name: 'Listed', price: '1.00' });
+    assert.equal((await patch(item.id, '"7", "8"')).status, 412);
+    assert.equal((await patch(item.id, 'W/"1", "9"')).status, 412, 'a weak one never counts');
+    const matched = await patch(item.id, '"9" , "1",');
+    assert.equal(matched.status, 200, 'any listed tag; empty list elements are allowed');
+    assert.equal(matched.headers.get('etag'), '"2"');
+    assert.equal((await remove(item.id, '"1", "2"')).status, 204);
+  });
+
+  test('If-Match: * matches any current item, and a missing one stays 404', async () => {
+    const item = await create(ada, { name: 'Starred', price: '1.00' });
+    assert.equal((await patch(item.id, '*')).status, 200);
+    assert.equal((await remove(item.id, '*')).status, 204);
+    assert.equal((await patch(item.id, '*')).status, 404);
+    assert.equal((await patch(item.id, '"1", "2"')).status, 404, 'not 412: it does not exist');
+  });
+
+  test('If-None-Match uses the weak comparison, takes lists and *', async () => {
+    const item = await create(ada, { name: 'Weakly cached', price: '1.00' });
+    for (const tags of ['"1"', 'W/"1"', '"5", W/"1"', '*']) {
+      assert.equal((await get(item.id, tags)).status, 304, tags);
+    }
+    for (const tags of ['"2"', 'W/"2", "3"']) {
+      assert.equal((await get(item.id, tags)).status, 200, tags);
+    }
+  });
+
+  test('the 422 for a malformed If-Match is documented on the operations that take it', async () => {
+    const document = (await (await app.request('/openapi.json')).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+    };
+    const operations = document.paths['/v1/items/{id}'];
+    for (const method of ['patch', 'delete']) {
+      assert.match(operations?.[method]?.responses['422']?.description ?? '', /If-Match/, method);
+    }
+  });
+});

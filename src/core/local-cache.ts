@@ -1,0 +1,77 @@
+import { LRUCache } from 'lru-cache';
+
+/**
+ * A per-process read-through cache: least-recently-used entries go first past `max`, each
+ * lives `ttlMs` at most, and concurrent misses for one key share one `load`. Invalidation
+ * is exact: a load that was under way when an entry was deleted still answers the requests
+ * waiting on it, but is not kept, and the next request loads afresh.
+ *
+ * @example
+ * const users = localCache({ max: 10_000, ttlMs: 5_000, load: (id) => findUserById(db, id) });
+ * const user = await users.get(id);
+ * users.delete(id); // after changing it
+ */
+export interface LocalCache<V> {
+  get(key: string): Promise<V>;
+  delete(key: string): void;
+  /** Deletes every entry whose value matches, e.g. all entries of one user. */
+  deleteWhere(matches: (value: V) => boolean): void;
+  /** Forgets everything, e.g. when invalidations may have been missed. */
+  clear(): void;
+}
+
+export interface LocalCacheOptions<V> {
+  max: number;
+  ttlMs: number;
+  load: (key: string) => Promise<V>;
+  /** Which loaded values to keep; the others are answered but loaded again next time. */
+  keep?: (value: V) => boolean;
+}
+
+export function localCache<V>(options: LocalCacheOptions<V>): LocalCache<V> {
+  // Values are boxed: lru-cache stores no null or undefined, and "not found" is an answer.
+  const entries = new LRUCache<string, { value: V }>({ max: options.max, ttl: options.ttlMs });
+  const loading = new Map<string, Promise<V>>();
+  // Bumped by every invalidation; a load that began under an older one is not kept.
+  let generation = 0;
+  const invalidated = () => {
+    generation += 1;
+    loading.clear();
+  };
+  return {
+    async get(key) {
+      const hit = entries.get(key);
+      if (hit) return hit.value;
+      const pending = loading.get(key);
+      if (pending) return pending;
+      const started = generation;
+      const load = options.load(key).then(
+        (value) => {
+          if (loading.get(key) === load) loading.delete(key);
+          if (started === generation && (options.keep?.(value) ?? true)) {
+            entries.set(key, { value });
+          }
+          return value;
+        },
+        (error: unknown) => {
+          if (loading.get(key) === load) loading.delete(key);
+          throw error;
+        },
+      );
+      loading.set(key, load);
+      return load;
+    },
+    delete(key) {
+      invalidated();
+      entries.delete(key);
+    },
+    deleteWhere(matches) {
+      invalidated();
+      for (const [key, { value }] of entries.entries()) if (matches(value)) entries.delete(key);
+    },
+    clear() {
+      invalidated();
+      entries.clear();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { RouteConfig } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from './app-env.ts';
+import { ProblemError } from './problem.ts';
+
+/**
+ * A request still unanswered after its time gets 503: the operation's own `timeoutMs` when
+ * it declares one (a model's answer may take minutes), else the app's (`REQUEST_TIMEOUT_MS`,
+ * in `c.get('requestTimeoutMs')`). A streamed answer counts as answered once it starts.
+ */
+export function requestTimeout(
+  timeoutMs: number | undefined,
+  request: RouteConfig['request'],
+): MiddlewareHandler<AppEnv> {
+  return async function requestTimeout(c, next) {
+    // The operation's declared input, for the validation hook's report (set here, the first
+    // of the operation's middlewares, rather than in one more).
+    c.set('routeRequest', request);
+    const limit = timeoutMs ?? c.get('requestTimeoutMs');
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ProblemError(503, {
+              detail: `No answer within ${limit} ms`,
+              headers: { 'retry-after': '5' },
+            }),
+          ),
+        limit,
+      );
+    });
+    try {
+      await Promise.race([next(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

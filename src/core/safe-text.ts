@@ -1,0 +1,93 @@
+/**
+ * Text no field of this service may hold, whatever its schema says. PostgreSQL refuses the
+ * NUL character in text (SQLSTATE 22021), and an unpaired UTF-16 surrogate cannot be
+ * encoded as UTF-8 at all: drivers silently replace it with U+FFFD, so what is stored is
+ * not what was sent. Both are refused at the door instead, by the shared validation hook,
+ * and by any other reader of outside text (a CSV import) through the same function.
+ */
+
+export interface UnsafeText {
+  /** Dotted path of the offending string (or object key) inside the value. */
+  path: string;
+  message: string;
+  code: 'nul_character' | 'lone_surrogate';
+}
+
+const NUL = '\u0000';
+
+/** Why `text` cannot be stored, or undefined when it can. */
+export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> | undefined {
+  if (text.includes(NUL)) {
+    return { message: 'must not contain the NUL character (U+0000)', code: 'nul_character' };
+  }
+  if (!text.isWellFormed()) {
+    return {
+      message: 'must not contain an unpaired UTF-16 surrogate (not valid Unicode text)',
+      code: 'lone_surrogate',
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Every string in `value` (and every object key) that cannot be stored. Walks plain objects
+ * and arrays only: files, dates and other instances carry no client text to check here.
+ * Iterative, not recursive: a hostile body nested 500,000 deep must not overflow the stack.
+ *
+ * @example
+ * findUnsafeText({ name: 'a\u0000b' }) // [{ path: 'name', code: 'nul_character', ... }]
+ */
+export function findUnsafeText(value: unknown): UnsafeText[] {
+  const found: UnsafeText[] = [];
+  // Last in, first out: children are pushed in reverse, so they are reported in order.
+  const pending: Pending[] = [{ value, at: undefined }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if ('found' in next) {
+      found.push(next.found);
+      continue;
+    }
+    const { value: current, at } = next;
+    if (typeof current === 'string') {
+      const problem = textProblem(current);
+      if (problem) found.push({ path: pathText(at), ...problem });
+    } else if (Array.isArray(current)) {
+      for (let index = current.length - 1; index >= 0; index--)
+        pending.push({ value: current[index], at: { parent: at, segment: index } });
+    } else if (isPlainObject(current)) {
+      for (const [key, entry] of Object.entries(current).reverse()) {
+        const keyProblem = textProblem(key);
+        // A key that cannot be stored is not echoed back either, not even inside a path.
+        const here = { parent: at, segment: keyProblem ? '(key)' : key };
+        pending.push({ value: entry, at: here });
+        if (keyProblem) pending.push({ found: { path: pathText(here), ...keyProblem } });
+      }
+    }
+  }
+  return found;
+}
+
+/** A path as a chain to its parent: shared, so going deeper never copies it. */
+interface PathLink {
+  parent: PathLink | undefined;
+  segment: string | number;
+}
+
+type Pending = { value: unknown; at: PathLink | undefined } | { found: UnsafeText };
+
+/** Paths past this many segments are cut in the middle: a problem document stays small. */
+const MAX_SEGMENTS = 32;
+
+function pathText(at: PathLink | undefined): string {
+  const segments: (string | number)[] = [];
+  for (let link = at; link !== undefined; link = link.parent) segments.push(link.segment);
+  segments.reverse();
+  if (segments.length <= MAX_SEGMENTS) return segments.join('.');
+  const half = MAX_SEGMENTS / 2;
+  return [...segments.slice(0, half), '…', ...segments.slice(-half)].join('.');
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}

@@ -1,0 +1,45 @@
+import type { ChatMessage } from './ai.schemas.ts';
+
+type Tokenizer = typeof import('gpt-tokenizer/encoding/o200k_base');
+
+let loading: Promise<Tokenizer> | undefined;
+
+/**
+ * The tokenizer (o200k, GPT-4o's and later models' encoding), loaded on first use: its tables
+ * take tens of megabytes that a process that never counts tokens should not pay for.
+ */
+function tokenizer(): Promise<Tokenizer> {
+  loading ??= import('gpt-tokenizer/encoding/o200k_base');
+  return loading;
+}
+
+/** The text of a message's content: parts that are not text (images) count nothing here. */
+export function messageText(message: Pick<ChatMessage, 'content'>): string {
+  const { content } = message;
+  if (typeof content === 'string') return content;
+  if (!content) return '';
+  return content
+    .map((part) => ('text' in part && typeof part.text === 'string' ? part.text : ''))
+    .join('');
+}
+
+/** Tokens of a piece of text. */
+export async function countTextTokens(text: string): Promise<number> {
+  if (text.length === 0) return 0;
+  return (await tokenizer()).countTokens(text);
+}
+
+/**
+ * Tokens a list of messages takes in a prompt: each message's text plus the few tokens of
+ * its framing (role and separators), as OpenAI counts them for chat models. An estimate for
+ * other upstreams' tokenizers, close enough to fit a context window with a margin.
+ */
+export async function countPromptTokens(messages: readonly ChatMessage[]): Promise<number> {
+  const { countTokens } = await tokenizer();
+  let total = 3; // every reply is primed with <|start|>assistant<|message|>
+  for (const message of messages) {
+    total += 3 + countTokens(messageText(message)) + (message.name ? 1 : 0);
+    if (message.tool_calls) total += countTokens(JSON.stringify(message.tool_calls));
+  }
+  return total;
+}

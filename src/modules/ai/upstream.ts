@@ -1,0 +1,418 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import {
+  ChatCompletion,
+  ChatCompletionChunk,
+  type ChatCompletionChunk as Chunk,
+  type ChatCompletion as Completion,
+} from './ai.schemas.ts';
+
+/** One event of a streamed answer: the upstream's `data` text as it came, and its parse. */
+export interface StreamEvent {
+  data: string;
+  chunk: Chunk;
+}
+
+/** What an upstream answers a chat call with. */
+export type ChatReply =
+  | { kind: 'json'; completion: Completion; requestId: string | undefined }
+  | { kind: 'stream'; events: AsyncIterable<StreamEvent>; requestId: string | undefined };
+
+export interface ModerationResult {
+  flagged: boolean;
+  /** The categories that were flagged, e.g. `violence`. */
+  categories: string[];
+}
+
+/** An embeddings call as the upstream receives it: its own model name, text only. */
+export interface EmbeddingsCall {
+  model: string;
+  input: readonly string[];
+  /** Shorter vectors, for models that honour it. */
+  dimensions?: number | undefined;
+}
+
+export interface EmbeddingsReply {
+  vectors: number[][];
+  promptTokens: number;
+  requestId: string | undefined;
+}
+
+/**
+ * An OpenAI-compatible API, or the built-in development model. `body` is the request as the
+ * upstream receives it (its own model name, `stream` as wanted); `signal` aborts the call
+ * when the client leaves or a timeout passes.
+ */
+export interface Upstream {
+  readonly name: string;
+  chat(body: Record<string, unknown>, signal: AbortSignal): Promise<ChatReply>;
+  moderate(input: string, signal: AbortSignal): Promise<ModerationResult>;
+  embed(request: EmbeddingsCall, signal: AbortSignal): Promise<EmbeddingsReply>;
+}
+
+/**
+ * A failed upstream call. `status` is the upstream's HTTP status, absent for a connection
+ * error or a timeout; `retryable` says whether trying again may help (429, 5xx, connection
+ * errors, timeouts), and `retryAfterMs` how long the upstream asked to wait.
+ */
+export class UpstreamError extends Error {
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  /** OpenAI's error `code` from the upstream's body, e.g. `context_length_exceeded`. */
+  readonly code: string | undefined;
+  /** OpenAI's error `param` from the upstream's body: the field it refused, e.g. `temperature`. */
+  readonly param: string | undefined;
+  /** What the upstream said, in its own words (the message adds where it came from). */
+  readonly reason: string;
+
+  constructor(
+    message: string,
+    init: {
+      status?: number;
+      retryable: boolean;
+      retryAfterMs?: number;
+      code?: string;
+      param?: string;
+      reason?: string;
+    },
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+    this.status = init.status;
+    this.retryable = init.retryable;
+    this.retryAfterMs = init.retryAfterMs;
+    this.code = init.code;
+    this.param = init.param;
+    this.reason = init.reason ?? message;
+  }
+}
+
+export interface UpstreamTimeouts {
+  /** Until the upstream's response headers. */
+  connectMs: number;
+  /** Until the first token: the first event of a stream, or the whole body otherwise. */
+  firstTokenMs: number;
+  /** The whole call. */
+  totalMs: number;
+}
+
+/** `retry-after-ms` (OpenAI's), else `retry-after` in seconds or as an HTTP date. */
+export function retryAfterOf(headers: Headers, now = Date.now()): number | undefined {
+  const ms = Number(headers.get('retry-after-ms'));
+  if (headers.has('retry-after-ms') && Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (value.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The message, code and param of an OpenAI-style error body, or the start of whatever it is. */
+function describeError(text: string): {
+  message: string;
+  code: string | undefined;
+  param: string | undefined;
+} {
+  try {
+    const body: unknown = JSON.parse(text);
+    if (typeof body === 'object' && body !== null && 'error' in body) {
+      const error = body.error;
+      if (typeof error === 'object' && error !== null) {
+        const message =
+          'message' in error && typeof error.message === 'string' ? error.message : '';
+        const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+        const param = 'param' in error && typeof error.param === 'string' ? error.param : undefined;
+        return { message: message || text.slice(0, 300), code, param };
+      }
+    }
+  } catch {
+    // Not JSON: an HTML error page from a proxy, say.
+  }
+  return { message: text.slice(0, 300), code: undefined, param: undefined };
+}
+
+/**
+ * A deadline that can be cleared: aborts `controller` with a timeout error after `ms`.
+ * Returns the function that clears it.
+ */
+function deadline(controller: AbortController, ms: number, what: string): () => void {
+  const timer = setTimeout(
+    () => controller.abort(new UpstreamError(`${what} (${ms} ms)`, { retryable: true })),
+    ms,
+  );
+  return () => clearTimeout(timer);
+}
+
+/** An event larger than this is an upstream gone wrong, not an answer to wait for. */
+const MAX_EVENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The events of a server-sent event body, read straight from its reader: two TransformStreams
+ * (a decoder and a parser) would cost promise hops per chunk on the hottest path of a stream.
+ */
+async function* serverSentEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<EventSourceMessage> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const events: EventSourceMessage[] = [];
+  let tooLarge = false;
+  const parser = createParser({
+    maxBufferSize: MAX_EVENT_BYTES,
+    onEvent: (event) => events.push(event),
+    // Lines that are not events are skipped, as EventSource does; only an endless one fails.
+    onError: (error) => {
+      if (error.type === 'max-buffer-size-exceeded') tooLarge = true;
+    },
+  });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      parser.feed(done ? decoder.decode() : decoder.decode(value, { stream: true }));
+      if (tooLarge) {
+        throw new UpstreamError('the upstream sent an event too large to be one', {
+          retryable: false,
+        });
+      }
+      for (const event of events.splice(0)) yield event;
+      if (done) return;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function abortReason(signal: AbortSignal, fallback: string): unknown {
+  return signal.reason ?? new UpstreamError(fallback, { retryable: true });
+}
+
+/**
+ * An OpenAI-compatible HTTP API through `fetch`, with the server-sent events parsed by
+ * `eventsource-parser`: each event's `data` is kept as the upstream wrote it, so a stream is
+ * passed through to the client as it arrives (decision 020).
+ */
+export function openAiCompatible(options: {
+  baseUrl: string;
+  apiKey: string | undefined;
+  timeouts: UpstreamTimeouts;
+}): Upstream {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const headers = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+  };
+
+  /** POSTs `body` to `path`, under the connect and total timeouts and the caller's signal. */
+  async function post(
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; controller: AbortController; clearTotal: () => void }> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const clearTotal = deadline(
+      controller,
+      options.timeouts.totalMs,
+      'the upstream call took too long',
+    );
+    const clearConnect = deadline(
+      controller,
+      options.timeouts.connectMs,
+      'the upstream did not answer in time',
+    );
+    try {
+      const response = await fetch(`${base}${path}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      if (!response.ok) {
+        const { message, code, param } = describeError(await response.text());
+        const retryable =
+          response.status === 429 || response.status >= 500 || response.status === 408;
+        const retryAfterMs = retryAfterOf(response.headers);
+        throw new UpstreamError(`upstream ${response.status}: ${message}`, {
+          status: response.status,
+          retryable,
+          reason: message,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          ...(code === undefined ? {} : { code }),
+          ...(param === undefined ? {} : { param }),
+        });
+      }
+      return { response, controller, clearTotal };
+    } catch (error) {
+      clearTotal();
+      if (error instanceof UpstreamError) throw error;
+      if (controller.signal.aborted) throw abortReason(controller.signal, 'aborted');
+      throw new UpstreamError(`the upstream could not be reached: ${String(error)}`, {
+        retryable: true,
+      });
+    } finally {
+      clearConnect();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async function* events(
+    response: Response,
+    controller: AbortController,
+    clearTotal: () => void,
+    signal: AbortSignal,
+  ): AsyncGenerator<StreamEvent> {
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const clearFirst = deadline(
+      controller,
+      options.timeouts.firstTokenMs,
+      'the upstream sent no token in time',
+    );
+    let done = false;
+    try {
+      if (!response.body) throw new UpstreamError('the upstream sent no body', { retryable: true });
+      for await (const event of serverSentEvents(response.body)) {
+        clearFirst();
+        if (event.data === '[DONE]') {
+          done = true;
+          return;
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(event.data);
+        } catch {
+          throw new UpstreamError('the upstream sent an event that is not JSON', {
+            retryable: false,
+          });
+        }
+        const chunk = ChatCompletionChunk.safeParse(json);
+        if (!chunk.success) {
+          const { message, code } = describeError(event.data);
+          throw new UpstreamError(`the upstream failed mid-stream: ${message}`, {
+            retryable: false,
+            ...(code === undefined ? {} : { code }),
+          });
+        }
+        yield { data: event.data, chunk: chunk.data };
+      }
+      throw new UpstreamError('the upstream stream ended without [DONE]', { retryable: false });
+    } catch (error) {
+      if (controller.signal.aborted && !(error instanceof UpstreamError)) {
+        throw abortReason(controller.signal, 'aborted');
+      }
+      throw error instanceof UpstreamError
+        ? error
+        : new UpstreamError(`the upstream stream broke: ${String(error)}`, { retryable: false });
+    } finally {
+      clearFirst();
+      clearTotal();
+      signal.removeEventListener('abort', onAbort);
+      // A consumer that stops early (the client left) must not leave the upstream running.
+      if (!done) controller.abort(signal.reason ?? new Error('the stream was not read to its end'));
+    }
+  }
+
+  return {
+    name: new URL(base).host,
+    async chat(body, signal) {
+      const { response, controller, clearTotal } = await post('/chat/completions', body, signal);
+      const requestId = response.headers.get('x-request-id') ?? undefined;
+      if (body.stream === true) {
+        return {
+          kind: 'stream',
+          events: events(response, controller, clearTotal, signal),
+          requestId,
+        };
+      }
+      const clearFirst = deadline(
+        controller,
+        options.timeouts.firstTokenMs,
+        'the upstream sent no answer in time',
+      );
+      try {
+        const completion = ChatCompletion.safeParse(await response.json());
+        if (!completion.success) {
+          throw new UpstreamError('the upstream answered something that is not a chat completion', {
+            retryable: false,
+          });
+        }
+        return { kind: 'json', completion: completion.data, requestId };
+      } catch (error) {
+        if (controller.signal.aborted && !(error instanceof UpstreamError)) {
+          throw abortReason(controller.signal, 'aborted');
+        }
+        throw error;
+      } finally {
+        clearFirst();
+        clearTotal();
+      }
+    },
+    async moderate(input, signal) {
+      const { response, clearTotal } = await post('/moderations', { input }, signal);
+      try {
+        const body: unknown = await response.json();
+        const result =
+          typeof body === 'object' &&
+          body !== null &&
+          'results' in body &&
+          Array.isArray(body.results)
+            ? (body.results[0] as unknown)
+            : undefined;
+        if (typeof result !== 'object' || result === null)
+          return { flagged: false, categories: [] };
+        const flagged = 'flagged' in result && result.flagged === true;
+        const categories =
+          'categories' in result &&
+          typeof result.categories === 'object' &&
+          result.categories !== null
+            ? Object.entries(result.categories)
+                .filter(([, on]) => on === true)
+                .map(([name]) => name)
+            : [];
+        return { flagged, categories };
+      } finally {
+        clearTotal();
+      }
+    },
+    async embed({ model, input, dimensions }, signal) {
+      const { response, clearTotal } = await post(
+        '/embeddings',
+        { model, input, encoding_format: 'float', ...(dimensions ? { dimensions } : {}) },
+        signal,
+      );
+      try {
+        const body: unknown = await response.json();
+        const data =
+          typeof body === 'object' && body !== null && 'data' in body && Array.isArray(body.data)
+            ? body.data
+            : [];
+        // Placed by their `index`: nothing promises the upstream keeps the inputs' order.
+        const vectors: number[][] = data.map(() => []);
+        data.forEach((entry: unknown, position: number) => {
+          if (typeof entry !== 'object' || entry === null) return;
+          const index =
+            'index' in entry && Number.isInteger(entry.index) ? Number(entry.index) : position;
+          if ('embedding' in entry && Array.isArray(entry.embedding) && index < vectors.length)
+            vectors[index] = entry.embedding.map(Number);
+        });
+        const usage =
+          typeof body === 'object' && body !== null && 'usage' in body ? body.usage : undefined;
+        const promptTokens =
+          typeof usage === 'object' && usage !== null && 'prompt_tokens' in usage
+            ? Number(usage.prompt_tokens)
+            : 0;
+        return {
+          vectors,
+          promptTokens,
+          requestId: response.headers.get('x-request-id') ?? undefined,
+        };
+      } finally {
+        clearTotal();
+      }
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import type { Database } from '../../core/db/database.ts';
+import { preparedPerDatabase } from '../../core/db/prepared.ts';
+import { uuidv7 } from '../../core/ids.ts';
+import { aiCalls } from './ai.table.ts';
+import { formatPicodollars } from './pricing.ts';
+
+export type CallRecord = Omit<typeof aiCalls.$inferInsert, 'id' | 'cost' | 'createdAt'> & {
+  /** 10^-12 US dollars. */
+  costPicodollars: bigint;
+};
+
+// Every gateway call writes one row: prepared once, rather than built by drizzle each time.
+const insertCall = preparedPerDatabase((db) =>
+  db
+    .insert(aiCalls)
+    .values({
+      id: sql.placeholder('id'),
+      userId: sql.placeholder('userId'),
+      apiKeyId: sql.placeholder('apiKeyId'),
+      operation: sql.placeholder('operation'),
+      model: sql.placeholder('model'),
+      upstreamModel: sql.placeholder('upstreamModel'),
+      stream: sql.placeholder('stream'),
+      status: sql.placeholder('status'),
+      inputTokens: sql.placeholder('inputTokens'),
+      cachedInputTokens: sql.placeholder('cachedInputTokens'),
+      outputTokens: sql.placeholder('outputTokens'),
+      usageEstimated: sql.placeholder('usageEstimated'),
+      cost: sql.placeholder('cost'),
+      latencyMs: sql.placeholder('latencyMs'),
+      timeToFirstTokenMs: sql.placeholder('timeToFirstTokenMs'),
+      finishReason: sql.placeholder('finishReason'),
+      cacheHit: sql.placeholder('cacheHit'),
+      upstreamRequestId: sql.placeholder('upstreamRequestId'),
+      error: sql.placeholder('error'),
+    })
+    .prepare('ai_record_call'),
+);
+
+/** Records one call as it ended; returns its id. */
+export async function recordCall(db: Database, record: CallRecord): Promise<string> {
+  const id = uuidv7();
+  await insertCall(db).execute({
+    id,
+    userId: record.userId,
+    apiKeyId: record.apiKeyId ?? null,
+    operation: record.operation,
+    model: record.model,
+    upstreamModel: record.upstreamModel ?? null,
+    stream: record.stream,
+    status: record.status,
+    inputTokens: record.inputTokens ?? 0,
+    cachedInputTokens: record.cachedInputTokens ?? 0,
+    outputTokens: record.outputTokens ?? 0,
+    usageEstimated: record.usageEstimated ?? false,
+    cost: formatPicodollars(record.costPicodollars),
+    latencyMs: record.latencyMs,
+    timeToFirstTokenMs: record.timeToFirstTokenMs ?? null,
+    finishReason: record.finishReason ?? null,
+    cacheHit: record.cacheHit ?? false,
+    upstreamRequestId: record.upstreamRequestId ?? null,
+    error: record.error ?? null,
+  });
+  return id;
+}
+
+export interface UsageRow {
+  day: string;
+  model: string;
+  calls: number;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  cost: string;
+  estimatedCalls: number;
+}
+
+/** The calls' cost summed in exact numeric, as text (0 when there are none). */
+const costSum = sql<string>`coalesce(sum(${aiCalls.cost}), 0)::numeric(24, 12)::text`;
+
+/**
+ * Usage by day (UTC) and model over `[from, to]` (whole days), for one user or (without
+ * `userId`) everyone. Costs are summed by PostgreSQL in exact numeric.
+ */
+export async function usageReport(
+  db: Database,
+  query: { from: string; to: string; userId: string | undefined },
+): Promise<{ data: UsageRow[]; totalCost: string }> {
+  const start = new Date(`${query.from}T00:00:00Z`);
+  const end = new Date(`${query.to}T00:00:00Z`);
+  end.setUTCDate(end.getUTCDate() + 1);
+  const day = sql<string>`to_char(${aiCalls.createdAt} at time zone 'UTC', 'YYYY-MM-DD')`;
+  const inPeriod = and(
+    gte(aiCalls.createdAt, start),
+    lt(aiCalls.createdAt, end),
+    query.userId === undefined ? undefined : eq(aiCalls.userId, query.userId),
+  );
+  const rows = await db
+    .select({
+      day,
+      model: aiCalls.model,
+      calls: sql<number>`count(*)::int`,
+      inputTokens: sql<number>`coalesce(sum(${aiCalls.inputTokens}), 0)::int`,
+      cachedInputTokens: sql<number>`coalesce(sum(${aiCalls.cachedInputTokens}), 0)::int`,
+      outputTokens: sql<number>`coalesce(sum(${aiCalls.outputTokens}), 0)::int`,
+      cost: costSum,
+      estimatedCalls: sql<number>`(count(*) filter (where ${aiCalls.usageEstimated}))::int`,
+    })
+    .from(aiCalls)
+    .where(inPeriod)
+    .groupBy(day, aiCalls.model)
+    .orderBy(day, aiCalls.model);
+  const [total] = await db.select({ cost: costSum }).from(aiCalls).where(inPeriod);
+  return { data: rows, totalCost: total?.cost ?? '0.000000000000' };
+}
+
+/** What `subject` spent since `since`, in exact decimal dollars (for budgets). */
+export async function spentSince(
+  db: Database,
+  subject: { type: 'user' | 'api_key'; id: string },
+  since: Date,
+): Promise<string> {
+  const column = subject.type === 'user' ? aiCalls.userId : aiCalls.apiKeyId;
+  const [row] = await db
+    .select({ cost: costSum })
+    .from(aiCalls)
+    .where(and(eq(column, subject.id), gte(aiCalls.createdAt, since)));
+  return row?.cost ?? '0.000000000000';
+}

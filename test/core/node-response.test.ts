@@ -1,0 +1,76 @@
+/**
+ * Headers every answer carries are set on Node's response when the app is served by Node:
+ * through a real server they must still reach the client, on every kind of answer, and a
+ * handler's own value must win.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createApp } from '../../src/app.ts';
+import { listen, type RunningServer } from '../../src/core/http-server.ts';
+import { createTestDeps, type TestDeps } from '../support/deps.ts';
+
+let deps: TestDeps;
+let server: RunningServer;
+let base: string;
+
+before(async () => {
+  deps = await createTestDeps();
+  server = await listen({ host: '127.0.0.1', port: 0, fetch: createApp(deps).fetch });
+  base = `http://127.0.0.1:${server.port}`;
+});
+after(async () => {
+  await server?.drain(1_000);
+  await deps?.close();
+});
+
+const API_POLICY =
+  "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+
+describe('headers of every answer, through a real server', () => {
+  for (const [what, path, status] of [
+    ['a handler’s answer', '/livez', 200],
+    ['a 404 problem', '/nowhere', 404],
+    ['a 401 problem', '/v1/users/me', 401],
+    ['a malformed URL’s 400', '/v1/items?q=%FF', 400],
+  ] as const) {
+    test(`${what} carries the request id and the security headers`, async () => {
+      const res = await fetch(`${base}${path}`, { headers: { 'x-request-id': 'trace-1234' } });
+      assert.equal(res.status, status);
+      assert.equal(res.headers.get('x-request-id'), 'trace-1234');
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(
+        res.headers.get('strict-transport-security'),
+        'max-age=15552000; includeSubDomains',
+      );
+      assert.equal(res.headers.get('content-security-policy'), API_POLICY);
+      // Set once: Node's own header and the response's are not both sent.
+      assert.doesNotMatch(res.headers.get('x-request-id') ?? '', /,/);
+    });
+  }
+
+  test('a page’s own Content-Security-Policy replaces the API’s', async () => {
+    const res = await fetch(`${base}/docs`);
+    assert.equal(res.status, 200);
+    const policy = res.headers.get('content-security-policy') ?? '';
+    assert.match(policy, /script-src 'self'/);
+    assert.notEqual(policy, API_POLICY);
+    assert.equal(res.headers.get('x-frame-options'), 'SAMEORIGIN');
+  });
+
+  test('an operation’s rate-limit headers are sent once, on its answer and on its errors', async () => {
+    const ok = await fetch(`${base}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=password&username=nobody%40example.com&password=wrong-password',
+    });
+    assert.equal(ok.status, 400);
+    assert.match(ok.headers.get('ratelimit') ?? '', /^"[\w-]+";r=\d+;t=\d+$/);
+    assert.match(ok.headers.get('ratelimit-policy') ?? '', /^"[\w-]+";q=\d+;w=\d+$/);
+  });
+
+  test('each request gets its own id', async () => {
+    const [first, second] = await Promise.all([fetch(`${base}/livez`), fetch(`${base}/livez`)]);
+    assert.ok(first.headers.get('x-request-id'));
+    assert.notEqual(first.headers.get('x-request-id'), second.headers.get('x-request-id'));
+  });
+});

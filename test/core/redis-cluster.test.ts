@@ -1,0 +1,242 @@
+/**
+ * Every use of Redis on a Redis Cluster (REDIS_CLUSTER=true): three primaries started here
+ * from the machine's redis-server, the app and a worker built on them. Queues and job events
+ * (an export followed over SSE and resumed with Last-Event-ID), rate limits, the login
+ * throttle, caches, revocation messages between two processes' worth of dependencies, and the
+ * AI gateway's reservations, answer cache and shared flights. The keys must land on more than
+ * one node, or the cluster proved nothing.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createApp } from '../../src/app.ts';
+import type { JobWorker } from '../../src/core/jobs/job-queue.ts';
+import { hashSlot } from '../../src/core/redis.ts';
+import { parseSettings } from '../../src/core/settings.ts';
+import { redisSharedFlights } from '../../src/core/single-flight.ts';
+import { createDeps, type OwnedDeps } from '../../src/deps.ts';
+import { JOBS } from '../../src/modules.ts';
+import { createTestApiKey, createTestUser } from '../support/auth.ts';
+import { createTestDeps, type TestDeps } from '../support/deps.ts';
+import {
+  authFlow,
+  type Call,
+  exportJobFlow,
+  idempotencyRaceFlow,
+  itemsFlow,
+} from '../support/flows.ts';
+import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.ts';
+import { missingToolReason } from '../support/system-tools.ts';
+
+let cluster: TestRedisCluster | undefined;
+let deps: TestDeps;
+/** A second process's dependencies on the same cluster, prefix and database. */
+let other: OwnedDeps;
+let worker: JobWorker;
+let call: Call;
+let callOther: Call;
+
+before(async () => {
+  cluster = await startRedisCluster();
+  if (!cluster) return;
+  const env = {
+    REDIS_URL: cluster.url,
+    REDIS_CLUSTER: 'true',
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+    AI_REQUESTS_PER_MINUTE: '4',
+  };
+  deps = await createTestDeps({ env });
+  other = await createDeps(
+    parseSettings({
+      NODE_ENV: 'test',
+      DATABASE_URL: deps.settings.DATABASE_URL,
+      REDIS_KEY_PREFIX: deps.redisPrefix,
+      LOG_LEVEL: 'silent',
+      MIGRATE_ON_START: 'false',
+      DATABASE_POOL_MAX: '3',
+      ...env,
+    }),
+  );
+  const app = createApp(deps);
+  const otherApp = createApp(other);
+  call = async (path, init) => app.request(path, init);
+  callOther = async (path, init) => otherApp.request(path, init);
+  worker = await other.jobs.startWorker(JOBS, other);
+});
+
+after(async () => {
+  await worker?.close(1_000);
+  await other?.close();
+  await deps?.close();
+  await cluster?.close();
+});
+
+describe('on a Redis Cluster of three primaries', () => {
+  test('the slot of a key is the one the cluster computes, hash tags included', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const node = cluster.nodes()[0];
+    assert.ok(node);
+    for (const key of [
+      'app:items',
+      '{app:bull}:exports.generate:id',
+      'x{flight}:y',
+      '{}a',
+      'a{b',
+    ]) {
+      assert.equal(hashSlot(key), await node.cluster('KEYSLOT', key), key);
+    }
+  });
+
+  test('auth, items and idempotency: rate limits and idempotent replays hold', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const who = await authFlow(call);
+    await itemsFlow(call, who);
+    await idempotencyRaceFlow(callOther, who);
+    const limited = await call('/v1/items', { headers: who.headers });
+    assert.match(limited.headers.get('ratelimit') ?? '', /;r=\d+;/, 'counted in Redis');
+    const policy = { name: 'cluster-test', limit: 3, windowSeconds: 60 };
+    const outcomes = [];
+    for (let hit = 0; hit < 4; hit++) {
+      const limiter = hit % 2 === 0 ? deps.rateLimiter : other.rateLimiter;
+      outcomes.push(await limiter.hit(policy, 'someone'));
+    }
+    assert.deepEqual(
+      outcomes.map((outcome) => [outcome.allowed, outcome.uncounted ?? false]),
+      [
+        [true, false],
+        [true, false],
+        [true, false],
+        [false, false],
+      ],
+      'one count across both processes, none uncounted',
+    );
+  });
+
+  test('the login throttle refuses an account after its failures, from either process', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const who = await authFlow(call);
+    const attempt = (through: Call) =>
+      through('/v1/auth/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'password',
+          username: who.email,
+          password: 'not the password',
+        }).toString(),
+      });
+    const statuses = [];
+    for (let index = 0; index < 4; index++) {
+      statuses.push((await attempt(index % 2 === 0 ? call : callOther)).status);
+    }
+    assert.deepEqual(statuses, [400, 400, 400, 429]);
+  });
+
+  test('caches: a value cached by one process is read by the other; forgetting reaches both', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const key = `cluster-${randomBytes(4).toString('hex')}`;
+    const first = await deps.cache.remember(key, 60, async () => ({ n: 1 }));
+    const second = await other.cache.remember(key, 60, async () => ({ n: 2 }));
+    assert.deepEqual(
+      [first, second],
+      [
+        { value: { n: 1 }, hit: false },
+        { value: { n: 1 }, hit: true },
+      ],
+    );
+    await other.cache.forget(key);
+    assert.equal((await deps.cache.remember(key, 60, async () => ({ n: 3 }))).hit, false);
+  });
+
+  test('a revoked API key is refused by the other process within a second (pub/sub)', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const owner = await createTestUser(deps);
+    const apiKey = await createTestApiKey(deps, owner.user, ['items:read']);
+    assert.equal((await callOther('/v1/items', { headers: apiKey.headers })).status, 200);
+    const revoked = await call(`/v1/api-keys/${apiKey.id}`, {
+      method: 'DELETE',
+      headers: owner.headers,
+    });
+    assert.equal(revoked.status, 204);
+    const started = performance.now();
+    let status = 200;
+    while (status === 200 && performance.now() - started < 1_000) {
+      status = (await callOther('/v1/items', { headers: apiKey.headers })).status;
+      if (status === 200) await sleep(10);
+    }
+    assert.equal(status, 401, 'refused by the process that did not revoke it');
+  });
+
+  test('jobs: an export runs on a worker, its events stream and resume on the other process', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const who = await authFlow(call);
+    await itemsFlow(call, who);
+    const events = await exportJobFlow(call, who, callOther);
+    assert.ok(events.includes('active'), events.join(','));
+    const depth = await deps.jobs.depth();
+    assert.ok('exports.generate' in depth, 'queue depths read from the cluster');
+  });
+
+  test('AI gateway: reservations limit across processes, answers are cached, flights shared', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const owner = await createTestUser(deps);
+    const apiKey = await createTestApiKey(deps, owner.user, ['ai:chat']);
+    const chat = (through: Call, content: string) =>
+      through('/v1/chat/completions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'dev-local-echo',
+          messages: [{ role: 'user', content }],
+          temperature: 0,
+        }),
+      });
+    const first = await chat(call, 'the same question');
+    assert.equal(first.status, 200, await first.clone().text());
+    assert.equal(first.headers.get('x-ai-cache'), 'miss');
+    const again = await chat(callOther, 'the same question');
+    assert.equal(again.headers.get('x-ai-cache'), 'hit', 'cached by the other process');
+    // AI_REQUESTS_PER_MINUTE=4: reserved across both processes, so the fifth is refused.
+    const statuses = [first.status, again.status];
+    for (let index = 0; index < 3; index++) {
+      statuses.push((await chat(index % 2 === 0 ? call : callOther, `question ${index}`)).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200, 429]);
+
+    // Shared flights: the follower, on the other process's connection, reads every part.
+    assert.ok(deps.redis && other.redis);
+    const leaderSide = redisSharedFlights(deps.redis);
+    const followerSide = redisSharedFlights(other.redis);
+    try {
+      const key = `cluster-${randomBytes(4).toString('hex')}`;
+      const leader = await leaderSide.join(key, { ttlMs: 5_000 });
+      const follower = await followerSide.join(key, { ttlMs: 5_000 });
+      assert.equal(leader.role, 'leader');
+      assert.equal(follower.role, 'follower');
+      if (leader.role !== 'leader' || follower.role !== 'follower') return;
+      const read = (async () => {
+        const parts: string[] = [];
+        for await (const part of follower.parts) parts.push(part);
+        return parts;
+      })();
+      for (const part of ['one', 'two', 'three']) {
+        await sleep(20);
+        await leader.publish(part);
+      }
+      await leader.finish();
+      assert.deepEqual(await read, ['one', 'two', 'three']);
+    } finally {
+      await Promise.all([leaderSide.close(), followerSide.close()]);
+    }
+  });
+
+  test('the keys are spread over the nodes', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const counts = await Promise.all(cluster.nodes().map((node) => node.dbsize()));
+    assert.ok(
+      counts.filter((count) => count > 0).length >= 2,
+      `keys on more than one node: ${counts.join(', ')}`,
+    );
+  });
+});

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { findUnsafeText, textProblem } from '../../src/core/safe-text.ts';
+
+describe('text no field may hold', () => {
+  test('NUL and unpaired surrogates are refused; other text, even odd, is not', () => {
+    assert.equal(textProblem('a\u0000b')?.code, 'nul_character');
+    assert.equal(textProblem('a\ud800b')?.code, 'lone_surrogate');
+    assert.equal(textProblem('\udc00')?.code, 'lone_surrogate');
+    assert.equal(textProblem('abc\u202egpj.exe'), undefined);
+    assert.equal(textProblem('emoji \u{1f600} pair'), undefined);
+    assert.equal(textProblem('tab\tand\u0001control'), undefined);
+  });
+
+  test('every string is found with its path, through objects, arrays and keys', () => {
+    const found = findUnsafeText({
+      name: 'ok',
+      tags: ['fine', 'bad\u0000'],
+      owner: { note: '\ud83d' },
+      'key\u0000': { inner: 'x\u0000' },
+      count: 3,
+    });
+    assert.deepEqual(
+      found.map((entry) => `${entry.path}:${entry.code}`),
+      [
+        'tags.1:nul_character',
+        'owner.note:lone_surrogate',
+        '(key):nul_character',
+        '(key).inner:nul_character',
+      ],
+    );
+  });
+
+  test('files and other instances are not walked', () => {
+    const file = new File(['a\u0000b'], 'a.csv');
+    assert.deepEqual(findUnsafeText({ file, when: new Date(0) }), []);
+  });
+});
+
+describe('hostile shapes', () => {
+  test('a value nested 400,000 deep is walked without overflowing the stack', () => {
+    const depth = 400_000;
+    const value: unknown = JSON.parse(`{"a":${'['.repeat(depth)}"x\\u0000"${']'.repeat(depth)}}`);
+    const found = findUnsafeText(value);
+    assert.equal(found.length, 1);
+    assert.equal(found[0]?.code, 'nul_character');
+    assert.ok((found[0]?.path.length ?? Infinity) < 100, 'the path is cut short, not 800 kB');
+    assert.match(found[0]?.path ?? '', /^a(\.0)+\.…(\.0)+$/);
+  });
+});

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { DEVELOPMENT_JWT_SECRET, parseSettings, SettingsError } from '../../src/core/settings.ts';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseSettings(env);
+  } catch (error) {
+    assert.ok(error instanceof SettingsError);
+    return error.problems;
+  }
+  assert.fail('expected the settings to be refused');
+}
+
+describe('settings', () => {
+  test('an empty environment gives working development defaults', () => {
+    const settings = parseSettings({});
+    assert.equal(settings.NODE_ENV, 'development');
+    assert.equal(settings.PORT, 3000);
+    assert.equal(settings.DATABASE_URL, undefined);
+    assert.equal(settings.MIGRATE_ON_START, true);
+    assert.equal(settings.LOG_FORMAT, 'pretty');
+  });
+
+  test('values are coerced from strings, and empty strings count as unset', () => {
+    const settings = parseSettings({
+      PORT: '8080',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      REDIS_URL: '',
+    });
+    assert.equal(settings.PORT, 8080);
+    assert.deepEqual(settings.CORS_ORIGINS, ['https://a.example', 'https://b.example']);
+    assert.equal(settings.REDIS_URL, undefined);
+  });
+
+  test('every problem is reported at once, one line each', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://db',
+      LOG_LEVEL: 'loud',
+      JWT_SECRET: 'short',
+    });
+    assert.equal(problems.length, 4);
+    assert.match(problems.join('\n'), /^PORT: /m);
+    assert.match(problems.join('\n'), /^DATABASE_URL: must be a postgres/m);
+    assert.match(problems.join('\n'), /^LOG_LEVEL: /m);
+    assert.match(problems.join('\n'), /^JWT_SECRET: must be at least 32/m);
+  });
+
+  test('production requires external services and a real secret', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' });
+    assert.deepEqual(problems.map((line) => line.split(':')[0]).sort(), [
+      'DATABASE_URL',
+      'JWT_SECRET',
+      'REDIS_URL',
+    ]);
+  });
+
+  test('production refuses the development secret and a short one', () => {
+    const base = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://db/app',
+      REDIS_URL: 'redis://cache:6379',
+    };
+    assert.match(
+      problemsOf({ ...base, JWT_SECRET: DEVELOPMENT_JWT_SECRET }).join(),
+      /JWT_SECRET: must be set to a real secret/,
+    );
+    assert.match(
+      problemsOf({ ...base, JWT_SECRET: 'x'.repeat(31) }).join(),
+      /JWT_SECRET: must be at least 32/,
+    );
+    const settings = parseSettings({ ...base, JWT_SECRET: 'k'.repeat(40) });
+    assert.equal(settings.MIGRATE_ON_START, false);
+    assert.equal(settings.LOG_FORMAT, 'json');
+  });
+
+  test('a bad environment stops the server with the list, exit code 1 and no stack trace', () => {
+    const result = spawnSync(process.execPath, ['src/server.ts'], {
+      env: { PATH: process.env.PATH, NODE_ENV: 'production', PORT: 'nope' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /^Invalid environment:/);
+    assert.match(result.stderr, /PORT: /);
+    assert.match(result.stderr, /DATABASE_URL: is required in production/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+});
