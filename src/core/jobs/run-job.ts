@@ -62,11 +62,15 @@ export async function runJobOnce<D extends JobRuntime>(request: RunRequest<D>): 
     definition.timeoutMs,
   );
   timer.unref();
-  const releaseShutdown = abortWith(stop, request.shutdown, () =>
-    new Error('The worker stopped before the job finished'),
+  const releaseShutdown = abortWith(
+    stop,
+    request.shutdown,
+    () => new Error('The worker stopped before the job finished'),
   );
-  const releaseCancel = abortWith(stop, request.cancelled, (reason) =>
-    new Error(`The job's try was cancelled: ${String(reason)}`),
+  const releaseCancel = abortWith(
+    stop,
+    request.cancelled,
+    (reason) => new Error(`The job's try was cancelled: ${String(reason)}`),
   );
   const context: JobContext<D> = {
     jobId: request.jobId,
