@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every process of the service: the API (default command), the worker
 # (`node --import ./src/preload.ts src/worker.ts`) and the one-shot migration
-# (`node scripts/migrate.ts`).
+# (`node --import ./src/preload.ts scripts/migrate.ts`; the preload keeps it near 100 MB,
+# decision 005).
 # Node 24 runs the TypeScript sources directly (type stripping), so there is no build step;
 # the one built file the image needs, Scalar's browser bundle for /docs, comes from a stage of
 # its own (decision 016).

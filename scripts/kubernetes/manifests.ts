@@ -252,7 +252,7 @@ function migrationJob(): Job {
         spec: {
           ...podSpec('migrate', {
             name: 'migrate',
-            command: ['node', 'scripts/migrate.ts'],
+            command: ['node', '--import', './src/preload.ts', 'scripts/migrate.ts'],
             ...environment,
             resources: {
               requests: { cpu: '100m', memory: '128Mi' },

@@ -231,6 +231,12 @@ describe('the Kubernetes manifests', () => {
             assert.ok(container.resources?.limits?.[resource], `${where} limits ${resource}`);
           }
           assert.match(container.image, /hono-service-template:/, 'the overlay names the image');
+          // Without the preload, drizzle loads as ES modules: ~250 MB more, past the limits.
+          assert.deepEqual(
+            container.command?.slice(0, 3),
+            ['node', '--import', './src/preload.ts'],
+            `${where} runs Node with the preload`,
+          );
         }
         if (workload.kind === 'Deployment') {
           assert.ok((pod.topologySpreadConstraints ?? []).length >= 1, `${where} spreads`);
