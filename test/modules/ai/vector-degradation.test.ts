@@ -1,10 +1,12 @@
 /**
  * A PostgreSQL server without pgvector (this project's own): the service starts and serves
  * everything else, `/readyz` passes, collections work, and the operations that need vectors
- * answer 503 saying the extension is missing.
+ * answer 503 saying the extension is missing. On a server that has pgvector (compose's), this
+ * file's own database drops the extension first, which is what the service sees without it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { createApp } from '../../../src/app.ts';
 import { createTestApiKey, createTestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
@@ -15,6 +17,8 @@ let headers: Record<string, string>;
 
 before(async () => {
   deps = await createTestDeps();
+  await deps.db.execute(sql`drop table if exists ai_chunks`);
+  await deps.db.execute(sql`drop extension if exists vector cascade`);
   app = createApp(deps);
   const owner = await createTestUser(deps);
   const { key } = await createTestApiKey(deps, owner.user, ['ai:chat', 'ai:documents']);
