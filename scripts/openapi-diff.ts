@@ -100,6 +100,14 @@ function lastReleaseHeading(): string | undefined {
   return /^## \[\d+\.\d+\.\d+[^\]]*\]/m.exec(changelog)?.[0];
 }
 
+/** Whether `commit` is where a shallow clone's history is cut (its parents were not fetched). */
+function isShallowBoundary(commit: string): boolean {
+  if (git(['rev-parse', '--is-shallow-repository']) !== 'true') return false;
+  const shallowFile = git(['rev-parse', '--git-path', 'shallow']);
+  if (!shallowFile || !existsSync(shallowFile)) return false;
+  return readFileSync(shallowFile, 'utf8').split('\n').includes(commit);
+}
+
 /** The base to compare with, and how it was chosen; undefined (with why) when there is none. */
 function findBase(given: string | undefined): { ref?: string; why: string } {
   if (given) return { ref: given, why: 'given with --base' };
@@ -111,6 +119,12 @@ function findBase(given: string | undefined): { ref?: string; why: string } {
   const release = heading
     ? git(['log', '--reverse', '--format=%H', '-S', heading, '--', CHANGELOG_FILE])?.split('\n')[0]
     : undefined;
+  if (heading && release && isShallowBoundary(release)) {
+    // A shallow clone's oldest commit "adds" every line it holds: it may be HEAD itself.
+    return {
+      why: `this clone is shallow, so the commit that added "${heading}" to ${CHANGELOG_FILE} is not in it: fetch the whole history (git fetch --unshallow; actions/checkout: fetch-depth: 0) or tag the release`,
+    };
+  }
   if (heading && release) {
     return { ref: release, why: `the commit that added "${heading}" to ${CHANGELOG_FILE}` };
   }

@@ -208,6 +208,40 @@ describe('npm run openapi:diff in a repository with a release tag', () => {
     }
   });
 
+  test('in a shallow clone that lacks the release commit, skips saying so, never compares with HEAD', () => {
+    const origin = mkdtempSync(join(tmpdir(), 'openapi-diff-origin-'));
+    const shallow = mkdtempSync(join(tmpdir(), 'openapi-diff-shallow-'));
+    const run = (cwd: string, ...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+        cwd,
+        stdio: 'ignore',
+      });
+    try {
+      run(origin, 'init', '-q');
+      writeFileSync(join(origin, 'openapi.json'), base);
+      writeFileSync(join(origin, 'CHANGELOG.md'), '## [Unreleased]\n\n## [0.1.0]\n');
+      run(origin, 'add', '.');
+      run(origin, 'commit', '-q', '-m', 'release 0.1.0');
+      const later = JSON.parse(base) as Record<string, Record<string, Record<string, unknown>>>;
+      delete later.paths?.['/v1/items/{id}']?.delete;
+      writeFileSync(join(origin, 'openapi.json'), JSON.stringify(later));
+      run(origin, 'commit', '-q', '-am', 'later');
+      // As actions/checkout clones by default: one commit, no tags.
+      run(shallow, 'clone', '-q', '--depth', '1', '--no-tags', `file://${origin}`, '.');
+      const result = spawnSync(
+        process.execPath,
+        [join(ROOT, 'scripts/openapi-diff.ts'), '--current', 'openapi.json'],
+        { cwd: shallow, encoding: 'utf8' },
+      );
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /skipped: this clone is shallow/);
+      assert.doesNotMatch(result.stdout, /0 changes/);
+    } finally {
+      rmSync(origin, { recursive: true, force: true });
+      rmSync(shallow, { recursive: true, force: true });
+    }
+  });
+
   test('skips, saying why, where there is no base', () => {
     const bare = mkdtempSync(join(tmpdir(), 'openapi-diff-bare-'));
     try {
