@@ -1,8 +1,5 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { type Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -159,6 +156,31 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
     });
     return app;
   }
+  // Loaded on the first visit: bull-board and its schema library cost ~130 ms and ~30 MB at
+  // start for a page most processes never serve.
+  let board: Promise<Hono> | undefined;
+  app.all(`${BASE}/*`, async function boardPage(c) {
+    board ??= loadBoard(queues);
+    const res = await (await board).fetch(c.req.raw, c.env);
+    if (!(res.headers.get('content-type') ?? '').startsWith('text/html')) return res;
+    const html = (await res.text())
+      .replace(EXTERNAL_FONTS, '')
+      .replace('</body>', `${SIGN_OUT_FORM}</body>`);
+    const page = new Response(html, res);
+    page.headers.delete('content-length');
+    page.headers.set('content-security-policy', BOARD_POLICY);
+    return page;
+  });
+  return app;
+}
+
+/** The board itself, under `BASE`, its scripts and styles served from the installed package. */
+async function loadBoard(queues: ReturnType<Deps['jobs']['dashboardQueues']>): Promise<Hono> {
+  const [{ createBullBoard }, { BullMQAdapter }, { HonoAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/hono'),
+  ]);
   const adapter = new HonoAdapter(serveStatic);
   createBullBoard({
     queues: queues.map((queue) => new BullMQAdapter(queue)),
@@ -168,19 +190,13 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
     dirname(createRequire(import.meta.url).resolve('@bull-board/ui/package.json')),
     'dist',
   );
-  app.use(`${BASE}/*`, async function boardPage(c, next) {
-    await next();
-    if (!(c.res.headers.get('content-type') ?? '').startsWith('text/html')) return;
-    const html = (await c.res.text())
-      .replace(EXTERNAL_FONTS, '')
-      .replace('</body>', `${SIGN_OUT_FORM}</body>`);
-    c.res = new Response(html, c.res);
-    c.res.headers.delete('content-length');
-    c.res.headers.set('content-security-policy', BOARD_POLICY);
-  });
   adapter.setBasePath(BASE);
   adapter.setStaticPath('/static', join(uiDist, 'static'));
   adapter.setViewsPath(uiDist);
-  app.route(BASE, adapter.registerPlugin());
-  return app;
+  const board = new Hono().route(BASE, adapter.registerPlugin());
+  // Errors go on to the app's handler, which answers them as problem documents.
+  board.onError((error) => {
+    throw error;
+  });
+  return board;
 }
