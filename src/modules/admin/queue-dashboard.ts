@@ -194,9 +194,13 @@ async function loadBoard(queues: ReturnType<Deps['jobs']['dashboardQueues']>): P
   adapter.setStaticPath('/static', join(uiDist, 'static'));
   adapter.setViewsPath(uiDist);
   const board = new Hono().route(BASE, adapter.registerPlugin());
-  // Errors go on to the app's handler, which answers them as problem documents.
+  // Errors, and paths the board does not have, go on to the app's handler, which answers
+  // them as problem documents.
   board.onError((error) => {
     throw error;
+  });
+  board.notFound(() => {
+    throw new ProblemError(404, { detail: 'The queue dashboard has no such page' });
   });
   return board;
 }

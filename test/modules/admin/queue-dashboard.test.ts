@@ -67,6 +67,11 @@ describe('queue dashboard', () => {
     assert.ok(script, 'the page loads its scripts');
     const asset = await app.request(`/admin/queues/${script}`, { headers: admin.headers });
     assert.equal(asset.status, 200, 'served by the app itself');
+    const missing = await app.request('/admin/queues/api/no-such-thing', {
+      headers: admin.headers,
+    });
+    assert.equal(missing.status, 404);
+    assert.match(missing.headers.get('content-type') ?? '', /application\/problem\+json/);
   });
 
   test('its API lists every queue', async () => {
