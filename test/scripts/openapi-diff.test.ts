@@ -177,24 +177,30 @@ describe('npm run openapi:diff in a repository with a release tag', () => {
     assert.match(result.stdout, /The major version moved \(0\.1\.0 → 1\.0\.0\): allowed/);
   });
 
+  const gitIn = (cwd: string, ...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
+      cwd,
+      stdio: 'ignore',
+    });
+
+  /** A repository whose release 0.1.0 is in its changelog only, then a commit removing an operation. */
+  function releaseThenRemoval(dir: string): void {
+    gitIn(dir, 'init', '-q');
+    writeFileSync(join(dir, 'openapi.json'), base);
+    writeFileSync(join(dir, 'CHANGELOG.md'), '## [Unreleased]\n\n## [0.1.0]\n');
+    gitIn(dir, 'add', '.');
+    gitIn(dir, 'commit', '-q', '-m', 'release 0.1.0');
+    // Later work: the document the release had is no longer the committed one.
+    const later = JSON.parse(base) as Record<string, Record<string, Record<string, unknown>>>;
+    delete later.paths?.['/v1/items/{id}']?.delete;
+    writeFileSync(join(dir, 'openapi.json'), JSON.stringify(later));
+    gitIn(dir, 'commit', '-q', '-am', 'later');
+  }
+
   test('in a clone without tags, compares with the commit that added the release to the changelog', () => {
     const clone = mkdtempSync(join(tmpdir(), 'openapi-diff-untagged-'));
-    const run = (...args: string[]) =>
-      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
-        cwd: clone,
-        stdio: 'ignore',
-      });
     try {
-      run('init', '-q');
-      writeFileSync(join(clone, 'openapi.json'), base);
-      writeFileSync(join(clone, 'CHANGELOG.md'), '## [Unreleased]\n\n## [0.1.0]\n');
-      run('add', '.');
-      run('commit', '-q', '-m', 'release 0.1.0');
-      // Later work: the document the release had is no longer the committed one.
-      const later = JSON.parse(base) as Record<string, Record<string, Record<string, unknown>>>;
-      delete later.paths?.['/v1/items/{id}']?.delete;
-      writeFileSync(join(clone, 'openapi.json'), JSON.stringify(later));
-      run('commit', '-q', '-am', 'later');
+      releaseThenRemoval(clone);
       const result = spawnSync(
         process.execPath,
         [join(ROOT, 'scripts/openapi-diff.ts'), '--current', 'openapi.json'],
@@ -211,23 +217,10 @@ describe('npm run openapi:diff in a repository with a release tag', () => {
   test('in a shallow clone that lacks the release commit, skips saying so, never compares with HEAD', () => {
     const origin = mkdtempSync(join(tmpdir(), 'openapi-diff-origin-'));
     const shallow = mkdtempSync(join(tmpdir(), 'openapi-diff-shallow-'));
-    const run = (cwd: string, ...args: string[]) =>
-      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], {
-        cwd,
-        stdio: 'ignore',
-      });
     try {
-      run(origin, 'init', '-q');
-      writeFileSync(join(origin, 'openapi.json'), base);
-      writeFileSync(join(origin, 'CHANGELOG.md'), '## [Unreleased]\n\n## [0.1.0]\n');
-      run(origin, 'add', '.');
-      run(origin, 'commit', '-q', '-m', 'release 0.1.0');
-      const later = JSON.parse(base) as Record<string, Record<string, Record<string, unknown>>>;
-      delete later.paths?.['/v1/items/{id}']?.delete;
-      writeFileSync(join(origin, 'openapi.json'), JSON.stringify(later));
-      run(origin, 'commit', '-q', '-am', 'later');
+      releaseThenRemoval(origin);
       // As actions/checkout clones by default: one commit, no tags.
-      run(shallow, 'clone', '-q', '--depth', '1', '--no-tags', `file://${origin}`, '.');
+      gitIn(shallow, 'clone', '-q', '--depth', '1', '--no-tags', `file://${origin}`, '.');
       const result = spawnSync(
         process.execPath,
         [join(ROOT, 'scripts/openapi-diff.ts'), '--current', 'openapi.json'],
