@@ -54,6 +54,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
 }
 
 function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
+  ignoreDroppedTypeLookups();
   // Behind a transaction-mode pooler, consecutive statements of one connection may run on
   // different server connections, so a statement prepared under a name on one is missing
   // on the next. Unprepared, postgres.js sends every query as an unnamed statement (parse,
@@ -117,4 +118,24 @@ async function openEmbedded(dataDir: string): Promise<DatabaseHandle> {
     migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
     close: () => client.close().finally(unlock),
   };
+}
+
+let typeLookupGuard = false;
+
+/**
+ * postgres.js 3.4.9 starts its array-type lookup on every new connection and drops the
+ * promise (connection.js:564); a reset during it rejects with no handler and Node ends the
+ * process (porsager/postgres#1192, #1223). Only that rejection, recognised by the SQL
+ * postgres.js stamps on it, is ignored: the pool reconnects. Every other one still ends the
+ * process, as Node's default does.
+ */
+function ignoreDroppedTypeLookups(): void {
+  if (typeLookupGuard) return;
+  typeLookupGuard = true;
+  process.on('unhandledRejection', (reason) => {
+    const query =
+      typeof reason === 'object' && reason !== null ? Reflect.get(reason, 'query') : undefined;
+    if (typeof query === 'string' && query.includes('from pg_catalog.pg_type a')) return;
+    throw reason;
+  });
 }
