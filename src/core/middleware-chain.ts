@@ -8,6 +8,8 @@ import type { Context, MiddlewareHandler, Next } from 'hono';
 export function chainMiddleware<E extends object>(
   handlers: readonly MiddlewareHandler<E>[],
 ): MiddlewareHandler<E> {
+  const [only] = handlers;
+  if (only && handlers.length === 1) return only;
   return function chainedMiddleware(c, next) {
     return run(handlers, 0, c, next);
   };

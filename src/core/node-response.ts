@@ -29,3 +29,18 @@ export function setAnswerHeader(c: Context, name: string, value: string): void {
   if (outgoing && !outgoing.headersSent) outgoing.setHeader(name, value);
   else c.header(name, value);
 }
+
+/**
+ * A header of the request, from Node's own parsed headers when Node serves it. Through
+ * `c.req.header()`, the first header read builds the whole web `Headers` of the request
+ * (every name and value validated again), which bare Hono never pays for a route that reads
+ * none. Repeated headers come joined by `, `, as `Headers.get` joins them; `set-cookie` is
+ * never a request header.
+ */
+export function requestHeader(c: Context, name: string): string | undefined {
+  // Tests may hand the app a bare `{ socket }` as `incoming`, for the client's address.
+  const headers = nodeBindingsOf(c)?.incoming?.headers;
+  if (!headers) return c.req.header(name);
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}

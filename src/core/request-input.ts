@@ -61,7 +61,7 @@ export function checkRequestInput(limits: {
   const regular = limitOf(limits.bytes);
   const upload = limitOf(limits.uploadBytes);
   const streamed = limitStreamed(limits.uploadBytes);
-  return async function checkRequestInput(c, next) {
+  return function checkRequestInput(c, next) {
     assertWellFormedUrl(c.req.url);
     // Reading no body keeps the cheap path of @hono/node-server's request for GET and HEAD.
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
