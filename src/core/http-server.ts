@@ -3,6 +3,7 @@ import { type AddressInfo, Server as NetServer } from 'node:net';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { ExitError } from './exit-error.ts';
 import { answerMalformedRequests } from './malformed-requests.ts';
+import { AnswerResponse } from './node-response.ts';
 
 /**
  * `env` carries @hono/node-server's bindings (`incoming`, `outgoing`): the client's address
@@ -81,6 +82,7 @@ export async function listen(options: HttpServerOptions): Promise<RunningServer>
   let handler = options.fetch ?? starting;
   const server = createAdaptorServer({
     fetch: (request, env) => handler(request, env),
+    serverOptions: { ServerResponse: AnswerResponse },
   }) as Server;
   if (options.keepAliveTimeoutMs) {
     server.keepAliveTimeout = options.keepAliveTimeoutMs;

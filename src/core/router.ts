@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from './app-env.ts';
+import { StaticPathRouter } from './static-path-router.ts';
 import { validationHook } from './validation.ts';
 
 /**
@@ -10,5 +11,5 @@ import { validationHook } from './validation.ts';
  * export const healthRoutes = (deps: Deps) => createRouter().openapi(livez, (c) => ...);
  */
 export function createRouter(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook, router: new StaticPathRouter() });
 }

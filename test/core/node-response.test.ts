@@ -4,9 +4,12 @@
  * handler's own value must win.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../src/app.ts';
 import { listen, type RunningServer } from '../../src/core/http-server.ts';
+import { AnswerResponse } from '../../src/core/node-response.ts';
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
 
 let deps: TestDeps;
@@ -73,4 +76,44 @@ describe('headers of every answer, through a real server', () => {
     assert.ok(first.headers.get('x-request-id'));
     assert.notEqual(first.headers.get('x-request-id'), second.headers.get('x-request-id'));
   });
+});
+
+describe('AnswerResponse: early headers merged when the head is written', () => {
+  const cases: [string, (res: AnswerResponse) => void][] = [
+    [
+      'an object of headers',
+      (res) => res.writeHead(200, { 'Content-Security-Policy': 'mine' }).end(),
+    ],
+    [
+      'a reason and an object',
+      (res) => res.writeHead(200, 'Fine', { 'content-security-policy': 'mine' }).end(),
+    ],
+    ['a flat array', (res) => res.writeHead(200, ['Content-Security-Policy', 'mine']).end()],
+    [
+      'no headers, set before',
+      (res) => res.setHeader('Content-Security-Policy', 'mine').writeHead(200).end(),
+    ],
+    ['an implicit head', (res) => res.setHeader('content-security-policy', 'mine').end()],
+  ];
+  for (const [what, answer] of cases) {
+    test(`${what}: the early headers are sent, once, and the handler's own value wins`, async () => {
+      const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
+        assert.ok(res instanceof AnswerResponse);
+        res.addEarlyHeader('x-request-id', 'early-1');
+        res.addEarlyHeader('content-security-policy', 'early');
+        answer(res);
+      });
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = http.address() as AddressInfo;
+        const res = await fetch(`http://127.0.0.1:${port}/`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-request-id'), 'early-1');
+        assert.equal(res.headers.get('content-security-policy'), 'mine');
+      } finally {
+        http.closeAllConnections();
+        await new Promise((resolve) => http.close(resolve));
+      }
+    });
+  }
 });
