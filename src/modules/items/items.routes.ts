@@ -15,6 +15,7 @@ import {
   runIdempotent,
 } from '../../core/idempotency/idempotency.ts';
 import { IdParams } from '../../core/ids.ts';
+import { setAnswerHeader } from '../../core/node-response.ts';
 import { keysetPages } from '../../core/pagination.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, locationHeader, problemResponses } from '../../core/route.ts';
@@ -154,7 +155,7 @@ export function itemRoutes(deps: Deps) {
       const { value, hit } = await deps.cache.remember<ItemStats>(itemStatsKey(ownerId), 60, () =>
         itemStats(deps.db, ownerId),
       );
-      c.header('x-cache', hit ? 'hit' : 'miss');
+      setAnswerHeader(c, 'x-cache', hit ? 'hit' : 'miss');
       return sendJson(c, ItemStats, value, 200);
     })
     .openapi(listItemsRoute, async (c) => {
@@ -199,16 +200,16 @@ export function itemRoutes(deps: Deps) {
       if (!replayed) await forgetStats(ownerId);
       // Read through the schema: a replayed body is stored JSON, its dates are strings.
       const item = ItemPublic.parse(response.body);
-      if (response.location) c.header('location', response.location);
-      c.header('etag', etagOf(item.version));
-      if (replayed) c.header('idempotent-replayed', 'true');
+      if (response.location) setAnswerHeader(c, 'location', response.location);
+      setAnswerHeader(c, 'etag', etagOf(item.version));
+      if (replayed) setAnswerHeader(c, 'idempotent-replayed', 'true');
       return sendJson(c, ItemPublic, item, 201);
     })
     .openapi(getItemRoute, async (c) => {
       const item = await getItem(deps.db, c.get('principal').userId, c.req.valid('param').id);
       if (!item) throw new NotFoundError('item');
       const etag = etagOf(item.version);
-      c.header('etag', etag);
+      setAnswerHeader(c, 'etag', etag);
       if (isNotModified(c.req.valid('header')['if-none-match'], etag)) return c.body(null, 304);
       return sendJson(c, ItemPublic, toPublicItem(item), 200);
     })
@@ -222,7 +223,7 @@ export function itemRoutes(deps: Deps) {
         ifMatchVersions(c.req.valid('header')['if-match']),
       );
       await forgetStats(ownerId);
-      c.header('etag', etagOf(item.version));
+      setAnswerHeader(c, 'etag', etagOf(item.version));
       return sendJson(c, ItemPublic, toPublicItem(item), 200);
     })
     .openapi(deleteItemRoute, async (c) => {
