@@ -29,7 +29,11 @@ RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund \
   && cp node_modules/@scalar/api-reference/dist/browser/standalone.js assets/scalar/standalone.js
 
 FROM node:24-slim AS runtime
+# --max-semi-space-size=8: V8 lets the young generation grow to 32 MiB a half while the modules
+# load, and keeps it; at 8 an API process idles some 23 MB lighter, at the same throughput
+# (decision 041). In NODE_OPTIONS, so the API, the worker and the migration all get it.
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     HOST=0.0.0.0 \
     PORT=3000
 WORKDIR /app

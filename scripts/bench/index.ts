@@ -30,7 +30,14 @@ import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
 import { benchAi } from './ai.ts';
 import { type LatencyFigures, measureGatewayLatency } from './gateway-latency.ts';
 import { benchJobs, type JobsRun, summarizeJobs } from './jobs.ts';
-import { freePort, type RunningTarget, startTarget, status, type Target } from './processes.ts';
+import {
+  freePort,
+  PRODUCTION_NODE_FLAGS,
+  type RunningTarget,
+  startTarget,
+  status,
+  type Target,
+} from './processes.ts';
 import { fmt, log, median, positiveInt, table } from './report.ts';
 import {
   type AppName,
@@ -254,6 +261,7 @@ async function buildTargets(
         name: 'full',
         entry: 'src/server.ts',
         preload: true,
+        nodeFlags: PRODUCTION_NODE_FLAGS,
         readyPath: '/readyz',
         env: serverEnv,
       },
@@ -268,6 +276,7 @@ async function buildTargets(
         name: 'open',
         entry: 'scripts/bench/open-app.ts',
         preload: true,
+        nodeFlags: PRODUCTION_NODE_FLAGS,
         readyPath: '/readyz',
         env: { ...serverEnv, BENCH_USER_ID: userId },
       },
@@ -346,7 +355,7 @@ async function soak(session: Session) {
   console.log('Soak');
   console.log(machine.line);
   console.log(
-    `  full: node --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
   );
   console.log(`  load: ${scenario.name} (${scenario.note ?? ''})`);
   console.log(
@@ -545,7 +554,7 @@ async function bench(session: Session) {
     `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
   );
   console.log(
-    `  full: node --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
   );
   console.log(
     `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,

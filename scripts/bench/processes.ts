@@ -6,6 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
+/** The flags `npm start` and the image (NODE_OPTIONS) run the service with (decision 041). */
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=8'] as const;
+
 /** A server process the bench starts: its entry point, environment and readiness probe. */
 export interface Target {
   name: string;
@@ -13,6 +16,8 @@ export interface Target {
   entry: string;
   /** Start with `--import ./src/preload.ts`, as the npm scripts and the image do. */
   preload?: boolean;
+  /** Node's own flags, before the preload. */
+  nodeFlags?: readonly string[];
   env: Record<string, string>;
   /** Answers 200 once the process can serve. */
   readyPath: string;
@@ -74,7 +79,11 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
   const spawned = performance.now();
   const child = spawn(
     process.execPath,
-    [...(target.preload ? ['--import', './src/preload.ts'] : []), target.entry],
+    [
+      ...(target.nodeFlags ?? []),
+      ...(target.preload ? ['--import', './src/preload.ts'] : []),
+      target.entry,
+    ],
     {
       cwd: ROOT,
       env,
