@@ -49,7 +49,14 @@ export class AnswerResponse<
     const early = this.#early;
     if (early.length === 0 || this.headersSent) return super.writeHead(statusCode, reason, headers);
     if (headers === undefined || Array.isArray(headers)) {
-      for (const [name, value] of early) if (!this.hasHeader(name)) this.setHeader(name, value);
+      // Set last first, so a later early header replaces an earlier one of its name, and one
+      // the handler set on this response itself stays.
+      const set = new Set<string>();
+      for (const [name, value] of early.toReversed()) {
+        if (set.has(name) || this.hasHeader(name)) continue;
+        set.add(name);
+        this.setHeader(name, value);
+      }
       return super.writeHead(statusCode, reason, headers);
     }
     const merged: OutgoingHttpHeaders = {};

@@ -99,8 +99,10 @@ describe('AnswerResponse: early headers merged when the head is written', () => 
     test(`${what}: the early headers are sent, once, and the handler's own value wins`, async () => {
       const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
         assert.ok(res instanceof AnswerResponse);
-        res.addEarlyHeader('x-request-id', 'early-1');
+        res.addEarlyHeader('x-request-id', 'early-0');
         res.addEarlyHeader('content-security-policy', 'early');
+        // A later early header of the same name replaces the earlier one.
+        res.addEarlyHeader('x-request-id', 'early-1');
         answer(res);
       });
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
