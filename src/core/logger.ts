@@ -98,9 +98,11 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
   let destination: DestinationStream | undefined = options.destination;
   if (options.format === 'pretty' && !destination) {
     const pretty = await loadPretty();
-    // pino-pretty writes to standard output; a log file must not fill with escape codes.
-    const colorize = colourWanted(process.stdout, process.env);
-    if (pretty) destination = pretty({ colorize, sync: true, singleLine: true });
+    if (pretty) {
+      // pino-pretty writes to standard output; a log file must not fill with escape codes.
+      const colorize = colourWanted(process.stdout, process.env);
+      destination = pretty({ colorize, sync: true, singleLine: true });
+    }
   }
   destination ??= pino.destination({ sync: false });
   const logger = pino(config, destination);

@@ -30,13 +30,14 @@ export function nodeBindingsOf(c: Context): NodeBindings | undefined {
  * object (decision 041). The HTTP server makes every response one of these.
  */
 export class AnswerResponse<
-  Request extends IncomingMessage = IncomingMessage,
-> extends ServerResponse<Request> {
-  readonly #early: [string, string][] = [];
+  Incoming extends IncomingMessage = IncomingMessage,
+> extends ServerResponse<Incoming> {
+  /** By lower-case name: a later value replaces an earlier one, as `setHeader` would. */
+  readonly #early = new Map<string, string>();
 
   /** Adds a header (lower-case name) that the handler's response may still replace. */
   addEarlyHeader(name: string, value: string): void {
-    this.#early.push([name, value]);
+    this.#early.set(name, value);
   }
 
   override writeHead(
@@ -47,16 +48,10 @@ export class AnswerResponse<
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : undefined;
     const headers = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
     const early = this.#early;
-    if (early.length === 0 || this.headersSent) return super.writeHead(statusCode, reason, headers);
+    if (early.size === 0 || this.headersSent) return super.writeHead(statusCode, reason, headers);
     if (headers === undefined || Array.isArray(headers)) {
-      // Set last first, so a later early header replaces an earlier one of its name, and one
-      // the handler set on this response itself stays.
-      const set = new Set<string>();
-      for (const [name, value] of early.toReversed()) {
-        if (set.has(name) || this.hasHeader(name)) continue;
-        set.add(name);
-        this.setHeader(name, value);
-      }
+      // One the handler set on this response itself stays.
+      for (const [name, value] of early) if (!this.hasHeader(name)) this.setHeader(name, value);
       return super.writeHead(statusCode, reason, headers);
     }
     const merged: OutgoingHttpHeaders = {};
