@@ -33,8 +33,13 @@ FROM node:24-slim AS runtime
 # modules load, and under load) and keeps it; at 16 an API process holds about a quarter less
 # after a load and 8 MB less at idle, for at most a few per cent of throughput (decision 041).
 # In NODE_OPTIONS, so the API, the worker and the migration all get it.
+# NODE_COMPILE_CACHE: every module, its types stripped and compiled, is read from there; filled
+# below as the user and with the flags the processes run as (both are part of its key), so no
+# process loads Node's TypeScript stripper: about 29 MB less for its whole life, and a quicker
+# start (decision 042). Read-only at run time is fine.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=16 \
+    NODE_COMPILE_CACHE=/app/.cache/node-compile-cache \
     HOST=0.0.0.0 \
     PORT=3000
 WORKDIR /app
@@ -42,9 +47,11 @@ COPY --from=dependencies /app/node_modules ./node_modules
 COPY --from=docs-bundle /app/assets ./assets
 COPY package.json ./
 COPY migrations ./migrations
-COPY scripts/migrate.ts ./scripts/migrate.ts
+COPY scripts/migrate.ts scripts/warm-compile-cache.ts ./scripts/
 COPY src ./src
+RUN mkdir -p "$NODE_COMPILE_CACHE" && chown node:node "$NODE_COMPILE_CACHE"
 USER node
+RUN node --import ./src/preload.ts scripts/warm-compile-cache.ts
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/livez`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

@@ -9,6 +9,13 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
 /** The flags `npm start` and the image (NODE_OPTIONS) run the service with (decision 041). */
 export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=16'] as const;
 
+/**
+ * The compile cache `npm start` uses (the image's is filled as it is built, decision 042). Every
+ * target gets it, baselines too: each is a TypeScript file that would otherwise keep Node's
+ * TypeScript stripper loaded. The first start of each fills it.
+ */
+export const COMPILE_CACHE = 'node_modules/.cache/node-compile-cache';
+
 /** A server process the bench starts: its entry point, environment and readiness probe. */
 export interface Target {
   name: string;
@@ -71,6 +78,7 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
   const baseUrl = `http://127.0.0.1:${port}`;
   const env: Record<string, string | undefined> = {
     ...process.env,
+    NODE_COMPILE_CACHE: COMPILE_CACHE,
     ...target.env,
     HOST: '127.0.0.1',
     PORT: String(port),
