@@ -1,4 +1,4 @@
-import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import { DependencyUnavailableError, isDependencyUnavailable } from '../dependency-errors.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
@@ -29,6 +29,14 @@ export interface BullmqQueueOptions {
   /** A worker that stops renewing its lock for this long is presumed dead. */
   lockMs: number;
 }
+
+// Loaded on first use: an API process that enqueues nothing (most of its requests) spares
+// BullMQ's modules, and their memory, for its whole life.
+let bullmq: Promise<typeof import('bullmq')> | undefined;
+const loadBullmq = () => {
+  bullmq ??= import('bullmq');
+  return bullmq;
+};
 
 const STATES: Record<string, JobState> = {
   waiting: 'queued',
@@ -96,24 +104,26 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     if (producer.status !== 'ready') await waitForRedis(producer, maxWaitMs);
   };
   const queues = new Map<string, Queue>();
-  const queueFor = (name: string) => {
-    let queue = queues.get(name);
-    if (!queue) {
-      queue = new Queue(name, {
-        connection: producer,
-        prefix: options.prefix,
-        skipWaitingForReady: true,
-      });
-      queue.on('error', () => {});
-      queues.set(name, queue);
-      // BullMQ reads the server's version once, as the queue is built; if the connection is
-      // not up yet that fails, and the queue would fail every call for ever. Build it anew.
-      const built = queue;
-      built.waitUntilReady().catch(() => {
-        if (queues.get(name) === built) queues.delete(name);
-        built.close().catch(() => {});
-      });
-    }
+  const queueFor = async (name: string): Promise<Queue> => {
+    const existing = queues.get(name);
+    if (existing) return existing;
+    const { Queue } = await loadBullmq();
+    // Another call may have built it while BullMQ loaded.
+    const raced = queues.get(name);
+    if (raced) return raced;
+    const queue = new Queue(name, {
+      connection: producer,
+      prefix: options.prefix,
+      skipWaitingForReady: true,
+    });
+    queue.on('error', () => {});
+    queues.set(name, queue);
+    // BullMQ reads the server's version once, as the queue is built; if the connection is
+    // not up yet that fails, and the queue would fail every call for ever. Build it anew.
+    queue.waitUntilReady().catch(() => {
+      if (queues.get(name) === queue) queues.delete(name);
+      queue.close().catch(() => {});
+    });
     return queue;
   };
   const tombstone = (id: string) => `jobs:cancelled:${id}`;
@@ -134,22 +144,23 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
   /** The job's queue's events stream and creation time: one round trip for every queue. */
   async function locate(id: string): Promise<JobEventsLocation | undefined> {
     await connected();
+    const all = await Promise.all(
+      options.definitions.map((definition) => queueFor(definition.name)),
+    );
     const lookup = producer.pipeline();
-    for (const definition of options.definitions) {
-      lookup.hget(queueFor(definition.name).toKey(id), 'timestamp');
-    }
+    for (const queue of all) lookup.hget(queue.toKey(id), 'timestamp');
     const replies = (await lookup.exec()) ?? [];
     for (const [index, [error, timestamp]] of replies.entries()) {
-      const name = options.definitions[index]?.name;
-      if (!error && typeof timestamp === 'string' && name) {
-        return { stream: queueFor(name).toKey('events'), createdAt: Number(timestamp) };
+      const queue = all[index];
+      if (!error && typeof timestamp === 'string' && queue) {
+        return { stream: queue.toKey('events'), createdAt: Number(timestamp) };
       }
     }
     // Cancelled: BullMQ has removed the job, but not its entries.
     const cancelled = await readTombstone(id);
     return cancelled
       ? {
-          stream: queueFor(cancelled.name).toKey('events'),
+          stream: (await queueFor(cancelled.name)).toKey('events'),
           createdAt: cancelled.createdAt.getTime(),
         }
       : undefined;
@@ -164,7 +175,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     await connected();
     const found = await Promise.all(
       options.definitions.map(async (definition) => {
-        const job = await queueFor(definition.name).getJob(id);
+        const job = await (await queueFor(definition.name)).getJob(id);
         return job ? { job, name: definition.name } : undefined;
       }),
     );
@@ -187,7 +198,8 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       };
       try {
         await connected();
-        await queueFor(job.name).add(job.name, payload, {
+        const queue = await queueFor(job.name);
+        await queue.add(job.name, payload, {
           jobId: id,
           attempts: job.attempts,
           backoff: { type: 'exponential', delay: job.backoff.delayMs, jitter: job.backoff.jitter },
@@ -215,7 +227,9 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
         // The job was read before its state: if it finished in between, read it again, or it
         // would show as completed with no result.
         const torn = (state === 'completed' || state === 'failed') && !found.job.finishedOn;
-        const job = torn ? ((await queueFor(found.name).getJob(id)) ?? found.job) : found.job;
+        const job = torn
+          ? ((await (await queueFor(found.name)).getJob(id)) ?? found.job)
+          : found.job;
         return toStatus(job, state, found.name);
       }
       return readTombstone(id);
@@ -251,14 +265,15 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
     },
     ready: () => connected(),
     dashboardQueues() {
-      return options.definitions.map((definition) => queueFor(definition.name));
+      return Promise.all(options.definitions.map((definition) => queueFor(definition.name)));
     },
     async depth() {
       // Metrics scrapes must stay quick during an outage.
       await connected(250);
       const entries = await Promise.all(
         options.definitions.map(async (definition) => {
-          const counts = await queueFor(definition.name).getJobCounts(
+          const queue = await queueFor(definition.name);
+          const counts = await queue.getJobCounts(
             'waiting',
             'delayed',
             'active',
@@ -271,6 +286,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       return Object.fromEntries(entries);
     },
     async startWorker(definitions, deps): Promise<JobWorker> {
+      const { UnrecoverableError, WaitingError, Worker } = await loadBullmq();
       const connection = connectRedis(server, {
         enableOfflineQueue: true,
         maxRetriesPerRequest: null,
@@ -355,7 +371,7 @@ export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
       }
       for (const definition of definitions) {
         if (definition.schedule) {
-          await queueFor(definition.name).upsertJobScheduler(
+          await (await queueFor(definition.name)).upsertJobScheduler(
             definition.name,
             { pattern: definition.schedule.pattern, tz: 'UTC' },
             { name: definition.name, data: { input: {}, meta: {} } satisfies JobPayload },

@@ -69,7 +69,7 @@ export interface JobQueue {
   /** Resolves once the queue's connection is up, or after a short wait regardless. */
   ready(): Promise<void>;
   /** BullMQ's queues, for its dashboard; none for the in-process driver. */
-  dashboardQueues(): readonly Queue[];
+  dashboardQueues(): Promise<readonly Queue[]>;
   /** How many jobs each queue holds, by state, for metrics. */
   depth(): Promise<Record<string, Record<string, number>>>;
   /** Runs the given jobs in this process, handing each `deps` as its dependencies. */

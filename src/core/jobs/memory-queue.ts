@@ -183,7 +183,7 @@ export function memoryJobQueue(options: { maxFinished?: number } = {}): JobQueue
       return 'cancelled';
     },
     ready: async () => {},
-    dashboardQueues: () => [],
+    dashboardQueues: async () => [],
     async depth() {
       const depths: Record<string, Record<string, number>> = {};
       for (const { definition, status } of entries.values()) {

@@ -59,7 +59,6 @@ const BOARD_POLICY = pagePolicy({ styles: ["'unsafe-inline'"], base: "'self'" })
  */
 export function queueDashboard(deps: Deps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const queues = deps.jobs.dashboardQueues();
   const ctx = authContext(deps);
   const ttlSeconds = deps.tokens.ttlSeconds;
   const sessions: AdminSessions = deps.redis
@@ -148,7 +147,7 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
       headers: { 'www-authenticate': 'Bearer realm="api"' },
     });
   });
-  if (queues.length === 0) {
+  if (!deps.jobs.durable) {
     app.get(BASE, () => {
       throw new ProblemError(503, {
         detail: 'No durable queues: jobs run in-process without REDIS_URL',
@@ -160,7 +159,7 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
   // start for a page most processes never serve.
   let board: Promise<Hono> | undefined;
   app.all(`${BASE}/*`, async function boardPage(c) {
-    board ??= loadBoard(queues);
+    board ??= loadBoard(deps.jobs);
     const res = await (await board).fetch(c.req.raw, c.env);
     if (!(res.headers.get('content-type') ?? '').startsWith('text/html')) return res;
     const html = (await res.text())
@@ -175,11 +174,12 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
 }
 
 /** The board itself, under `BASE`, its scripts and styles served from the installed package. */
-async function loadBoard(queues: ReturnType<Deps['jobs']['dashboardQueues']>): Promise<Hono> {
-  const [{ createBullBoard }, { BullMQAdapter }, { HonoAdapter }] = await Promise.all([
+async function loadBoard(jobs: Deps['jobs']): Promise<Hono> {
+  const [{ createBullBoard }, { BullMQAdapter }, { HonoAdapter }, queues] = await Promise.all([
     import('@bull-board/api'),
     import('@bull-board/api/bullMQAdapter'),
     import('@bull-board/hono'),
+    jobs.dashboardQueues(),
   ]);
   const adapter = new HonoAdapter(serveStatic);
   createBullBoard({

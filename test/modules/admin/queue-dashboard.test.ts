@@ -37,7 +37,8 @@ async function adminSession(): Promise<string> {
 }
 
 async function isPaused(queueName: string): Promise<boolean> {
-  const queue = deps.jobs.dashboardQueues().find((candidate) => candidate.name === queueName);
+  const queues = await deps.jobs.dashboardQueues();
+  const queue = queues.find((candidate) => candidate.name === queueName);
   assert.ok(queue, queueName);
   return queue.isPaused();
 }
