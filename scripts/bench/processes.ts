@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
 /** The flags `npm start` and the image (NODE_OPTIONS) run the service with (decision 041). */
-export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=16'] as const;
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=8'] as const;
 
 /**
  * The compile cache `npm start` uses (the image's is filled as it is built, decision 042). Every

@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
-import { Busboy, type BusboyFileStream, type BusboyInstance } from '@fastify/busboy';
+import type { BusboyConstructor, BusboyFileStream, BusboyInstance } from '@fastify/busboy';
 import { ProblemError } from './problem.ts';
+
+let busboy: Promise<{ Busboy: BusboyConstructor }> | undefined;
 
 /** What a multipart form holds under one field name. */
 export type MultipartFile =
@@ -30,9 +32,12 @@ async function* asProblems(stream: BusboyFileStream): AsyncGenerator<Uint8Array>
  * are read past. A form that breaks off or does not parse is a 400, when it is found or,
  * after the file was handed over, as an error of its bytes.
  */
-export function readMultipartFile(request: Request, field: string): Promise<MultipartFile> {
+export async function readMultipartFile(request: Request, field: string): Promise<MultipartFile> {
   const body = request.body;
-  if (!body) return Promise.resolve({ found: 'nothing' });
+  if (!body) return { found: 'nothing' };
+  // Loaded on the first upload: most processes never take one.
+  busboy ??= import('@fastify/busboy');
+  const { Busboy } = await busboy;
   return new Promise((resolve, reject) => {
     let parser: BusboyInstance;
     try {
