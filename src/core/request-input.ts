@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from './app-env.ts';
+import { requestHeader } from './node-response.ts';
 import { ProblemError } from './problem.ts';
 import { assertWellFormedUrl } from './url-encoding.ts';
 
@@ -65,8 +66,18 @@ export function checkRequestInput(limits: {
     assertWellFormedUrl(c.req.url);
     // Reading no body keeps the cheap path of @hono/node-server's request for GET and HEAD.
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
-    const type = c.req.header('content-type') ?? '';
+    const type = requestHeader(c, 'content-type') ?? '';
     if (STREAMED.test(type)) return streamed(c, next);
-    return (/^multipart\//i.test(type) ? upload : regular)(c, next);
+    const multipart = /^multipart\//i.test(type);
+    // A declared length is checked from Node's own headers, as `bodyLimit` would check it, but
+    // without touching the web Request: once built, @hono/node-server reads the body through
+    // web streams, where untouched it reads it straight from the socket (`c.req.json()`).
+    const length = requestHeader(c, 'content-length');
+    if (length !== undefined && requestHeader(c, 'transfer-encoding') === undefined) {
+      const maxSize = multipart ? limits.uploadBytes : limits.bytes;
+      if (Number.parseInt(length, 10) > maxSize) throw tooLarge(maxSize);
+      return next();
+    }
+    return (multipart ? upload : regular)(c, next);
   };
 }
