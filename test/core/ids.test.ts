@@ -15,3 +15,10 @@ test('UUID v7: version and variant bits, the time in front, strictly increasing'
   assert.ok(later > (ids.at(-1) ?? ''));
   assert.ok(uuidv7(at - 5_000) > later, 'a clock step backwards never makes an earlier id');
 });
+
+test('UUID v7: no two ids share their random bits, across many refills of the random pool', () => {
+  const base = Date.UTC(2031, 0, 1);
+  // A new millisecond each time, so the sequence restarts from random bits too.
+  const tails = Array.from({ length: 5_000 }, (_, index) => uuidv7(base + index * 10).slice(19));
+  assert.equal(new Set(tails).size, tails.length);
+});
