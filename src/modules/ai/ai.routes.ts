@@ -4,6 +4,7 @@ import type { AppEnv } from '../../core/app-env.ts';
 import type { Deps } from '../../core/deps.ts';
 import { ForbiddenError } from '../../core/domain-errors.ts';
 import { IdParams } from '../../core/ids.ts';
+import { setAnswerHeader } from '../../core/node-response.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../core/problem.ts';
 import { sendJson } from '../../core/response.ts';
 import { defineRoute, jsonResponse, locationHeader, problemResponses } from '../../core/route.ts';
@@ -262,11 +263,12 @@ export function aiRoutes(deps: Deps) {
         signal: c.req.raw.signal,
         cache: cacheMode(headers['cache-control'], headers['x-ai-cache']),
       });
-      for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
+      // Written with the head (decision 041): the answer keeps @hono/node-server's fast path.
+      for (const [name, value] of Object.entries(result.headers)) setAnswerHeader(c, name, value);
       if (result.kind === 'json') return c.json(result.completion, 200);
-      c.header('cache-control', 'no-cache');
+      setAnswerHeader(c, 'cache-control', 'no-cache');
       // Proxies (nginx) must not buffer a stream that is meant to arrive token by token.
-      c.header('x-accel-buffering', 'no');
+      setAnswerHeader(c, 'x-accel-buffering', 'no');
       return c.body(eventStream(result.events), 200, { 'content-type': 'text/event-stream' });
     })
     .openapi(listModelsRoute, (c) => {
