@@ -128,7 +128,13 @@ class LinesPerTurn implements DestinationStream {
 
   constructor(sink: SonicBoom) {
     this.#sink = sink;
-    process.once('exit', () => this.flushSync());
+    process.once('exit', () => {
+      try {
+        this.flushSync();
+      } catch {
+        // Standard output is gone or stuck; nothing is left to tell.
+      }
+    });
   }
 
   write(line: string): void {
