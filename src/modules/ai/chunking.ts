@@ -1,10 +1,4 @@
-type Tokenizer = typeof import('gpt-tokenizer/encoding/o200k_base');
-
-let loading: Promise<Tokenizer> | undefined;
-const tokenizer = () => {
-  loading ??= import('gpt-tokenizer/encoding/o200k_base');
-  return loading;
-};
+import { loadTokenizer as tokenizer } from './tokenizer.ts';
 
 export interface Chunk {
   /** Its place in the document, from 0. */

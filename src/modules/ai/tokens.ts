@@ -1,17 +1,5 @@
 import type { ChatMessage } from './ai.schemas.ts';
-
-type Tokenizer = typeof import('gpt-tokenizer/encoding/o200k_base');
-
-let loading: Promise<Tokenizer> | undefined;
-
-/**
- * The tokenizer (o200k, GPT-4o's and later models' encoding), loaded on first use: its tables
- * take tens of megabytes that a process that never counts tokens should not pay for.
- */
-function tokenizer(): Promise<Tokenizer> {
-  loading ??= import('gpt-tokenizer/encoding/o200k_base');
-  return loading;
-}
+import { loadTokenizer as tokenizer } from './tokenizer.ts';
 
 /** The text of a message's content: parts that are not text (images) count nothing here. */
 export function messageText(message: Pick<ChatMessage, 'content'>): string {
