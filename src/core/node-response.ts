@@ -35,9 +35,10 @@ export class AnswerResponse<
   /** By lower-case name: a later value replaces an earlier one, as `setHeader` would. */
   readonly #early = new Map<string, string>();
 
-  /** Adds a header (lower-case name) that the handler's response may still replace. */
+  /** Adds a header that the handler's response may still replace. */
   addEarlyHeader(name: string, value: string): void {
-    this.#early.set(name, value);
+    // Kept by lower-case name: `writeHead` matches the handler's names, in any case, to these.
+    this.#early.set(name.toLowerCase(), value);
   }
 
   override writeHead(

@@ -100,7 +100,8 @@ describe('AnswerResponse: early headers merged when the head is written', () => 
       const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
         assert.ok(res instanceof AnswerResponse);
         res.addEarlyHeader('x-request-id', 'early-0');
-        res.addEarlyHeader('content-security-policy', 'early');
+        // Named in another case than the handler's: still one header, the handler's.
+        res.addEarlyHeader('Content-Security-Policy', 'early');
         // A later early header of the same name replaces the earlier one.
         res.addEarlyHeader('x-request-id', 'early-1');
         answer(res);
