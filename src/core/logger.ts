@@ -122,8 +122,8 @@ type SonicBoom = ReturnType<typeof pino.destination>;
  * turn's lines, as the asynchronous stream could already lose the lines it held.
  */
 class LinesPerTurn implements DestinationStream {
-  #pending: string[] = [];
-  #scheduled = false;
+  /** The turn's lines: while it holds any, a hand-over is scheduled. */
+  #pending = '';
   readonly #sink: SonicBoom;
 
   constructor(sink: SonicBoom) {
@@ -138,17 +138,14 @@ class LinesPerTurn implements DestinationStream {
   }
 
   write(line: string): void {
-    this.#pending.push(line);
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(this.#handOver);
+    if (this.#pending === '') setImmediate(this.#handOver);
+    this.#pending += line;
   }
 
   #handOver = (): void => {
-    this.#scheduled = false;
-    if (this.#pending.length === 0) return;
-    const lines = this.#pending.join('');
-    this.#pending = [];
+    if (this.#pending === '') return;
+    const lines = this.#pending;
+    this.#pending = '';
     this.#sink.write(lines);
   };
 
