@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
@@ -6,15 +7,41 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 
-/** The flags `npm start` and the image (NODE_OPTIONS) run the service with (decision 041). */
-export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=8'] as const;
+/**
+ * How `npm start` runs the service, read from its script so the bench runs what it runs:
+ * Node's flags (decision 043) and its compile cache (decision 042; the image's is filled as
+ * it is built).
+ */
+function startScript(): { nodeFlags: string[]; compileCache: string } {
+  const manifest: { scripts: Record<string, string> } = JSON.parse(
+    readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+  );
+  const words = (manifest.scripts.start ?? '').split(/\s+/);
+  const node = words.indexOf('node');
+  const preload = words.indexOf('--import', node);
+  const compileCache = words
+    .slice(0, node)
+    .find((word) => word.startsWith('NODE_COMPILE_CACHE='))
+    ?.slice('NODE_COMPILE_CACHE='.length);
+  if (node < 0 || preload < 0 || !compileCache) {
+    throw new Error(
+      'package.json: the start script is no longer `… NODE_COMPILE_CACHE=… node <flags> --import …`; update scripts/bench/processes.ts',
+    );
+  }
+  return { nodeFlags: words.slice(node + 1, preload), compileCache };
+}
+
+const production = startScript();
+
+/** The flags `npm start` runs the service with (the image's NODE_OPTIONS holds the same). */
+export const PRODUCTION_NODE_FLAGS: readonly string[] = production.nodeFlags;
 
 /**
- * The compile cache `npm start` uses (the image's is filled as it is built, decision 042). Every
- * target gets it, baselines too: each is a TypeScript file that would otherwise keep Node's
- * TypeScript stripper loaded. The first start of each fills it.
+ * The compile cache `npm start` uses. Every target gets it, baselines too: each is a
+ * TypeScript file that would otherwise keep Node's TypeScript stripper loaded. The first
+ * start of each fills it.
  */
-export const COMPILE_CACHE = 'node_modules/.cache/node-compile-cache';
+export const COMPILE_CACHE = production.compileCache;
 
 /** A server process the bench starts: its entry point, environment and readiness probe. */
 export interface Target {
