@@ -1,9 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { GptEncoding } from 'gpt-tokenizer/GptEncoding';
 
-export type Tokenizer = GptEncoding;
-
-let loading: Promise<Tokenizer> | undefined;
+let loading: Promise<GptEncoding> | undefined;
 
 /**
  * The o200k tokenizer (GPT-4o's and later models' encoding), loaded on first use: its tables
@@ -15,12 +13,12 @@ let loading: Promise<Tokenizer> | undefined;
  * larger for good, this about 45 (decision 045). The ranks are the same, element for element
  * (`test/modules/ai/tokenizer.test.ts` compares them).
  */
-export function loadTokenizer(): Promise<Tokenizer> {
+export function loadTokenizer(): Promise<GptEncoding> {
   loading ??= build();
   return loading;
 }
 
-async function build(): Promise<Tokenizer> {
+async function build(): Promise<GptEncoding> {
   const [{ GptEncoding }, ranks] = await Promise.all([
     import('gpt-tokenizer/GptEncoding'),
     readRanks(new URL('../data/o200k_base.tiktoken', import.meta.resolve('gpt-tokenizer'))),
