@@ -4,7 +4,7 @@ import { SmartRouter } from 'hono/router/smart-router';
 import { TrieRouter } from 'hono/router/trie-router';
 
 /** Methods whose answers are remembered; any other token a client sends is matched afresh. */
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const KNOWN_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
  * Hono's own router choice (the regular-expression router, or the trie router when a route
@@ -19,7 +19,10 @@ export class StaticPathRouter<T> implements Router<T> {
   readonly name = 'StaticPathRouter';
   readonly #router = new SmartRouter<T>({ routers: [new RegExpRouter(), new TrieRouter()] });
   readonly #staticPaths = new Set<string>();
-  readonly #matches = new Map<string, Result<T>>();
+  /** By method, then path: no key to build per request. */
+  readonly #matches = new Map(
+    KNOWN_METHODS.map((method) => [method, new Map<string, Result<T>>()] as const),
+  );
 
   add(method: string, path: string, handler: T): void {
     this.#router.add(method, path, handler);
@@ -27,14 +30,12 @@ export class StaticPathRouter<T> implements Router<T> {
   }
 
   match(method: string, path: string): Result<T> {
-    if (!this.#staticPaths.has(path) || !KNOWN_METHODS.has(method)) {
-      return this.#router.match(method, path);
-    }
-    const key = `${method} ${path}`;
-    let result = this.#matches.get(key);
+    const byPath = this.#matches.get(method);
+    if (!byPath || !this.#staticPaths.has(path)) return this.#router.match(method, path);
+    let result = byPath.get(path);
     if (!result) {
       result = this.#router.match(method, path);
-      this.#matches.set(key, result);
+      byPath.set(path, result);
     }
     return result;
   }
