@@ -24,9 +24,10 @@ export interface RedisTuning {
   maxRetriesPerRequest: number | null;
   commandTimeout?: number | undefined;
   /**
-   * Commands issued in the same turn of the event loop leave in one write (ioredis'
-   * auto-pipelining): concurrent requests' rate-limit scripts and cache reads share a
-   * system call instead of one each. Never on a subscriber or a blocking reader.
+   * Commands issued in the same tick leave in one write (ioredis' auto-pipelining): a
+   * request's cache reads share a system call instead of one each. Requests read from
+   * different sockets run in different ticks, so the rate limiter gathers a whole turn's
+   * hits itself. Never on a subscriber or a blocking reader.
    */
   enableAutoPipelining?: boolean | undefined;
 }

@@ -24,19 +24,30 @@ export interface RateLimiter {
   hit(policy: RateLimitPolicy, subject: string): Promise<RateLimitOutcome>;
 }
 
-// One round trip, atomic: every process shares the count, so together they can never
-// accept more than the limit in a window.
-const HIT_SCRIPT = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
-return { count, ttl }
+// One round trip for every hit of an event-loop turn, atomic: every process shares the
+// counts, so together they can never accept more than a limit in a window. KEYS[i] is
+// counted in a window of ARGV[i] ms; the answer lists each key's count and TTL in turn.
+const HITS_SCRIPT = `
+local answer = {}
+for i = 1, #KEYS do
+  local window = ARGV[i]
+  local count = redis.call('INCR', KEYS[i])
+  if count == 1 then redis.call('PEXPIRE', KEYS[i], window) end
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[i], window) ttl = tonumber(window) end
+  answer[2 * i - 1] = count
+  answer[2 * i] = ttl
+end
+return answer
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    rateLimitHit(key: string, windowMs: number): Result<[number, number], Context>;
+    /** `numberOfKeys` keys, then as many windows in ms: see HITS_SCRIPT. */
+    rateLimitHits(
+      numberOfKeys: number,
+      ...keysThenWindows: (string | number)[]
+    ): Result<number[], Context>;
   }
 }
 
@@ -48,6 +59,53 @@ function outcome(policy: RateLimitPolicy, count: number, ttlMs: number): RateLim
   };
 }
 
+interface PendingHit {
+  key: string;
+  windowMs: number;
+  resolve(counted: { count: number; ttlMs: number }): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Sends the hits asked for in one turn of the event loop as one script call, at the turn's
+ * end. Requests read from different sockets run in separate ticks, so ioredis'
+ * auto-pipelining (flushed per tick) sent each hit in a write of its own and woke Redis for
+ * each: under load that was most of the limiter's cost. A cluster gets one call per hit, as
+ * one script may only touch keys of one hash slot.
+ */
+function hitsPerTurn(redis: Redis) {
+  let pending: PendingHit[] = [];
+  const send = (hits: PendingHit[]) => {
+    const keys = hits.map((hit) => hit.key);
+    const windows = hits.map((hit) => hit.windowMs);
+    redis.rateLimitHits(hits.length, ...keys, ...windows).then(
+      (answer) => {
+        hits.forEach((hit, index) => {
+          const count = answer[2 * index];
+          const ttlMs = answer[2 * index + 1];
+          if (count === undefined || ttlMs === undefined)
+            hit.reject(new Error('The rate-limit script answered fewer counts than it was sent'));
+          else hit.resolve({ count, ttlMs });
+        });
+      },
+      (error: unknown) => {
+        for (const hit of hits) hit.reject(error);
+      },
+    );
+  };
+  const flush = () => {
+    const hits = pending;
+    pending = [];
+    send(hits);
+  };
+  return (key: string, windowMs: number) =>
+    new Promise<{ count: number; ttlMs: number }>((resolve, reject) => {
+      const hit = { key, windowMs, resolve, reject };
+      if (redis.isCluster) return send([hit]);
+      if (pending.push(hit) === 1) setImmediate(flush);
+    });
+}
+
 /**
  * Fixed windows in Redis. When Redis fails, `onError` decides: `allow` lets the request
  * through (the failure is logged and counted), `deny` answers 503.
@@ -56,16 +114,17 @@ export function redisRateLimiter(
   redis: Redis,
   options: { onError: 'allow' | 'deny'; logger: Logger; onFailure?: () => void },
 ): RateLimiter {
-  redis.defineCommand('rateLimitHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+  redis.defineCommand('rateLimitHits', { lua: HITS_SCRIPT });
+  const count = hitsPerTurn(redis);
   let lastWarning = 0;
   return {
     async hit(policy, subject) {
       try {
-        const [count, ttlMs] = await redis.rateLimitHit(
+        const { count: hits, ttlMs } = await count(
           `ratelimit:${policy.name}:${subject}`,
           policy.windowSeconds * 1000,
         );
-        return outcome(policy, count, ttlMs);
+        return outcome(policy, hits, ttlMs);
       } catch (error) {
         options.onFailure?.();
         if (Date.now() - lastWarning > 10_000) {
