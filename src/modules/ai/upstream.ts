@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import {
   ChatCompletion,
@@ -96,12 +98,23 @@ export interface UpstreamTimeouts {
   totalMs: number;
 }
 
+/** A response header by its lower-case name; repeated ones joined, as `Headers.get` does. */
+export type HeaderLookup = (name: string) => string | undefined;
+
+function headersOf(response: http.IncomingMessage): HeaderLookup {
+  return (name) => {
+    const value = response.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+}
+
 /** `retry-after-ms` (OpenAI's), else `retry-after` in seconds or as an HTTP date. */
-export function retryAfterOf(headers: Headers, now = Date.now()): number | undefined {
-  const ms = Number(headers.get('retry-after-ms'));
-  if (headers.has('retry-after-ms') && Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers.get('retry-after');
-  if (value === null) return undefined;
+export function retryAfterOf(header: HeaderLookup, now = Date.now()): number | undefined {
+  const exact = header('retry-after-ms');
+  const ms = Number(exact);
+  if (exact !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
+  const value = header('retry-after');
+  if (value === undefined) return undefined;
   const seconds = Number(value);
   if (value.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   const date = Date.parse(value);
@@ -147,14 +160,15 @@ function deadline(controller: AbortController, ms: number, what: string): () => 
 /** An event larger than this is an upstream gone wrong, not an answer to wait for. */
 const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
-/**
- * The events of a server-sent event body, read straight from its reader: two TransformStreams
- * (a decoder and a parser) would cost promise hops per chunk on the hottest path of a stream.
- */
-async function* serverSentEvents(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<EventSourceMessage> {
-  const reader = body.getReader();
+/** The whole body of `response`, as text. */
+async function textOf(response: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The events of a server-sent event body, as its chunks arrive from the socket. */
+async function* serverSentEvents(body: AsyncIterable<Buffer>): AsyncGenerator<EventSourceMessage> {
   const decoder = new TextDecoder();
   const events: EventSourceMessage[] = [];
   let tooLarge = false;
@@ -166,21 +180,21 @@ async function* serverSentEvents(
       if (error.type === 'max-buffer-size-exceeded') tooLarge = true;
     },
   });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      parser.feed(done ? decoder.decode() : decoder.decode(value, { stream: true }));
-      if (tooLarge) {
-        throw new UpstreamError('the upstream sent an event too large to be one', {
-          retryable: false,
-        });
-      }
-      for (const event of events.splice(0)) yield event;
-      if (done) return;
+  const check = () => {
+    if (tooLarge) {
+      throw new UpstreamError('the upstream sent an event too large to be one', {
+        retryable: false,
+      });
     }
-  } finally {
-    reader.releaseLock();
+  };
+  for await (const chunk of body) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    check();
+    for (const event of events.splice(0)) yield event;
   }
+  parser.feed(decoder.decode());
+  check();
+  for (const event of events.splice(0)) yield event;
 }
 
 function abortReason(signal: AbortSignal, fallback: string): unknown {
@@ -188,9 +202,11 @@ function abortReason(signal: AbortSignal, fallback: string): unknown {
 }
 
 /**
- * An OpenAI-compatible HTTP API through `fetch`, with the server-sent events parsed by
- * `eventsource-parser`: each event's `data` is kept as the upstream wrote it, so a stream is
- * passed through to the client as it arrives (decision 020).
+ * An OpenAI-compatible HTTP API through Node's `http`/`https` client on a keep-alive agent
+ * (decision 047: `fetch` built web streams, a `Request`, a `Response` and their `Headers` for
+ * every call), with the server-sent events parsed by `eventsource-parser`: each event's
+ * `data` is kept as the upstream wrote it, so a stream is passed through to the client as it
+ * arrives (decision 020).
  */
 export function openAiCompatible(options: {
   baseUrl: string;
@@ -198,18 +214,43 @@ export function openAiCompatible(options: {
   timeouts: UpstreamTimeouts;
 }): Upstream {
   const base = options.baseUrl.replace(/\/+$/, '');
+  const client = new URL(base).protocol === 'https:' ? https : http;
+  // Free sockets are unreferenced by the agent: an idle pool keeps no process alive.
+  const agent = new client.Agent({ keepAlive: true });
   const headers = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
     ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
   };
 
+  /** Sends `payload`; resolves with the response once its head has arrived. */
+  function send(path: string, payload: string, signal: AbortSignal) {
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      const request = client.request(
+        `${base}${path}`,
+        {
+          method: 'POST',
+          agent,
+          signal,
+          headers: { ...headers, 'content-length': Buffer.byteLength(payload) },
+        },
+        resolve,
+      );
+      request.on('error', reject);
+      request.end(payload);
+    });
+  }
+
   /** POSTs `body` to `path`, under the connect and total timeouts and the caller's signal. */
   async function post(
     path: string,
     body: unknown,
     signal: AbortSignal,
-  ): Promise<{ response: Response; controller: AbortController; clearTotal: () => void }> {
+  ): Promise<{
+    response: http.IncomingMessage;
+    controller: AbortController;
+    clearTotal: () => void;
+  }> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
     if (signal.aborted) onAbort();
@@ -225,19 +266,14 @@ export function openAiCompatible(options: {
       'the upstream did not answer in time',
     );
     try {
-      const response = await fetch(`${base}${path}`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        signal: controller.signal,
-      });
-      if (!response.ok) {
-        const { message, code, param } = describeError(await response.text());
-        const retryable =
-          response.status === 429 || response.status >= 500 || response.status === 408;
-        const retryAfterMs = retryAfterOf(response.headers);
-        throw new UpstreamError(`upstream ${response.status}: ${message}`, {
-          status: response.status,
+      const response = await send(path, JSON.stringify(body), controller.signal);
+      const status = response.statusCode ?? 0;
+      if (status < 200 || status > 299) {
+        const { message, code, param } = describeError(await textOf(response));
+        const retryable = status === 429 || status >= 500 || status === 408;
+        const retryAfterMs = retryAfterOf(headersOf(response));
+        throw new UpstreamError(`upstream ${status}: ${message}`, {
+          status,
           retryable,
           reason: message,
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
@@ -260,7 +296,7 @@ export function openAiCompatible(options: {
   }
 
   async function* events(
-    response: Response,
+    response: http.IncomingMessage,
     controller: AbortController,
     clearTotal: () => void,
     signal: AbortSignal,
@@ -274,8 +310,7 @@ export function openAiCompatible(options: {
     );
     let done = false;
     try {
-      if (!response.body) throw new UpstreamError('the upstream sent no body', { retryable: true });
-      for await (const event of serverSentEvents(response.body)) {
+      for await (const event of serverSentEvents(response)) {
         clearFirst();
         if (event.data === '[DONE]') {
           done = true;
@@ -320,7 +355,7 @@ export function openAiCompatible(options: {
     name: new URL(base).host,
     async chat(body, signal) {
       const { response, controller, clearTotal } = await post('/chat/completions', body, signal);
-      const requestId = response.headers.get('x-request-id') ?? undefined;
+      const requestId = headersOf(response)('x-request-id');
       if (body.stream === true) {
         return {
           kind: 'stream',
@@ -334,7 +369,7 @@ export function openAiCompatible(options: {
         'the upstream sent no answer in time',
       );
       try {
-        const completion = ChatCompletion.safeParse(await response.json());
+        const completion = ChatCompletion.safeParse(JSON.parse(await textOf(response)));
         if (!completion.success) {
           throw new UpstreamError('the upstream answered something that is not a chat completion', {
             retryable: false,
@@ -354,7 +389,7 @@ export function openAiCompatible(options: {
     async moderate(input, signal) {
       const { response, clearTotal } = await post('/moderations', { input }, signal);
       try {
-        const body: unknown = await response.json();
+        const body: unknown = JSON.parse(await textOf(response));
         const result =
           typeof body === 'object' &&
           body !== null &&
@@ -385,7 +420,7 @@ export function openAiCompatible(options: {
         signal,
       );
       try {
-        const body: unknown = await response.json();
+        const body: unknown = JSON.parse(await textOf(response));
         const data =
           typeof body === 'object' && body !== null && 'data' in body && Array.isArray(body.data)
             ? body.data
@@ -408,7 +443,7 @@ export function openAiCompatible(options: {
         return {
           vectors,
           promptTokens,
-          requestId: response.headers.get('x-request-id') ?? undefined,
+          requestId: headersOf(response)('x-request-id'),
         };
       } finally {
         clearTotal();
