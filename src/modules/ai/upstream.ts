@@ -167,8 +167,12 @@ async function textOf(response: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The events of a server-sent event body, as its chunks arrive from the socket. */
-async function* serverSentEvents(body: AsyncIterable<Buffer>): AsyncGenerator<EventSourceMessage> {
+/**
+ * The events of a server-sent event body, as its chunks arrive from the socket. Stopping
+ * early (at `[DONE]`) leaves the body as it is, not destroyed: the caller reads the rest, so
+ * the connection goes back to the pool.
+ */
+async function* serverSentEvents(body: http.IncomingMessage): AsyncGenerator<EventSourceMessage> {
   const decoder = new TextDecoder();
   const events: EventSourceMessage[] = [];
   let tooLarge = false;
@@ -187,8 +191,8 @@ async function* serverSentEvents(body: AsyncIterable<Buffer>): AsyncGenerator<Ev
       });
     }
   };
-  for await (const chunk of body) {
-    parser.feed(decoder.decode(chunk, { stream: true }));
+  for await (const chunk of body.iterator({ destroyOnReturn: false })) {
+    parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
     check();
     for (const event of events.splice(0)) yield event;
   }
@@ -344,10 +348,18 @@ export function openAiCompatible(options: {
         : new UpstreamError(`the upstream stream broke: ${String(error)}`, { retryable: false });
     } finally {
       clearFirst();
-      clearTotal();
       signal.removeEventListener('abort', onAbort);
-      // A consumer that stops early (the client left) must not leave the upstream running.
-      if (!done) controller.abort(signal.reason ?? new Error('the stream was not read to its end'));
+      if (done) {
+        // What follows `[DONE]` (the body's end) is read so the connection can serve the next
+        // call; an upstream that goes on sending is cut at the total deadline.
+        response.resume();
+        if (response.closed) clearTotal();
+        else response.once('close', clearTotal);
+      } else {
+        clearTotal();
+        // A consumer that stops early (the client left) must not leave the upstream running.
+        controller.abort(signal.reason ?? new Error('the stream was not read to its end'));
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * The upstream client on the wire, against a bare HTTP server scripted per test: calls share
- * one keep-alive connection, a stream cut anywhere (inside an event, inside a character) is
+ * one keep-alive connection, streamed ones too, a stream cut anywhere (inside an event, inside a character) is
  * put back together, a stream without `[DONE]` and an error body are told apart, and
  * `Retry-After` is read in each of its forms.
  */
@@ -115,6 +115,28 @@ describe('the upstream client', () => {
     for await (const event of reply.events) datas.push(event.data);
     // Each event's data as the upstream wrote it, byte for byte.
     assert.deepEqual(datas, [chunk('ça'), chunk('été')]);
+  });
+
+  test('streamed calls read to [DONE] leave their connection for the next call', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${chunk('one')}\n\n`);
+      // [DONE], then the end of the body a moment later, as a real upstream may send them.
+      setTimeout(() => res.write('data: [DONE]\n\n'), 2);
+      setTimeout(() => res.end(), 10);
+    };
+    const before = connections.length;
+    for (let call = 0; call < 3; call++) {
+      const reply = await upstream.chat({ model: 'm', stream: true }, never);
+      assert.equal(reply.kind, 'stream');
+      if (reply.kind !== 'stream') return;
+      const datas: string[] = [];
+      for await (const event of reply.events) datas.push(event.data);
+      assert.deepEqual(datas, [chunk('one')]);
+      // The next call may start before the end of this body is in: it then opens one more.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    assert.equal(connections.length - before, 1, 'three streamed calls, one connection');
   });
 
   test('a stream that ends without [DONE] is an error not worth retrying', async () => {
