@@ -69,7 +69,7 @@ const QUERY_KEY = createHash('sha256')
   .digest('base64url')
   .slice(0, 16);
 function cursor(row: Row): string {
-  return cursors.encode({ query: QUERY_KEY, value: row.created_at.toISOString(), id: row.id });
+  return cursors.encode({ value: row.created_at.toISOString(), id: row.id, query: QUERY_KEY });
 }
 
 /** A PostgreSQL array literal of text, as drizzle sends a text[] parameter. */
