@@ -112,17 +112,22 @@ export async function createLogger(options: LoggerOptions): Promise<Logger> {
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
+/** How long a line may wait for others to share its write (decision 048). */
+const GATHER_MS = 5;
+/** Lines past this many characters are handed over at once, whatever the time. */
+const GATHER_MAX = 64 * 1024;
+
 /**
- * Standard output, with the lines of one turn of the event loop handed over in one write.
- * Each write of pino's asynchronous stream is a system call made on libuv's thread pool:
- * about 10 µs of CPU a line, which made the access line the largest single cost of a
- * request. Under load one write now carries the lines of every request the turn served. A
- * line waits for the end of its turn, never for a timer, so an idle process still writes it
- * at once; what is left at exit is written synchronously. A `kill -9` loses the current
- * turn's lines, as the asynchronous stream could already lose the lines it held.
+ * Standard output, with the lines of a few milliseconds handed over in one write. Each write
+ * of pino's asynchronous stream is a system call made on libuv's thread pool, whose hand-off
+ * and completion cost more than the bytes: about 10 µs of CPU a line, which made the access
+ * line the largest single cost of a request (decision 044). One write per turn of the event
+ * loop still cost `/livez` 5 µs a request; one per 5 ms costs it half that. A line waits at
+ * most 5 ms; what is left at exit is written synchronously. A `kill -9` loses the lines of
+ * those last milliseconds, as the asynchronous stream could already lose the lines it held.
  */
-class LinesPerTurn implements DestinationStream {
-  /** The turn's lines: while it holds any, a hand-over is scheduled. */
+class GatheredLines implements DestinationStream {
+  /** The lines waiting: while it holds any, a hand-over is scheduled. */
   #pending = '';
   readonly #sink: SonicBoom;
 
@@ -138,8 +143,11 @@ class LinesPerTurn implements DestinationStream {
   }
 
   write(line: string): void {
-    if (this.#pending === '') setImmediate(this.#handOver);
+    // Not unreferenced: a process about to end waits the few milliseconds, so its last lines
+    // go out through the stream before pino ends it (on `beforeExit`).
+    if (this.#pending === '') setTimeout(this.#handOver, GATHER_MS);
     this.#pending += line;
+    if (this.#pending.length >= GATHER_MAX) this.#handOver();
   }
 
   #handOver = (): void => {
@@ -161,11 +169,11 @@ class LinesPerTurn implements DestinationStream {
   }
 }
 
-let stdout: LinesPerTurn | undefined;
+let stdout: GatheredLines | undefined;
 
 /** One stream for every logger of the process, so their lines keep their order. */
-function standardOutput(): LinesPerTurn {
-  stdout ??= new LinesPerTurn(pino.destination({ sync: false }));
+function standardOutput(): GatheredLines {
+  stdout ??= new GatheredLines(pino.destination({ sync: false }));
   return stdout;
 }
 

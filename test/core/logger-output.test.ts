@@ -1,7 +1,8 @@
 /**
- * The loggers' standard output, which hands the lines of one turn of the event loop over in
- * one write: no line is lost at exit, none waits for company, and two loggers keep their
- * order. Each case is a real process writing to a real pipe.
+ * The loggers' standard output, which hands the lines of a few milliseconds over in one
+ * write: lines of many turns share a write, no line is lost at exit, none waits for more than
+ * the few milliseconds, and two loggers keep their order. Each case is a real process writing
+ * to a real pipe.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -46,6 +47,34 @@ process.exit(0);`),
     messages(result.stdout),
     Array.from({ length: 1000 }, (_, index) => `line ${index}`),
   );
+});
+
+test('lines logged in twenty turns of the event loop, within 5 ms, share one write', () => {
+  // Counts the writes standard output's stream hands the system (sonic-boom calls fs.write).
+  const result = spawnSync(
+    process.execPath,
+    script(`import fs from 'node:fs';
+let writes = 0;
+const write = fs.write;
+fs.write = function (fd, ...rest) {
+  if (fd === 1) writes += 1;
+  return write.call(this, fd, ...rest);
+};
+const logger = await createLogger(json);
+for (let turn = 0; turn < 20; turn++) {
+  logger.info('turn ' + turn);
+  await new Promise((resolve) => setImmediate(resolve));
+}
+setTimeout(() => process.stderr.write(String(writes)), 50);`),
+    { cwd: ROOT, encoding: 'utf8', env: env(), timeout: 30_000 },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  assert.deepEqual(
+    messages(result.stdout),
+    Array.from({ length: 20 }, (_, turn) => `turn ${turn}`),
+  );
+  // One, or two should the twenty turns straddle the end of a 5 ms window.
+  assert.ok(Number(result.stderr) <= 2, `${result.stderr} writes for 20 lines`);
 });
 
 test('a line logged by an otherwise idle process is written without waiting for more', async () => {
