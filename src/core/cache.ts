@@ -1,5 +1,6 @@
 import type { Logger } from './logger.ts';
 import type { Redis } from './redis.ts';
+import { perTurn } from './turn-batch.ts';
 
 /**
  * Caches expensive reads for a while, shared by every process through Redis. A failing
@@ -20,6 +21,15 @@ export function redisCache(redis: Redis, logger: Logger): Cache {
   const keyOf = (key: string) => `cache:${key}`;
   const warn = (error: unknown, key: string) =>
     logger.warn({ err: error, key }, 'cache unavailable');
+  // Every write of a cached resource forgets: the keys of a turn go in one DEL, but on a
+  // Redis Cluster, where one command may touch one hash slot only.
+  const forgetAll = async (keys: string[]) => {
+    await redis.del(...keys);
+    return keys.map(() => undefined);
+  };
+  const del = redis.isCluster
+    ? (key: string) => forgetAll([key]).then(() => undefined)
+    : perTurn(forgetAll);
   return {
     async remember(key, ttlSeconds, load) {
       try {
@@ -38,7 +48,7 @@ export function redisCache(redis: Redis, logger: Logger): Cache {
     },
     async forget(key) {
       try {
-        await redis.del(keyOf(key));
+        await del(keyOf(key));
       } catch (error) {
         // The entry expires on its own; until then a reader may see the old value.
         warn(error, key);

@@ -1,6 +1,7 @@
 import type { Result } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Redis } from '../redis.ts';
+import { perTurn } from '../turn-batch.ts';
 
 /** A limit on how often one caller may do something: `limit` requests per `windowSeconds`. */
 export interface RateLimitPolicy {
@@ -59,51 +60,36 @@ function outcome(policy: RateLimitPolicy, count: number, ttlMs: number): RateLim
   };
 }
 
-interface PendingHit {
-  key: string;
-  windowMs: number;
-  resolve(counted: { count: number; ttlMs: number }): void;
-  reject(error: unknown): void;
+interface Counted {
+  count: number;
+  ttlMs: number;
 }
 
 /**
- * Sends the hits asked for in one turn of the event loop as one script call, at the turn's
- * end. Requests read from different sockets run in separate ticks, so ioredis'
- * auto-pipelining (flushed per tick) sent each hit in a write of its own and woke Redis for
- * each: under load that was most of the limiter's cost. A cluster gets one call per hit, as
- * one script may only touch keys of one hash slot.
+ * Counts hits with one script call: each caller its own count, in order. Gathered once a
+ * turn (`perTurn`), except on a Redis Cluster, where a script may touch one hash slot only.
  */
-function hitsPerTurn(redis: Redis) {
-  let pending: PendingHit[] = [];
-  const send = (hits: PendingHit[]) => {
-    const keys = hits.map((hit) => hit.key);
-    const windows = hits.map((hit) => hit.windowMs);
-    redis.rateLimitHits(hits.length, ...keys, ...windows).then(
-      (answer) => {
-        hits.forEach((hit, index) => {
-          const count = answer[2 * index];
-          const ttlMs = answer[2 * index + 1];
-          if (count === undefined || ttlMs === undefined)
-            hit.reject(new Error('The rate-limit script answered fewer counts than it was sent'));
-          else hit.resolve({ count, ttlMs });
-        });
-      },
-      (error: unknown) => {
-        for (const hit of hits) hit.reject(error);
-      },
+function hitCounter(redis: Redis): (hit: { key: string; windowMs: number }) => Promise<Counted> {
+  const countAll = async (hits: { key: string; windowMs: number }[]): Promise<Counted[]> => {
+    const answer = await redis.rateLimitHits(
+      hits.length,
+      ...hits.map((hit) => hit.key),
+      ...hits.map((hit) => hit.windowMs),
     );
-  };
-  const flush = () => {
-    const hits = pending;
-    pending = [];
-    send(hits);
-  };
-  return (key: string, windowMs: number) =>
-    new Promise<{ count: number; ttlMs: number }>((resolve, reject) => {
-      const hit = { key, windowMs, resolve, reject };
-      if (redis.isCluster) return send([hit]);
-      if (pending.push(hit) === 1) setImmediate(flush);
+    return hits.map((_, index) => {
+      const count = answer[2 * index];
+      const ttlMs = answer[2 * index + 1];
+      if (count === undefined || ttlMs === undefined)
+        throw new Error('The rate-limit script answered fewer counts than it was sent');
+      return { count, ttlMs };
     });
+  };
+  if (!redis.isCluster) return perTurn(countAll);
+  return async (hit) => {
+    const [counted] = await countAll([hit]);
+    if (!counted) throw new Error('The rate-limit script answered no count');
+    return counted;
+  };
 }
 
 /**
@@ -115,15 +101,15 @@ export function redisRateLimiter(
   options: { onError: 'allow' | 'deny'; logger: Logger; onFailure?: () => void },
 ): RateLimiter {
   redis.defineCommand('rateLimitHits', { lua: HITS_SCRIPT });
-  const count = hitsPerTurn(redis);
+  const count = hitCounter(redis);
   let lastWarning = 0;
   return {
     async hit(policy, subject) {
       try {
-        const { count: hits, ttlMs } = await count(
-          `ratelimit:${policy.name}:${subject}`,
-          policy.windowSeconds * 1000,
-        );
+        const { count: hits, ttlMs } = await count({
+          key: `ratelimit:${policy.name}:${subject}`,
+          windowMs: policy.windowSeconds * 1000,
+        });
         return outcome(policy, hits, ttlMs);
       } catch (error) {
         options.onFailure?.();
