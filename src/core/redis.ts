@@ -26,8 +26,8 @@ export interface RedisTuning {
   /**
    * Commands issued in the same tick leave in one write (ioredis' auto-pipelining): a
    * request's cache reads share a system call instead of one each. Requests read from
-   * different sockets run in different ticks, so the rate limiter gathers a whole turn's
-   * hits itself. Never on a subscriber or a blocking reader.
+   * different sockets run in different ticks, so the commands every request sends are
+   * gathered per turn (`perTurn`). Never on a subscriber or a blocking reader.
    */
   enableAutoPipelining?: boolean | undefined;
 }
