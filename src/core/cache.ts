@@ -21,7 +21,7 @@ export function redisCache(redis: Redis, logger: Logger): Cache {
   const keyOf = (key: string) => `cache:${key}`;
   const warn = (error: unknown, key: string) =>
     logger.warn({ err: error, key }, 'cache unavailable');
-  // Every write of a cached resource forgets: the keys of a turn go in one DEL, but on a
+  // Every write of a cached resource forgets: the keys of a turn go in one DEL, except on a
   // Redis Cluster, where one command may touch one hash slot only.
   const forgetAll = async (keys: string[]) => {
     await redis.del(...keys);

@@ -26,11 +26,10 @@ export function perTurn<In, Out>(
       outputs = Promise.reject(error);
     }
     outputs.then(
-      (outputs) => {
-        batch.forEach((call, index) => {
-          if (index < outputs.length) call.resolve(outputs[index] as Out);
-          else call.reject(new Error(`A batch of ${batch.length} got ${outputs.length} answers`));
-        });
+      (answers) => {
+        for (const [index, answer] of answers.entries()) batch[index]?.resolve(answer);
+        for (const call of batch.slice(answers.length))
+          call.reject(new Error(`A batch of ${batch.length} got ${answers.length} answers`));
       },
       (error: unknown) => {
         for (const call of batch) call.reject(error);
