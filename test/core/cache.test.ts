@@ -7,31 +7,23 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis as RedisServer } from 'ioredis';
 import { redisCache } from '../../src/core/cache.ts';
 import { createRedis, type Redis } from '../../src/core/redis.ts';
 import { captureLogs, deleteRedisKeys, TEST_REDIS_URL } from '../support/deps.ts';
 import { freePort } from '../support/processes.ts';
+import { type WatchedCommands, watchCommands } from '../support/redis-monitor.ts';
 
 const prefix = `test:${randomBytes(6).toString('hex')}:`;
 let redis: Redis;
-let watcher: RedisServer;
-let monitor: RedisServer;
 /** The DELs MONITOR saw on this file's keys. */
-const deletes: string[][] = [];
+let deletes: WatchedCommands;
 
 before(async () => {
   redis = createRedis({ url: TEST_REDIS_URL, keyPrefix: prefix, role: 'request' });
-  watcher = new RedisServer(TEST_REDIS_URL);
-  monitor = await watcher.monitor();
-  monitor.on('monitor', (_time: string, args: string[]) => {
-    if (/^del$/i.test(args[0] ?? '') && args.some((arg) => arg.startsWith(prefix)))
-      deletes.push(args.slice(1));
-  });
+  deletes = await watchCommands(/^del$/i, prefix);
 });
 after(async () => {
-  monitor.disconnect();
-  watcher.disconnect();
+  deletes.close();
   redis.disconnect();
   await deleteRedisKeys(prefix);
 });
@@ -48,7 +40,9 @@ test('keys forgotten in one turn go in one DEL, and are all forgotten', async ()
   await Promise.all([cache.forget('a'), cache.forget('b'), cache.forget('c')]);
   // MONITOR reports a moment later.
   await sleep(100);
-  assert.deepEqual(deletes, [[`${prefix}cache:a`, `${prefix}cache:b`, `${prefix}cache:c`]]);
+  assert.deepEqual(deletes.seen, [
+    ['del', `${prefix}cache:a`, `${prefix}cache:b`, `${prefix}cache:c`],
+  ]);
   assert.deepEqual(await cache.remember('b', 60, load), { value: { n: 4 }, hit: false });
 });
 

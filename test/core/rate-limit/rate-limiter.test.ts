@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Redis as RedisServer } from 'ioredis';
 import {
   type RateLimiter,
   type RateLimitPolicy,
@@ -15,34 +14,26 @@ import {
 } from '../../../src/core/rate-limit/rate-limiter.ts';
 import { createRedis, type Redis } from '../../../src/core/redis.ts';
 import { captureLogs, deleteRedisKeys, TEST_REDIS_URL } from '../../support/deps.ts';
+import { type WatchedCommands, watchCommands } from '../../support/redis-monitor.ts';
 
 const prefix = `test:${randomBytes(6).toString('hex')}:`;
 const policy: RateLimitPolicy = { name: 'turns', limit: 1_000, windowSeconds: 60 };
 
 describe('the Redis rate limiter, per turn of the event loop', () => {
   let redis: Redis;
-  let watcher: RedisServer;
-  let monitor: RedisServer;
   let limiter: RateLimiter;
   /** The script calls MONITOR saw that touched this file's keys. */
-  const calls: string[][] = [];
+  let scripts: WatchedCommands;
 
   before(async () => {
     redis = createRedis({ url: TEST_REDIS_URL, keyPrefix: prefix, role: 'request' });
     limiter = redisRateLimiter(redis, { onError: 'deny', logger: (await captureLogs()).logger });
-    watcher = new RedisServer(TEST_REDIS_URL);
-    monitor = await watcher.monitor();
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      const [command] = args;
-      if (/^eval/i.test(command ?? '') && args.some((arg) => arg.startsWith(prefix)))
-        calls.push(args);
-    });
+    scripts = await watchCommands(/^eval/i, prefix);
     // The first call loads the script (EVALSHA, then EVAL on NOSCRIPT): not counted below.
     await limiter.hit(policy, 'warm-up');
   });
   after(async () => {
-    monitor.disconnect();
-    watcher.disconnect();
+    scripts.close();
     redis.disconnect();
     await deleteRedisKeys(prefix);
   });
@@ -50,10 +41,10 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
   /** Waits until MONITOR has reported what was sent so far, then empties the list. */
   async function callsSoFar(expectedAtLeast: number): Promise<string[][]> {
     const deadline = Date.now() + 5_000;
-    while (calls.length < expectedAtLeast && Date.now() < deadline) await nextTurn();
+    while (scripts.seen.length < expectedAtLeast && Date.now() < deadline) await nextTurn();
     // Anything more would arrive right behind: give it a moment to show up.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    return calls.splice(0);
+    return scripts.seen.splice(0);
   }
 
   test('twenty hits in one turn are one script call, each with its own count', async () => {
