@@ -21,15 +21,14 @@ export function redisCache(redis: Redis, logger: Logger): Cache {
   const keyOf = (key: string) => `cache:${key}`;
   const warn = (error: unknown, key: string) =>
     logger.warn({ err: error, key }, 'cache unavailable');
-  // Every write of a cached resource forgets: the keys of a turn go in one DEL, except on a
-  // Redis Cluster, where one command may touch one hash slot only.
-  const forgetAll = async (keys: string[]) => {
-    await redis.del(...keys);
-    return keys.map(() => undefined);
-  };
-  const del = redis.isCluster
-    ? (key: string) => forgetAll([key]).then(() => undefined)
-    : perTurn(forgetAll);
+  // Every write of a cached resource forgets: the keys of a turn go in one DEL.
+  const del = perTurn(
+    async (keys: string[]) => {
+      await redis.del(...keys);
+      return keys.map(() => undefined);
+    },
+    { alone: redis.isCluster },
+  );
   return {
     async remember(key, ttlSeconds, load) {
       try {

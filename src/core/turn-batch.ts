@@ -6,7 +6,8 @@
  * its own and woke Redis once more (decision 046).
  *
  * `run` answers the inputs in their order; should it throw, every caller of the batch gets
- * the error.
+ * the error. With `alone`, each call is a batch of its own, at once: for a Redis Cluster,
+ * where one command may touch keys of one hash slot only.
  *
  * @example
  * const forget = perTurn((keys: string[]) => redis.del(...keys).then(() => keys.map(() => undefined)));
@@ -14,6 +15,7 @@
  */
 export function perTurn<In, Out>(
   run: (inputs: In[]) => Promise<Out[]>,
+  options: { alone?: boolean } = {},
 ): (input: In) => Promise<Out> {
   let pending: { input: In; resolve(output: Out): void; reject(error: unknown): void }[] = [];
   const flush = () => {
@@ -38,6 +40,8 @@ export function perTurn<In, Out>(
   };
   return (input) =>
     new Promise<Out>((resolve, reject) => {
-      if (pending.push({ input, resolve, reject }) === 1) setImmediate(flush);
+      if (pending.push({ input, resolve, reject }) > 1) return;
+      if (options.alone) flush();
+      else setImmediate(flush);
     });
 }

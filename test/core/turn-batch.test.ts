@@ -62,3 +62,17 @@ test('a batch that throws, rejects or answers short fails every caller of it', a
     ['thrown', 'thrown', 'rejected', 2, 'A batch of 2 got 1 answers'],
   );
 });
+
+test('alone, each call is a batch of its own, sent at once', async () => {
+  const batches: number[][] = [];
+  const echo = perTurn(
+    async (inputs: number[]) => {
+      batches.push(inputs);
+      return inputs;
+    },
+    { alone: true },
+  );
+  const answers = Promise.all([echo(1), echo(2)]);
+  assert.deepEqual(batches, [[1], [2]], 'both sent before the turn ends');
+  assert.deepEqual(await answers, [1, 2]);
+});

@@ -65,31 +65,25 @@ interface Counted {
   ttlMs: number;
 }
 
-/**
- * Counts hits with one script call: each caller its own count, in order. Gathered once a
- * turn (`perTurn`), except on a Redis Cluster, where a script may touch one hash slot only.
- */
+/** Counts the hits of a turn with one script call (`perTurn`), each caller its own count. */
 function hitCounter(redis: Redis): (hit: { key: string; windowMs: number }) => Promise<Counted> {
-  const countAll = async (hits: { key: string; windowMs: number }[]): Promise<Counted[]> => {
-    const answer = await redis.rateLimitHits(
-      hits.length,
-      ...hits.map((hit) => hit.key),
-      ...hits.map((hit) => hit.windowMs),
-    );
-    return hits.map((_, index) => {
-      const count = answer[2 * index];
-      const ttlMs = answer[2 * index + 1];
-      if (count === undefined || ttlMs === undefined)
-        throw new Error('The rate-limit script answered fewer counts than it was sent');
-      return { count, ttlMs };
-    });
-  };
-  if (!redis.isCluster) return perTurn(countAll);
-  return async (hit) => {
-    const [counted] = await countAll([hit]);
-    if (!counted) throw new Error('The rate-limit script answered no count');
-    return counted;
-  };
+  return perTurn(
+    async (hits: { key: string; windowMs: number }[]): Promise<Counted[]> => {
+      const answer = await redis.rateLimitHits(
+        hits.length,
+        ...hits.map((hit) => hit.key),
+        ...hits.map((hit) => hit.windowMs),
+      );
+      return hits.map((_, index) => {
+        const count = answer[2 * index];
+        const ttlMs = answer[2 * index + 1];
+        if (count === undefined || ttlMs === undefined)
+          throw new Error('The rate-limit script answered fewer counts than it was sent');
+        return { count, ttlMs };
+      });
+    },
+    { alone: redis.isCluster },
+  );
 }
 
 /**
