@@ -168,6 +168,31 @@ async function textOf(response: http.IncomingMessage): Promise<string> {
 }
 
 /**
+ * The JSON body of an answer whose head said success. Nothing of it has reached the client
+ * yet, so a body that breaks off (a reset keep-alive connection, an upstream restarting) is
+ * worth trying again; one that is not JSON is not. Aborted by `signal`, it ends with the
+ * abort's reason.
+ */
+async function jsonOf(response: http.IncomingMessage, signal: AbortSignal): Promise<unknown> {
+  let text: string;
+  try {
+    text = await textOf(response);
+  } catch (error) {
+    if (signal.aborted) throw abortReason(signal, 'aborted');
+    throw new UpstreamError(`the upstream's answer broke off: ${String(error)}`, {
+      retryable: true,
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UpstreamError('the upstream answered something that is not JSON', {
+      retryable: false,
+    });
+  }
+}
+
+/**
  * The events of a server-sent event body, as its chunks arrive from the socket. Stopping
  * early (at `[DONE]`) leaves the body as it is, not destroyed: the caller reads the rest, so
  * the connection goes back to the pool.
@@ -381,27 +406,22 @@ export function openAiCompatible(options: {
         'the upstream sent no answer in time',
       );
       try {
-        const completion = ChatCompletion.safeParse(JSON.parse(await textOf(response)));
+        const completion = ChatCompletion.safeParse(await jsonOf(response, controller.signal));
         if (!completion.success) {
           throw new UpstreamError('the upstream answered something that is not a chat completion', {
             retryable: false,
           });
         }
         return { kind: 'json', completion: completion.data, requestId };
-      } catch (error) {
-        if (controller.signal.aborted && !(error instanceof UpstreamError)) {
-          throw abortReason(controller.signal, 'aborted');
-        }
-        throw error;
       } finally {
         clearFirst();
         clearTotal();
       }
     },
     async moderate(input, signal) {
-      const { response, clearTotal } = await post('/moderations', { input }, signal);
+      const { response, controller, clearTotal } = await post('/moderations', { input }, signal);
       try {
-        const body: unknown = JSON.parse(await textOf(response));
+        const body = await jsonOf(response, controller.signal);
         const result =
           typeof body === 'object' &&
           body !== null &&
@@ -426,13 +446,13 @@ export function openAiCompatible(options: {
       }
     },
     async embed({ model, input, dimensions }, signal) {
-      const { response, clearTotal } = await post(
+      const { response, controller, clearTotal } = await post(
         '/embeddings',
         { model, input, encoding_format: 'float', ...(dimensions ? { dimensions } : {}) },
         signal,
       );
       try {
-        const body: unknown = JSON.parse(await textOf(response));
+        const body = await jsonOf(response, controller.signal);
         const data =
           typeof body === 'object' && body !== null && 'data' in body && Array.isArray(body.data)
             ? body.data

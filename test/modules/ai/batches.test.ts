@@ -28,7 +28,6 @@ before(async () => {
       AI_CACHE_TTL_SECONDS: '0',
       AI_BATCH_CONCURRENCY: '16',
       AI_MAX_RETRIES: '2',
-      JOB_LOCK_MS: '2000',
     },
   });
   ({ key, id: keyId } = await createTestApiKey(gateway.deps, gateway.user, ['ai:batch']));

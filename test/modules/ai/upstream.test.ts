@@ -1,7 +1,8 @@
 /**
  * The upstream client on the wire, against a bare HTTP server scripted per test: calls share
  * one keep-alive connection, streamed ones too, a stream cut anywhere (inside an event, inside a character) is
- * put back together, a stream without `[DONE]` and an error body are told apart, and
+ * put back together, a stream without `[DONE]` and an error body are told apart, a body
+ * broken off after its head is worth a retry and one that is not JSON is not, and
  * `Retry-After` is read in each of its forms.
  */
 import assert from 'node:assert/strict';
@@ -183,6 +184,46 @@ describe('the upstream client', () => {
     handler = (_req, res) => res.end(JSON.stringify(completion));
     await upstream.chat({ model: 'm' }, never);
     assert.equal(connections.length, before);
+  });
+
+  test('an answer whose body breaks off after its head is an error worth retrying', async () => {
+    handler = (_req, res) => {
+      const body = JSON.stringify(completion);
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.write(body.slice(0, 20), () => res.socket?.destroy());
+    };
+    for (const call of [
+      () => upstream.chat({ model: 'm' }, never),
+      () => upstream.moderate('hello', never),
+      () => upstream.embed({ model: 'm', input: ['hello'] }, never),
+    ]) {
+      await assert.rejects(
+        call(),
+        (error: unknown) =>
+          error instanceof UpstreamError && error.retryable && /broke off/.test(error.message),
+      );
+    }
+  });
+
+  test('a success whose body is not JSON is an error not worth retrying', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>a proxy says hello</html>');
+    };
+    for (const call of [
+      () => upstream.chat({ model: 'm' }, never),
+      () => upstream.moderate('hello', never),
+      () => upstream.embed({ model: 'm', input: ['hello'] }, never),
+    ]) {
+      await assert.rejects(
+        call(),
+        (error: unknown) =>
+          error instanceof UpstreamError && !error.retryable && /not JSON/.test(error.message),
+      );
+    }
   });
 
   test('a refused connection is an error worth retrying', async () => {
