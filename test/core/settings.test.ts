@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { DEVELOPMENT_JWT_SECRET, parseSettings, SettingsError } from '../../src/core/settings.ts';
+import { parseEnv } from 'node:util';
+import {
+  DEVELOPMENT_JWT_SECRET,
+  parseSettings,
+  SETTING_NAMES,
+  SettingsError,
+} from '../../src/core/settings.ts';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -87,5 +94,54 @@ describe('settings', () => {
     assert.match(result.stderr, /PORT: /);
     assert.match(result.stderr, /DATABASE_URL: is required in production/);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+});
+
+/**
+ * `.env.example` is what a newcomer copies to `.env`: each line it sets, and each it shows
+ * commented out, must name a setting that exists and hold a value the settings accept.
+ */
+describe('.env.example', () => {
+  const text = readFileSync('.env.example', 'utf8');
+  const active = parseEnv(text);
+  /** The `# NAME=value` lines: settings shown, to be uncommented. */
+  const shown = Object.fromEntries(
+    [...text.matchAll(/^#\s*([A-Z][A-Z0-9_]*)=(.*)$/gm)].map(([, name, value]) => [
+      name ?? '',
+      value ?? '',
+    ]),
+  );
+
+  test('names only settings that exist', () => {
+    const names = [...Object.keys(active), ...Object.keys(shown)];
+    assert.ok(names.includes('RATE_LIMIT_DEFAULT_REQUESTS') && names.includes('AI_MODELS'));
+    const unknown = names.filter((name) => !(SETTING_NAMES as string[]).includes(name));
+    assert.deepEqual(unknown, []);
+  });
+
+  test('as copied, gives a working development setup with the values it states', () => {
+    const settings = parseSettings(active);
+    assert.equal(settings.NODE_ENV, 'development');
+    assert.equal(settings.RATE_LIMIT_DEFAULT_REQUESTS, Number(active.RATE_LIMIT_DEFAULT_REQUESTS));
+    assert.equal(
+      settings.RATE_LIMIT_DEFAULT_WINDOW_SECONDS,
+      Number(active.RATE_LIMIT_DEFAULT_WINDOW_SECONDS),
+    );
+  });
+
+  test('with every commented line uncommented, is accepted too', () => {
+    const settings = parseSettings({ ...active, ...shown });
+    assert.equal(settings.DATABASE_POOLER, 'transaction');
+    assert.deepEqual(
+      settings.AI_MODELS?.map((model) => model.id),
+      ['gpt-4o-mini'],
+    );
+  });
+
+  test('the embeddings model it shows is one AI_MODELS accepts', () => {
+    const example = /^#\s+(\{"id":"text-embedding[^\n]*\})$/m.exec(text)?.[1];
+    assert.ok(example, 'the embeddings example line');
+    const settings = parseSettings({ ...active, ...shown, AI_MODELS: `[${example}]` });
+    assert.equal(settings.AI_MODELS?.[0]?.kind, 'embeddings');
   });
 });
