@@ -428,11 +428,66 @@ function productionProblems(present: Record<string, string>): string[] {
   return problems;
 }
 
+/** Levenshtein's distance between `a` and `b`, or `limit + 1` once it is past `limit`. */
+function distanceWithin(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const value = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + cost,
+      );
+      current.push(value);
+      best = Math.min(best, value);
+    }
+    if (best > limit) return limit + 1;
+    previous = current;
+  }
+  return previous[b.length] ?? limit + 1;
+}
+
 /**
- * Reads settings from `.env` (when present) under the real environment, which wins.
- * For entry points only: everything else receives `Settings` as a value.
+ * Variables of `env` that are no setting but a letter or two from one that is not set
+ * (`RATE_LIMT_DEFAULT_REQUESTS`): such a typo leaves the setting at its default without a
+ * word, where a settings class of pydantic's would refuse the unknown name. Short names are
+ * left alone (`TERM`, `HOME`), and so is a slip at both ends of a name.
+ */
+export function misspeltSettings(
+  env: Record<string, string | undefined>,
+): { name: string; setting: SettingName }[] {
+  const known = new Set<string>(SETTING_NAMES);
+  return Object.keys(env).flatMap((name) => {
+    if (known.has(name) || name.length < 6 || !/^[A-Z][A-Z0-9_]*$/.test(name)) return [];
+    const limit = name.length >= 12 ? 2 : 1;
+    // A slip seldom touches both ends: comparing only names that share one keeps start-up
+    // cheap with the hundreds of variables a cluster may set.
+    const setting = SETTING_NAMES.find(
+      (candidate) =>
+        env[candidate] === undefined &&
+        (candidate.startsWith(name.slice(0, 2)) || candidate.endsWith(name.slice(-2))) &&
+        distanceWithin(name, candidate, limit) <= limit,
+    );
+    return setting ? [{ name, setting }] : [];
+  });
+}
+
+/**
+ * Reads settings from `.env` (when present) under the real environment, which wins, and
+ * warns on standard error of each variable that looks like a misspelt setting. For entry points only: everything else receives `Settings` as a value.
  */
 export function loadSettings(envFile = '.env'): Settings {
   if (existsSync(envFile)) process.loadEnvFile(envFile);
+  for (const { name, setting } of misspeltSettings(process.env)) {
+    // Written at once, not through `process.emitWarning` (next tick): a process that stops
+    // for an invalid environment must still show it, since the slip may be the cause.
+    process.stderr.write(
+      `Warning: ${name} is no setting of this service: did you mean ${setting}?\n`,
+    );
+  }
   return parseSettings(process.env);
 }

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { parseEnv } from 'node:util';
 import {
   DEVELOPMENT_JWT_SECRET,
+  misspeltSettings,
   parseSettings,
   SETTING_NAMES,
   SettingsError,
@@ -94,6 +95,41 @@ describe('settings', () => {
     assert.match(result.stderr, /PORT: /);
     assert.match(result.stderr, /DATABASE_URL: is required in production/);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  test('a variable a letter or two from a setting is named, with the setting meant', () => {
+    const slips = misspeltSettings({
+      RATE_LIMT_DEFAULT_REQUESTS: '5',
+      DATABSE_URL: 'postgres://x',
+      LOG_LEVL: 'debug',
+      // Other programs' variables are not slips, nor is a setting itself.
+      HOST: 'example',
+      HOSTNAME: 'pod-1',
+      PGPASSWORD: 'x',
+      NODE_OPTIONS: '--enable-source-maps',
+      POSTGRES_PASSWORD: 'x',
+      LOG_LEVEL: 'info',
+    });
+    assert.deepEqual(slips, [
+      { name: 'RATE_LIMT_DEFAULT_REQUESTS', setting: 'RATE_LIMIT_DEFAULT_REQUESTS' },
+      { name: 'DATABSE_URL', setting: 'DATABASE_URL' },
+    ]);
+    // LOG_LEVL went unnamed above: LOG_LEVEL is set, so it is another variable, not a slip.
+    assert.deepEqual(misspeltSettings({ LOG_LEVL: 'debug' }), [
+      { name: 'LOG_LEVL', setting: 'LOG_LEVEL' },
+    ]);
+  });
+
+  test('the server warns of a misspelt setting on standard error, even as it stops for another', () => {
+    const result = spawnSync(process.execPath, ['src/server.ts'], {
+      env: { PATH: process.env.PATH, PORT: 'nope', RATE_LIMT_DEFAULT_REQUESTS: '5' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.match(
+      result.stderr,
+      /^Warning: RATE_LIMT_DEFAULT_REQUESTS is no setting of this service: did you mean RATE_LIMIT_DEFAULT_REQUESTS\?/,
+    );
   });
 });
 
