@@ -7,9 +7,8 @@
  * BENCH_RETRIEVAL_CHUNKS (10,000) and BENCH_RETRIEVAL_SEARCHES (200).
  *
  * The batch takes a little over a minute (a rate under a per-minute limit is read across the
- * end of a window). Indexing is bound by pgvector's HNSW inserts in PGlite (WebAssembly, on
- * the event loop's thread), which slow as the graph grows: 10,000 chunks take minutes on a
- * small machine; BENCH_RETRIEVAL_CHUNKS=2000 gives a quick, smaller figure.
+ * end of a window). The embedded database keeps no HNSW index (decision 051), so indexing is
+ * bound by embedding and plain inserts, and searches sort the collection by exact distance.
  */
 import { deleteRedisKeys } from '../../test/support/deps.ts';
 import { type BatchFigures, benchBatch } from './ai-batch.ts';
@@ -150,7 +149,7 @@ export async function benchAi(options: AiBenchOptions): Promise<AiBenchReport> {
           ],
         ],
       ),
-      `  the embedded database (PGlite with its pgvector, on disk) in this process; documents of made-up words uploaded through the app, cut into chunks of ${retrieval.chunkTokens} tokens, embedded by the development model and stored in the HNSW cosine index by the ai.index-document job, timed from the first upload until every document is ready. Loop held: the longest the event loop waited meanwhile (PGlite computes on its thread). Searches: POST …/search one at a time (top 5) through the app, after 10 of warm-up, each a few words of some chunk (first hit right: the chunk holding them ranked first). Plan: EXPLAIN of the search's query; PGlite runs no autovacuum, so without statistics the planner may take the collection's index and sort every chunk by exact distance rather than search the HNSW index`,
+      `  the embedded database (PGlite with its pgvector, on disk) in this process; documents of made-up words uploaded through the app, cut into chunks of ${retrieval.chunkTokens} tokens, embedded by the development model and stored by the ai.index-document job (the embedded database keeps no HNSW index: decision 051), timed from the first upload until every document is ready. Loop held: the longest the event loop waited meanwhile (PGlite computes on its thread). Searches: POST …/search one at a time (top 5) through the app, after 10 of warm-up, each a few words of some chunk (first hit right: the chunk holding them ranked first). Plan: EXPLAIN of the search's query: every chunk of the collection sorted by exact distance`,
       '',
     );
     const scenario = `AI retrieval, ${fmt.int(retrieval.chunks)} chunks`;

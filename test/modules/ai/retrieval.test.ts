@@ -299,6 +299,24 @@ describe('retrieval with the development embeddings', () => {
     assert.equal(after.hot - before.hot, updated, JSON.stringify({ before, after }));
   });
 
+  test('the embedded database keeps no HNSW index, even when the vector store is set up again', async () => {
+    // Each chunk stored went into it on the API's thread, and no search used it (decision 051).
+    const indexes = async () => {
+      const result: unknown = await deps.db.execute(
+        sql`select indexname from pg_indexes where tablename = 'ai_chunks' order by indexname`,
+      );
+      const rows: unknown =
+        typeof result === 'object' && result !== null && 'rows' in result ? result.rows : result;
+      assert.ok(Array.isArray(rows));
+      return rows.map((row: unknown) => String(Reflect.get(Object(row), 'indexname')));
+    };
+    const expected = ['ai_chunks_collection_idx', 'ai_chunks_document_idx', 'ai_chunks_pkey'];
+    assert.deepEqual(await indexes(), expected);
+    // What an operator runs after installing pgvector (decision 025) adds none either.
+    await deps.db.execute(sql`select ai_enable_vector_store()`);
+    assert.deepEqual(await indexes(), expected);
+  });
+
   test('the indexing job’s progress and end are on its event stream', async () => {
     const res = await call(`/v1/jobs/${jobIds.get('travel-policy.md')}/events`);
     assert.equal(res.status, 200);
