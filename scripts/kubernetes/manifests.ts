@@ -39,6 +39,10 @@ export const KEDA_SECRET_NAME = `${NAME}-keda-redis`;
 
 /** Seconds the API waits before it stops accepting: the time load balancers take to let go. */
 export const PRE_STOP_SECONDS = 5;
+/** The namespace of the ingress controller (ingress-nginx), the one door to the API. */
+export const INGRESS_NAMESPACE = 'ingress-nginx';
+/** The namespace of the metrics scrapers (Prometheus), let in to every process's `/metrics`. */
+export const METRICS_NAMESPACE = 'monitoring';
 
 /**
  * Plain configuration every environment shares: production mode in a container, one
@@ -401,8 +405,9 @@ function workerScaling(): [TriggerAuthentication, ScaledObject] {
 }
 
 /**
- * Pods talk to the ingress controller (API), to metrics scrapers (worker), and out to
- * DNS, PostgreSQL, PgBouncer, Redis and HTTPS (the AI upstream, OTLP); nothing else.
+ * Pods answer the ingress controller (the API) and metrics scrapers (the API's `/metrics` on
+ * its HTTP port, the worker's on its health port), and talk out to DNS, PostgreSQL,
+ * PgBouncer, Redis and HTTPS (the AI upstream, OTLP); nothing else.
  */
 function networkPolicies(): NetworkPolicy[] {
   const egress: INetworkPolicyEgressRule[] = [
@@ -421,13 +426,9 @@ function networkPolicies(): NetworkPolicy[] {
         policyTypes: ['Ingress', 'Egress'],
         ingress: [
           {
-            from: [
-              {
-                namespaceSelector: {
-                  matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' },
-                },
-              },
-            ],
+            from: [INGRESS_NAMESPACE, METRICS_NAMESPACE].map((namespace) => ({
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+            })),
             ports: [{ protocol: 'TCP', port: 'http' }],
           },
         ],
@@ -443,7 +444,9 @@ function networkPolicies(): NetworkPolicy[] {
           {
             from: [
               {
-                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+                namespaceSelector: {
+                  matchLabels: { 'kubernetes.io/metadata.name': METRICS_NAMESPACE },
+                },
               },
             ],
             ports: [{ protocol: 'TCP', port: 'health' }],

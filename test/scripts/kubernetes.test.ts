@@ -11,7 +11,11 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { drift } from '../../scripts/kubernetes/generate.ts';
 import { type Manifest, podSpecOf, renderOverlay } from '../../scripts/kubernetes/kustomize.ts';
-import { PRE_STOP_SECONDS } from '../../scripts/kubernetes/manifests.ts';
+import {
+  INGRESS_NAMESPACE,
+  METRICS_NAMESPACE,
+  PRE_STOP_SECONDS,
+} from '../../scripts/kubernetes/manifests.ts';
 import { OVERLAYS } from '../../scripts/kubernetes/overlays.ts';
 import { validateManifest } from '../../scripts/kubernetes/validation.ts';
 import { bullmqPrefix } from '../../src/core/jobs/bullmq-queue.ts';
@@ -148,6 +152,40 @@ describe('the Kubernetes manifests', () => {
       assert.ok(openapi.paths['/readyz']?.get, '/readyz is a route');
       assert.deepEqual(api.command?.slice(-1), ['src/server.ts']);
       assert.deepEqual(worker.command?.slice(-1), ['src/worker.ts']);
+    }
+  });
+
+  test('metrics scrapers reach /metrics of the API and the worker; only the ingress reaches the API besides', () => {
+    for (const overlay of rendered.keys()) {
+      for (const component of ['api', 'worker']) {
+        const name = `hono-service-${component}`;
+        // /metrics is served where the probes ask (the API's app, the worker's health server).
+        const port = containerOf(find(overlay, 'Deployment', name)).readinessProbe?.httpGet.port;
+        const policy = specOf<{
+          ingress: {
+            from: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+            ports: { port: string | number }[];
+          }[];
+        }>(find(overlay, 'NetworkPolicy', name));
+        const admitted = policy.ingress.flatMap((rule) =>
+          rule.ports.some((entry) => entry.port === port)
+            ? rule.from.map(
+                (peer) => peer.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'],
+              )
+            : [],
+        );
+        assert.ok(
+          admitted.includes(METRICS_NAMESPACE),
+          `${overlay} ${name}: ${admitted.join(', ')}`,
+        );
+        assert.deepEqual(
+          [...new Set(admitted)].sort(),
+          (component === 'api'
+            ? [INGRESS_NAMESPACE, METRICS_NAMESPACE]
+            : [METRICS_NAMESPACE]
+          ).sort(),
+        );
+      }
     }
   });
 
