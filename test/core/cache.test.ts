@@ -23,8 +23,9 @@ before(async () => {
   deletes = await watchCommands(/^del$/i, prefix);
 });
 after(async () => {
-  deletes.close();
-  redis.disconnect();
+  // Optional: a `before` that failed half-way must still let the file end.
+  deletes?.close();
+  redis?.disconnect();
   await deleteRedisKeys(prefix);
 });
 
