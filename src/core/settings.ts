@@ -478,7 +478,8 @@ export function misspeltSettings(
 
 /**
  * Reads settings from `.env` (when present) under the real environment, which wins, and
- * warns on standard error of each variable that looks like a misspelt setting. For entry points only: everything else receives `Settings` as a value.
+ * warns on standard error of each variable that looks like a misspelt setting. For entry
+ * points only: everything else receives `Settings` as a value.
  */
 export function loadSettings(envFile = '.env'): Settings {
   if (existsSync(envFile)) process.loadEnvFile(envFile);
