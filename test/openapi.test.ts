@@ -285,6 +285,19 @@ describe('the OpenAPI document', () => {
     assert.ok(labels.includes('PUT /probe/things/{id}'), labels.join(', '));
   });
 
+  test('documents the times the database fills (createdAt, updatedAt) as never null', () => {
+    // A coercing date schema reached the document as `string | null`, and generated clients
+    // then made every such field nullable.
+    const schemas: Record<string, SchemaObject> = document.components?.schemas ?? {};
+    const nullable = Object.entries(schemas).flatMap(([name, schema]) =>
+      ['createdAt', 'updatedAt'].flatMap((field) => {
+        const type = schema.properties?.[field]?.type;
+        return Array.isArray(type) && type.includes('null') ? [`${name}.${field}`] : [];
+      }),
+    );
+    assert.deepEqual(nullable, []);
+  });
+
   test('gives each operation a unique operationId', () => {
     const ids = operations.map((op) => op.operation.operationId);
     assert.ok(

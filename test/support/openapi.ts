@@ -110,6 +110,7 @@ export interface OpenApiDocument {
   paths?: Record<string, PathItem>;
   security?: SecurityRequirement[];
   components?: Record<string, Record<string, unknown>> & {
+    schemas?: Record<string, SchemaObject>;
     securitySchemes?: Record<string, SecuritySchemeObject>;
   };
 }

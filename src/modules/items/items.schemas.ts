@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { createInsertSchema, createSelectSchema } from 'drizzle-zod';
+import { ResponseInstant } from '../../core/instant-schema.ts';
 import { PageQuery } from '../../core/pagination.ts';
 import { items } from './items.table.ts';
 
@@ -27,8 +28,8 @@ const exampleItem = {
 export const ItemPublic = createSelectSchema(items, {
   price: () => z.string(),
   // Coerced, so a response replayed from its stored JSON reads back the same.
-  createdAt: () => z.coerce.date(),
-  updatedAt: () => z.coerce.date(),
+  createdAt: () => ResponseInstant,
+  updatedAt: () => ResponseInstant,
 })
   .omit({ ownerId: true })
   .openapi('ItemPublic', { example: exampleItem });

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { ResponseInstant } from '../../core/instant-schema.ts';
 
 const exampleJob = {
   id: '0193a5b0-7e2f-7c3a-9d4e-5f6a7b8c9d0e',
@@ -24,9 +25,9 @@ export const JobPublic = z
     maxAttempts: z.number().int(),
     result: z.unknown().openapi({ description: 'What the job returned, once completed.' }),
     error: z.string().nullable(),
-    createdAt: z.coerce.date(),
-    startedAt: z.coerce.date().nullable(),
-    finishedAt: z.coerce.date().nullable(),
+    createdAt: ResponseInstant,
+    startedAt: ResponseInstant.nullable(),
+    finishedAt: ResponseInstant.nullable(),
   })
   .openapi('Job', { example: exampleJob });
 
