@@ -186,6 +186,13 @@ describe('the upstream client', () => {
     assert.equal(connections.length, before);
   });
 
+  /** The calls answered by one JSON body: chat without a stream, moderation, embeddings. */
+  const jsonCalls = (): (() => Promise<unknown>)[] => [
+    () => upstream.chat({ model: 'm' }, never),
+    () => upstream.moderate('hello', never),
+    () => upstream.embed({ model: 'm', input: ['hello'] }, never),
+  ];
+
   test('an answer whose body breaks off after its head is an error worth retrying', async () => {
     handler = (_req, res) => {
       const body = JSON.stringify(completion);
@@ -195,11 +202,7 @@ describe('the upstream client', () => {
       });
       res.write(body.slice(0, 20), () => res.socket?.destroy());
     };
-    for (const call of [
-      () => upstream.chat({ model: 'm' }, never),
-      () => upstream.moderate('hello', never),
-      () => upstream.embed({ model: 'm', input: ['hello'] }, never),
-    ]) {
+    for (const call of jsonCalls()) {
       await assert.rejects(
         call(),
         (error: unknown) =>
@@ -213,11 +216,7 @@ describe('the upstream client', () => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html>a proxy says hello</html>');
     };
-    for (const call of [
-      () => upstream.chat({ model: 'm' }, never),
-      () => upstream.moderate('hello', never),
-      () => upstream.embed({ model: 'm', input: ['hello'] }, never),
-    ]) {
+    for (const call of jsonCalls()) {
       await assert.rejects(
         call(),
         (error: unknown) =>
