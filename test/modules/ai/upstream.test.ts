@@ -1,9 +1,9 @@
 /**
  * The upstream client on the wire, against a bare HTTP server scripted per test: calls share
- * one keep-alive connection, streamed ones too, a stream cut anywhere (inside an event, inside a character) is
- * put back together, a stream without `[DONE]` and an error body are told apart, a body
- * broken off after its head is worth a retry and one that is not JSON is not, and
- * `Retry-After` is read in each of its forms.
+ * one keep-alive connection, streamed ones too; a stream cut anywhere (inside an event,
+ * inside a character) is put back together; a stream without `[DONE]` and an error body are
+ * told apart; a body broken off after its head is worth a retry and one that is not JSON is
+ * not; and `Retry-After` is read in each of its forms.
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
