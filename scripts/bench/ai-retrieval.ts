@@ -3,9 +3,10 @@
  * (PGlite, with the pgvector it ships): documents uploaded through the app until the
  * collection holds BENCH_RETRIEVAL_CHUNKS chunks (10,000), each cut, embedded with the
  * development model (`dev-local-embed`, 1,536 dimensions) and stored by the
- * `ai.index-document` job (no HNSW index on the embedded database: decision 051), timed from the first upload until every document is ready;
- * then searches through the app, one at a time, each a few words of a chunk, timed one by
- * one (their text embedded, the chunks ranked, the hits named).
+ * `ai.index-document` job (no HNSW index on the embedded database: decision 051), timed
+ * from the first upload until every document is ready; then searches through the app, one
+ * at a time, each a few words of a chunk, timed one by one (their text embedded, the chunks
+ * ranked, the hits named).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
