@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCache } from '../../src/core/cache.ts';
 import { createRedis, type Redis } from '../../src/core/redis.ts';
-import { captureLogs, deleteRedisKeys, TEST_REDIS_URL } from '../support/deps.ts';
+import { captureLogs, deleteRedisKeys, readyTestRedis } from '../support/deps.ts';
 import { freePort } from '../support/processes.ts';
 import { type WatchedCommands, watchCommands } from '../support/redis-monitor.ts';
 
@@ -19,7 +19,7 @@ let redis: Redis;
 let deletes: WatchedCommands;
 
 before(async () => {
-  redis = createRedis({ url: TEST_REDIS_URL, keyPrefix: prefix, role: 'request' });
+  redis = await readyTestRedis(prefix);
   deletes = await watchCommands(/^del$/i, prefix);
 });
 after(async () => {

@@ -4,6 +4,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { Redis } from 'ioredis';
 import type { Clock } from '../../src/core/clock.ts';
 import { createLogger, type Logger } from '../../src/core/logger.ts';
+import { type Redis as AppRedis, createRedis, waitForRedis } from '../../src/core/redis.ts';
 import { parseSettings } from '../../src/core/settings.ts';
 import { activeTraceIds } from '../../src/core/tracing.ts';
 import { createDeps, type OwnedDeps } from '../../src/deps.ts';
@@ -93,6 +94,18 @@ export async function createTestDeps(options: TestDepsOptions = {}): Promise<Tes
 }
 
 /** Deletes every key under `prefix`, leaving other tests' keys alone. */
+/**
+ * A connection under `keyPrefix`, fail-fast as the app's request connections are, and
+ * ready: such a connection refuses commands until it has connected (no offline queue), so
+ * a test using it at once would see a cache miss or a denial on a busy machine.
+ */
+export async function readyTestRedis(keyPrefix: string): Promise<AppRedis> {
+  const redis = createRedis({ url: TEST_REDIS_URL, keyPrefix, role: 'request' });
+  if (await waitForRedis(redis, 10_000)) return redis;
+  redis.disconnect();
+  throw new Error(`Redis at ${TEST_REDIS_URL} did not become ready in 10 s`);
+}
+
 export async function deleteRedisKeys(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
   try {

@@ -12,8 +12,8 @@ import {
   type RateLimitPolicy,
   redisRateLimiter,
 } from '../../../src/core/rate-limit/rate-limiter.ts';
-import { createRedis, type Redis } from '../../../src/core/redis.ts';
-import { captureLogs, deleteRedisKeys, TEST_REDIS_URL } from '../../support/deps.ts';
+import type { Redis } from '../../../src/core/redis.ts';
+import { captureLogs, deleteRedisKeys, readyTestRedis } from '../../support/deps.ts';
 import { type WatchedCommands, watchCommands } from '../../support/redis-monitor.ts';
 
 const prefix = `test:${randomBytes(6).toString('hex')}:`;
@@ -26,7 +26,7 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
   let scripts: WatchedCommands;
 
   before(async () => {
-    redis = createRedis({ url: TEST_REDIS_URL, keyPrefix: prefix, role: 'request' });
+    redis = await readyTestRedis(prefix);
     limiter = redisRateLimiter(redis, { onError: 'deny', logger: (await captureLogs()).logger });
     scripts = await watchCommands(/^eval/i, prefix);
     // The first call loads the script (EVALSHA, then EVAL on NOSCRIPT): not counted below.

@@ -16,8 +16,8 @@ import {
   ReservationsUnavailableError,
   redisReservationLimiter,
 } from '../../../src/core/rate-limit/reservations.ts';
-import { closeRedis, createRedis, type Redis, waitForRedis } from '../../../src/core/redis.ts';
-import { captureLogs, deleteRedisKeys, TEST_REDIS_URL } from '../../support/deps.ts';
+import { closeRedis, createRedis, type Redis } from '../../../src/core/redis.ts';
+import { captureLogs, deleteRedisKeys, readyTestRedis } from '../../support/deps.ts';
 import { freePort } from '../../support/processes.ts';
 
 const prefix = `test:reservations:${randomBytes(6).toString('hex')}:`;
@@ -26,9 +26,8 @@ const { logger } = await captureLogs();
 
 /** A connection under this file's prefix, ready (it fails fast, as the app's do). */
 async function connect(): Promise<Redis> {
-  const redis = createRedis({ url: TEST_REDIS_URL, keyPrefix: prefix, role: 'request' });
+  const redis = await readyTestRedis(prefix);
   connections.push(redis);
-  assert.ok(await waitForRedis(redis, 10_000), 'Redis is up');
   return redis;
 }
 
