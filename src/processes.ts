@@ -5,6 +5,7 @@ import { ExitError } from './core/exit-error.ts';
 import { listen } from './core/http-server.ts';
 import { metricsEndpoint } from './core/metrics-endpoint.ts';
 import type { Settings } from './core/settings.ts';
+import { releaseStartUpMemory } from './core/start-up-memory.ts';
 import { checkReadiness } from './modules/health/health.service.ts';
 import { JOBS } from './modules.ts';
 
@@ -40,7 +41,10 @@ export async function bindApi(settings: Settings): Promise<BoundPort> {
   return {
     url,
     serve(deps) {
-      http.serve(createApp(deps).fetch);
+      const app = createApp(deps);
+      // Still answering 503: the pause of the collection delays no request.
+      releaseStartUpMemory();
+      http.serve(app.fetch);
       deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');
       return {
         async stop() {

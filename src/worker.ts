@@ -1,6 +1,7 @@
 import { ExitError } from './core/exit-error.ts';
 import { onShutdownSignal, runMain } from './core/main.ts';
 import { loadSettings } from './core/settings.ts';
+import { releaseStartUpMemory } from './core/start-up-memory.ts';
 import { createDeps } from './deps.ts';
 import { bindWorkerProbes, runWorkers, selectJobs } from './processes.ts';
 
@@ -22,6 +23,8 @@ runMain(async () => {
   // First, so a port in use stops the process at once, with one line naming the setting.
   const probes = await bindWorkerProbes(settings);
   const deps = await createDeps(settings);
+  // Before the workers take their first job, which the collection's pause would delay.
+  releaseStartUpMemory();
   const workers = await runWorkers(deps, jobs);
   const health = probes.serve(deps);
   deps.logger.info(
