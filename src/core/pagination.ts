@@ -1,4 +1,4 @@
-import { createHash, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hash, timingSafeEqual } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import type { ZodType } from 'zod';
 import { ProblemError } from './problem.ts';
@@ -121,7 +121,7 @@ export function keysetPages(secret: string) {
 
 /** A short name for a list's query: JSON, hashed, as a cursor carries it. */
 function queryKey(query: unknown): string {
-  return createHash('sha256').update(JSON.stringify(query)).digest('base64url').slice(0, 16);
+  return hash('sha256', JSON.stringify(query), 'base64url').slice(0, 16);
 }
 
 function cursorOfAnotherQuery(): ProblemError {

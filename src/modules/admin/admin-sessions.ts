@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Redis } from '../../core/redis.ts';
 
 /**
@@ -15,8 +15,7 @@ export interface AdminSessions {
 }
 
 /** Stored under a hash of the id: what is stored cannot be replayed as a cookie. */
-const storedKey = (sessionId: string) =>
-  `admin:sessions:${createHash('sha256').update(sessionId).digest('base64url')}`;
+const storedKey = (sessionId: string) => `admin:sessions:${hash('sha256', sessionId, 'base64url')}`;
 
 const newSessionId = () => randomBytes(32).toString('base64url');
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../core/logger.ts';
 import type { Redis } from '../../core/redis.ts';
@@ -20,9 +20,7 @@ export interface EmbeddingCache {
 
 /** The key of one input's vector: the model (as the upstream names it), its length, the text. */
 export function embeddingKey(upstreamModel: string, dimensions: number, text: string): string {
-  return createHash('sha256')
-    .update(`${upstreamModel}\u0000${dimensions}\u0000${text}`)
-    .digest('base64url');
+  return hash('sha256', `${upstreamModel}\u0000${dimensions}\u0000${text}`, 'base64url');
 }
 
 /** Float32, little-endian: 4 bytes a dimension, as OpenAI's `base64` encoding sends them. */

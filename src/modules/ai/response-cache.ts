@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../core/logger.ts';
 import type { Redis } from '../../core/redis.ts';
@@ -31,7 +31,7 @@ export function answerKey(request: ChatCompletionRequest): string {
   const shaping = Object.fromEntries(
     Object.entries(request).filter(([name]) => !DELIVERY_ONLY.has(name)),
   );
-  return createHash('sha256').update(canonical(shaping)).digest('base64url');
+  return hash('sha256', canonical(shaping), 'base64url');
 }
 
 /** Whether a request asks for the same answer every time: temperature 0, or a seed. */

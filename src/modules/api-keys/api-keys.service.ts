@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
 import { ForbiddenError, InvalidInputError, NotFoundError } from '../../core/domain-errors.ts';
@@ -13,7 +13,7 @@ const DISPLAY_LENGTH = API_KEY_PREFIX.length + 8;
 
 /** Keys are random (256 bits), so a fast hash is enough: nothing to brute-force. */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** What a client may see of a key: never its hash, nor (after creation) the key. */
