@@ -32,6 +32,8 @@ export function nodeBindingsOf(c: Context): NodeBindings | undefined {
 export class AnswerResponse<
   Incoming extends IncomingMessage = IncomingMessage,
 > extends ServerResponse<Incoming> {
+  /** Headers every answer carries, shared by all responses: no work per request to add. */
+  #fixed: FixedHeaders | undefined;
   /** By lower-case name: a later value replaces an earlier one, as `setHeader` would. */
   readonly #early = new Map<string, string>();
 
@@ -39,6 +41,11 @@ export class AnswerResponse<
   addEarlyHeader(name: string, value: string): void {
     // Kept by lower-case name: `writeHead` matches the handler's names, in any case, to these.
     this.#early.set(name.toLowerCase(), value);
+  }
+
+  /** Adds a set of headers, as `addEarlyHeader` would each of them. */
+  addFixedHeaders(headers: FixedHeaders): void {
+    this.#fixed = this.#fixed ? { ...this.#fixed, ...headers } : headers;
   }
 
   override writeHead(
@@ -49,14 +56,21 @@ export class AnswerResponse<
     const reason = typeof reasonOrHeaders === 'string' ? reasonOrHeaders : undefined;
     const headers = typeof reasonOrHeaders === 'string' ? maybeHeaders : reasonOrHeaders;
     const early = this.#early;
-    if (early.size === 0 || this.headersSent) return super.writeHead(statusCode, reason, headers);
-    if (headers === undefined || Array.isArray(headers)) {
-      // One the handler set on this response itself stays.
-      for (const [name, value] of early) if (!this.hasHeader(name)) this.setHeader(name, value);
+    const fixed = this.#fixed;
+    if ((early.size === 0 && fixed === undefined) || this.headersSent) {
       return super.writeHead(statusCode, reason, headers);
     }
-    const merged: OutgoingHttpHeaders = {};
+    // The fixed ones first: an early header of the same name was set after them.
+    const merged: OutgoingHttpHeaders = fixed ? { ...fixed } : {};
     for (const [name, value] of early) merged[name] = value;
+    if (headers === undefined || Array.isArray(headers)) {
+      // One the handler set on this response itself stays.
+      for (const name of Object.keys(merged)) {
+        const value = merged[name];
+        if (value !== undefined && !this.hasHeader(name)) this.setHeader(name, value);
+      }
+      return super.writeHead(statusCode, reason, headers);
+    }
     for (const name of Object.keys(headers)) {
       const lower = name.toLowerCase();
       // The handler's header wins, whatever the case of its name.
@@ -64,6 +78,33 @@ export class AnswerResponse<
       merged[name] = headers[name];
     }
     return super.writeHead(statusCode, reason, merged);
+  }
+}
+
+/** Headers the same for every answer, their names in lower case (`fixedHeaders`). */
+export type FixedHeaders = Readonly<Record<string, string>>;
+
+/** Prepares headers every answer carries once, for `setFixedAnswerHeaders`. */
+export function fixedHeaders(entries: Iterable<readonly [string, string]>): FixedHeaders {
+  return Object.freeze(
+    Object.fromEntries(Array.from(entries, ([name, value]) => [name.toLowerCase(), value])),
+  );
+}
+
+/**
+ * Sets `headers` on the answer to this request as `setAnswerHeader` sets one, for a set
+ * prepared once (`fixedHeaders`): served by Node, the answer keeps a reference to the set,
+ * and the set is copied once, when the head is written.
+ */
+export function setFixedAnswerHeaders(c: Context, headers: FixedHeaders): void {
+  const outgoing = nodeBindingsOf(c)?.outgoing;
+  if (outgoing instanceof AnswerResponse && !outgoing.headersSent) {
+    outgoing.addFixedHeaders(headers);
+    return;
+  }
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (value !== undefined) setAnswerHeader(c, name, value);
   }
 }
 

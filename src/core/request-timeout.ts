@@ -12,14 +12,15 @@ export function requestTimeout(
   timeoutMs: number | undefined,
   request: RouteConfig['request'],
 ): MiddlewareHandler<AppEnv> {
-  return async function requestTimeout(c, next) {
+  return function requestTimeout(c, next) {
     // The operation's declared input, for the validation hook's report (set here, the first
     // of the operation's middlewares, rather than in one more).
     c.set('routeRequest', request);
     const limit = timeoutMs ?? c.get('requestTimeoutMs');
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+    // One promise settled by whichever comes first, rather than a race of two and an async
+    // frame around it: three promises fewer a request.
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
         () =>
           reject(
             new ProblemError(503, {
@@ -29,11 +30,16 @@ export function requestTimeout(
           ),
         limit,
       );
+      next().then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
     });
-    try {
-      await Promise.race([next(), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
   };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
-import { setAnswerHeader } from './node-response.ts';
+import { fixedHeaders, setFixedAnswerHeaders } from './node-response.ts';
 
 /**
  * The Content-Security-Policy of every answer that sets none of its own: a JSON document or
@@ -13,9 +13,10 @@ const API_POLICY =
 /**
  * Hardening headers every answer carries (those of Hono's `secureHeaders` that matter to an
  * API and its docs page). Set before the handler runs, so they cost one object merge per
- * response rather than a header validation each afterwards (by `requestContext`).
+ * response rather than a header validation each afterwards (by `requestContext`); prepared
+ * once, so a request adds them all by reference.
  */
-const SECURITY_HEADERS: readonly [string, string][] = [
+const SECURITY_HEADERS = fixedHeaders([
   ['x-content-type-options', 'nosniff'],
   ['x-frame-options', 'SAMEORIGIN'],
   ['referrer-policy', 'no-referrer'],
@@ -24,11 +25,11 @@ const SECURITY_HEADERS: readonly [string, string][] = [
   ['cross-origin-resource-policy', 'same-site'],
   ['x-permitted-cross-domain-policies', 'none'],
   ['content-security-policy', API_POLICY],
-];
+]);
 
 /** Sets them on the answer being built (before the handler, which may replace the policy). */
 export function setSecurityHeaders(c: Context): void {
-  for (const [name, value] of SECURITY_HEADERS) setAnswerHeader(c, name, value);
+  setFixedAnswerHeaders(c, SECURITY_HEADERS);
 }
 
 export interface PageSources {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../src/app.ts';
 import { listen, type RunningServer } from '../../src/core/http-server.ts';
-import { AnswerResponse } from '../../src/core/node-response.ts';
+import { AnswerResponse, fixedHeaders } from '../../src/core/node-response.ts';
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
 
 let deps: TestDeps;
@@ -78,6 +78,12 @@ describe('headers of every answer, through a real server', () => {
   });
 });
 
+const FIXED = fixedHeaders([
+  ['X-Frame-Options', 'DENY'],
+  ['x-request-id', 'fixed'],
+  ['content-security-policy', 'fixed'],
+]);
+
 describe('AnswerResponse: early headers merged when the head is written', () => {
   const cases: [string, (res: AnswerResponse) => void][] = [
     [
@@ -99,6 +105,8 @@ describe('AnswerResponse: early headers merged when the head is written', () => 
     test(`${what}: the early headers are sent, once, and the handler's own value wins`, async () => {
       const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
         assert.ok(res instanceof AnswerResponse);
+        // A set shared by every answer, added first: what is added after it wins over it.
+        res.addFixedHeaders(FIXED);
         res.addEarlyHeader('x-request-id', 'early-0');
         // Named in another case than the handler's: still one header, the handler's.
         res.addEarlyHeader('Content-Security-Policy', 'early');
@@ -113,10 +121,30 @@ describe('AnswerResponse: early headers merged when the head is written', () => 
         assert.equal(res.status, 200);
         assert.equal(res.headers.get('x-request-id'), 'early-1');
         assert.equal(res.headers.get('content-security-policy'), 'mine');
+        assert.equal(res.headers.get('x-frame-options'), 'DENY');
       } finally {
         http.closeAllConnections();
         await new Promise((resolve) => http.close(resolve));
       }
     });
+  }
+});
+
+test('fixed headers alone are sent, and a handler’s own still wins', async () => {
+  const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
+    assert.ok(res instanceof AnswerResponse);
+    res.addFixedHeaders(FIXED);
+    res.writeHead(200, { 'X-Request-Id': 'mine' }).end();
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = http.address() as AddressInfo;
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('content-security-policy'), 'fixed');
+    assert.equal(res.headers.get('x-request-id'), 'mine');
+  } finally {
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
   }
 });
