@@ -93,7 +93,6 @@ export async function createTestDeps(options: TestDepsOptions = {}): Promise<Tes
   };
 }
 
-/** Deletes every key under `prefix`, leaving other tests' keys alone. */
 /**
  * A connection under `keyPrefix`, fail-fast as the app's request connections are, and
  * ready: such a connection refuses commands until it has connected (no offline queue), so
@@ -106,6 +105,7 @@ export async function readyTestRedis(keyPrefix: string): Promise<AppRedis> {
   throw new Error(`Redis at ${TEST_REDIS_URL} did not become ready in 10 s`);
 }
 
+/** Deletes every key under `prefix`, leaving other tests' keys alone. */
 export async function deleteRedisKeys(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
   try {
