@@ -65,8 +65,7 @@ export class AnswerResponse<
     for (const [name, value] of early) merged[name] = value;
     if (headers === undefined || Array.isArray(headers)) {
       // One the handler set on this response itself stays.
-      for (const name of Object.keys(merged)) {
-        const value = merged[name];
+      for (const [name, value] of Object.entries(merged)) {
         if (value !== undefined && !this.hasHeader(name)) this.setHeader(name, value);
       }
       return super.writeHead(statusCode, reason, headers);
@@ -102,10 +101,7 @@ export function setFixedAnswerHeaders(c: Context, headers: FixedHeaders): void {
     outgoing.addFixedHeaders(headers);
     return;
   }
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
-    if (value !== undefined) setAnswerHeader(c, name, value);
-  }
+  for (const [name, value] of Object.entries(headers)) setAnswerHeader(c, name, value);
 }
 
 /**

@@ -78,6 +78,24 @@ describe('headers of every answer, through a real server', () => {
   });
 });
 
+/** A request to a plain Node server whose responses are `AnswerResponse`s, answered by `answer`. */
+async function answerThrough(answer: (res: AnswerResponse) => void): Promise<Response> {
+  const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
+    assert.ok(res instanceof AnswerResponse);
+    answer(res);
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = http.address() as AddressInfo;
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    await res.arrayBuffer();
+    return res;
+  } finally {
+    http.closeAllConnections();
+    await new Promise((resolve) => http.close(resolve));
+  }
+}
+
 const FIXED = fixedHeaders([
   ['X-Frame-Options', 'DENY'],
   ['x-request-id', 'fixed'],
@@ -103,8 +121,7 @@ describe('AnswerResponse: early headers merged when the head is written', () => 
   ];
   for (const [what, answer] of cases) {
     test(`${what}: the early headers are sent, once, and the handler's own value wins`, async () => {
-      const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
-        assert.ok(res instanceof AnswerResponse);
+      const res = await answerThrough((res) => {
         // A set shared by every answer, added first: what is added after it wins over it.
         res.addFixedHeaders(FIXED);
         res.addEarlyHeader('x-request-id', 'early-0');
@@ -114,37 +131,20 @@ describe('AnswerResponse: early headers merged when the head is written', () => 
         res.addEarlyHeader('x-request-id', 'early-1');
         answer(res);
       });
-      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-      try {
-        const { port } = http.address() as AddressInfo;
-        const res = await fetch(`http://127.0.0.1:${port}/`);
-        assert.equal(res.status, 200);
-        assert.equal(res.headers.get('x-request-id'), 'early-1');
-        assert.equal(res.headers.get('content-security-policy'), 'mine');
-        assert.equal(res.headers.get('x-frame-options'), 'DENY');
-      } finally {
-        http.closeAllConnections();
-        await new Promise((resolve) => http.close(resolve));
-      }
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-request-id'), 'early-1');
+      assert.equal(res.headers.get('content-security-policy'), 'mine');
+      assert.equal(res.headers.get('x-frame-options'), 'DENY');
     });
   }
 });
 
 test('fixed headers alone are sent, and a handler’s own still wins', async () => {
-  const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
-    assert.ok(res instanceof AnswerResponse);
+  const res = await answerThrough((res) => {
     res.addFixedHeaders(FIXED);
     res.writeHead(200, { 'X-Request-Id': 'mine' }).end();
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  try {
-    const { port } = http.address() as AddressInfo;
-    const res = await fetch(`http://127.0.0.1:${port}/`);
-    assert.equal(res.headers.get('x-frame-options'), 'DENY');
-    assert.equal(res.headers.get('content-security-policy'), 'fixed');
-    assert.equal(res.headers.get('x-request-id'), 'mine');
-  } finally {
-    http.closeAllConnections();
-    await new Promise((resolve) => http.close(resolve));
-  }
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  assert.equal(res.headers.get('content-security-policy'), 'fixed');
+  assert.equal(res.headers.get('x-request-id'), 'mine');
 });
