@@ -6,19 +6,22 @@ import { openDatabase } from '../src/core/db/database.ts';
 import { runMain } from '../src/core/main.ts';
 import { loadSettings } from '../src/core/settings.ts';
 
-runMain(async () => {
-  const settings = loadSettings();
-  const database = await openDatabase({
-    url: settings.DATABASE_URL,
-    poolMax: 1,
-    pooler: settings.DATABASE_POOLER,
-    directUrl: settings.DATABASE_DIRECT_URL,
-    dataDir: settings.DATA_DIR,
+// Run, not imported: the image's build imports the bundle to fill the compile cache (decision 056).
+if (import.meta.main) {
+  runMain(async () => {
+    const settings = loadSettings();
+    const database = await openDatabase({
+      url: settings.DATABASE_URL,
+      poolMax: 1,
+      pooler: settings.DATABASE_POOLER,
+      directUrl: settings.DATABASE_DIRECT_URL,
+      dataDir: settings.DATA_DIR,
+    });
+    try {
+      await database.migrate();
+      console.log(`Migrations applied (${database.kind} database).`);
+    } finally {
+      await database.close();
+    }
   });
-  try {
-    await database.migrate();
-    console.log(`Migrations applied (${database.kind} database).`);
-  } finally {
-    await database.close();
-  }
-});
+}

@@ -28,12 +28,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
+import { buildBundle } from '../build.ts';
 import { benchAi } from './ai.ts';
 import { type LatencyFigures, measureGatewayLatency } from './gateway-latency.ts';
 import { benchJobs, type JobsRun, summarizeJobs } from './jobs.ts';
 import {
   COMPILE_CACHE,
   freePort,
+  PRODUCTION_ENTRY,
   PRODUCTION_NODE_FLAGS,
   type RunningTarget,
   startTarget,
@@ -267,8 +269,7 @@ async function buildTargets(
     targets: {
       full: {
         name: 'full',
-        entry: 'src/server.ts',
-        preload: true,
+        entry: PRODUCTION_ENTRY,
         nodeFlags: PRODUCTION_NODE_FLAGS,
         readyPath: '/readyz',
         env: serverEnv,
@@ -365,7 +366,7 @@ async function soak(session: Session) {
   console.log('Soak');
   console.log(machine.line);
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), NODE_ENV=production, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
   );
   console.log(`  load: ${scenario.name} (${scenario.note ?? ''})`);
   console.log(
@@ -567,7 +568,7 @@ async function bench(session: Session) {
     `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
   );
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} --import ./src/preload.ts ${targets.full.entry}, NODE_ENV=production, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), NODE_ENV=production, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
   );
   console.log(
     `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,
@@ -585,7 +586,7 @@ async function bench(session: Session) {
     `  upstream: ${targets.upstream.entry}: node:http, an OpenAI-compatible chat endpoint answering at once (8 content pieces, usage), for the full server's gateway and bare-proxy alike`,
   );
   console.log(
-    `  every server but upstream is started with --import ./src/preload.ts; seeded: 1 user, 1 JWT, 1 API key (every scope of the role: ${seed.scopes.join(' ')}), ${fmt.int(seed.itemCount)} items`,
+    `  every server but full and upstream is started with --import ./src/preload.ts; seeded: 1 user, 1 JWT, 1 API key (every scope of the role: ${seed.scopes.join(' ')}), ${fmt.int(seed.itemCount)} items`,
   );
   console.log('');
 
@@ -889,6 +890,8 @@ async function bench(session: Session) {
 async function main() {
   const wrk = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
   if (wrk.error) throw new Error('wrk is not installed (apt-get install wrk)');
+  // The full server runs from the production bundle, built as `npm start` builds it.
+  await buildBundle();
   const session: Session = {
     database: await createTestDatabase(),
     redisPrefix: `bench:${randomBytes(6).toString('hex')}:`,

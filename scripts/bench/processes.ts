@@ -9,32 +9,36 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
 
 /**
  * How `npm start` runs the service, read from its script so the bench runs what it runs:
- * Node's flags (decision 043) and its compile cache (decision 042; the image's is filled as
- * it is built).
+ * Node's flags (decision 043), its compile cache (decision 042; the image's is filled as it
+ * is built) and the bundle's entry point (decision 056: `npm start` builds it first, the
+ * bench calls `buildBundle`).
  */
-function startScript(): { nodeFlags: string[]; compileCache: string } {
+function startScript(): { nodeFlags: string[]; compileCache: string; entry: string } {
   const manifest: { scripts: Record<string, string> } = JSON.parse(
     readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
   );
   const words = (manifest.scripts.start ?? '').split(/\s+/);
   const node = words.indexOf('node');
-  const preload = words.indexOf('--import', node);
+  const entry = words.findIndex((word, index) => index > node && !word.startsWith('-'));
   const compileCache = words
     .slice(0, node)
     .find((word) => word.startsWith('NODE_COMPILE_CACHE='))
     ?.slice('NODE_COMPILE_CACHE='.length);
-  if (node < 0 || preload < 0 || !compileCache) {
+  if (node < 0 || entry < 0 || !compileCache) {
     throw new Error(
-      'package.json: the start script is no longer `… NODE_COMPILE_CACHE=… node <flags> --import …`; update scripts/bench/processes.ts',
+      'package.json: the start script is no longer `… NODE_COMPILE_CACHE=… node <flags> <entry>`; update scripts/bench/processes.ts',
     );
   }
-  return { nodeFlags: words.slice(node + 1, preload), compileCache };
+  return { nodeFlags: words.slice(node + 1, entry), compileCache, entry: words[entry] ?? '' };
 }
 
 const production = startScript();
 
 /** The flags `npm start` runs the service with (the image's NODE_OPTIONS holds the same). */
 export const PRODUCTION_NODE_FLAGS: readonly string[] = production.nodeFlags;
+
+/** The file `npm start` runs: the API in the production bundle. */
+export const PRODUCTION_ENTRY = production.entry;
 
 /**
  * The compile cache `npm start` uses. Every target gets it, baselines too: each is a
@@ -48,7 +52,7 @@ export interface Target {
   name: string;
   /** Entry point, relative to the repository root. */
   entry: string;
-  /** Start with `--import ./src/preload.ts`, as the npm scripts and the image do. */
+  /** Start with `--import ./src/preload.ts`, as TypeScript entry points run (development, tests). */
   preload?: boolean;
   /** Node's own flags, before the preload. */
   nodeFlags?: readonly string[];

@@ -63,7 +63,8 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Spawns `entry` (a path from the repository root, e.g. `src/worker.ts`) with the test
+ * Spawns `entry` (a path from the repository root, e.g. `src/worker.ts`, or `dist/worker.js`
+ * of the production bundle, which runs without the preload as in production) with the test
  * environment under `env`. A variable set to `undefined` in `env` is left unset, so the
  * service's own default applies.
  */
@@ -84,7 +85,8 @@ export function spawnService(
   };
   // A service is not a test process: it must not report to this runner.
   delete childEnv.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, ['--import', './src/preload.ts', entry], {
+  const preload = entry.endsWith('.ts') ? ['--import', './src/preload.ts'] : [];
+  const child = spawn(process.execPath, [...preload, entry], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
