@@ -12,7 +12,10 @@ import { buildBundle, ENTRY_POINTS } from '../../scripts/build.ts';
 import { BUNDLE_ENTRIES } from '../../scripts/warm-compile-cache.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const DIST_URL = RegExp.escape(new URL('../../dist/', import.meta.url).href);
+const DIST_URL = new URL('../../dist/', import.meta.url).href.replace(
+  /[.*+?^${}()|[\]\\]/g,
+  '\\$&',
+);
 const scratch = mkdtempSync(join(tmpdir(), 'compile-cache-test-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 // The script warms `dist/`, which `npm run build` writes; the build is deterministic, so one
@@ -43,9 +46,9 @@ function loadEntry(entry: string, cache: string) {
   assert.equal(result.status, 1, result.stderr);
   assert.match(result.stderr, /JWT_SECRET/);
   const files = (state: string) =>
-    [
-      ...result.stderr.matchAll(new RegExp(`for ESM ${DIST_URL}(\\S+) was ${state}`, 'g')),
-    ].map((match) => match[1]);
+    [...result.stderr.matchAll(new RegExp(`for ESM ${DIST_URL}(\\S+) was ${state}`, 'g'))].map(
+      (match) => match[1],
+    );
   return { compiled: files('not initialized'), cached: files('accepted') };
 }
 
