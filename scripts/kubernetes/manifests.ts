@@ -125,7 +125,7 @@ function podSpec(
         volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
       },
     ],
-    // Node's compile cache (src/preload.ts) is all it writes: the root filesystem is read-only.
+    // Node's compile cache is all it might write: the root filesystem is read-only.
     volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '256Mi' } }],
     topologySpreadConstraints: ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'].map(
       (topologyKey) => ({
@@ -162,7 +162,7 @@ function apiDeployment(): Deployment {
           'api',
           {
             name: 'api',
-            command: ['node', '--import', './src/preload.ts', 'src/server.ts'],
+            command: ['node', 'dist/server.js'],
             ports: [{ name: 'http', containerPort: Number(BASE_CONFIG.PORT) }],
             ...environment,
             startupProbe: httpProbe(livez.path, 'http', { periodSeconds: 2, failureThreshold: 30 }),
@@ -205,7 +205,7 @@ function workerDeployment(): Deployment {
           'worker',
           {
             name: 'worker',
-            command: ['node', '--import', './src/preload.ts', 'src/worker.ts'],
+            command: ['node', 'dist/worker.js'],
             ports: [{ name: 'health', containerPort: Number(BASE_CONFIG.WORKER_HEALTH_PORT) }],
             ...environment,
             startupProbe: httpProbe(WORKER_PROBES.live, 'health', {
@@ -256,7 +256,7 @@ function migrationJob(): Job {
         spec: {
           ...podSpec('migrate', {
             name: 'migrate',
-            command: ['node', '--import', './src/preload.ts', 'scripts/migrate.ts'],
+            command: ['node', 'dist/migrate.js'],
             ...environment,
             resources: {
               requests: { cpu: '100m', memory: '128Mi' },
