@@ -1,9 +1,8 @@
 /**
  * `npm run build`: the production bundle in `dist/`, which `npm start`, `npm run worker` and
- * the image run: `dist/server.js` (the API), `dist/worker.js` and `dist/migrate.js`, with
- * the chunks they share and the chunks they load lazily. One file instead of some 770 to
- * find, read and link halves the time to ready (decision 056); development and the tests
- * run the TypeScript sources as they are.
+ * the image run: `dist/server.js` (the API), `dist/worker.js` and `dist/migrate.js`. One
+ * file instead of some 770 modules to find, read and link takes about a third off the time
+ * to ready (decision 056); development and the tests run the TypeScript sources as they are.
  *
  * Two rules keep the bundle working where the sources work:
  * - Our files' own location (`import.meta.url`, `import.meta.dirname`) is their place in
@@ -72,10 +71,10 @@ const packageOf = (path: string): string | undefined =>
   /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules\/)/.exec(path)?.[1];
 
 /**
- * Rewrites our own files' `import.meta.url` and `import.meta.dirname` to their source
- * location, computed from the chunk's own URL (every chunk is at the top of the out folder),
- * so the bundle may be moved with the tree beside it; and collects the bundled packages that
- * locate themselves.
+ * Rewrites our own files' `import.meta.url`, `.filename` and `.dirname` to their source
+ * location, computed from the bundle file's own URL (every output is at the top of the out
+ * folder), so the bundle may be moved with the tree beside it; and collects the bundled
+ * packages that locate themselves.
  */
 function sourceLocations(outdir: string, selfLocating: Map<string, string>): Plugin {
   return {
@@ -124,15 +123,15 @@ export async function buildBundle(options: BuildOptions = {}): Promise<void> {
     entryPoints: options.entryPoints ?? ENTRY_POINTS,
     outdir,
     bundle: true,
-
+    // Not `splitting`: a chunk loaded by a lazy `import()` of a CommonJS package exports only
+    // `default` (BullMQ's `Worker` came out undefined); one file keeps Node's interop.
+    // Not `keepNames`, which sets `name` on every function as it is created, the closures
+    // made per request included: `GET /livez` lost 16% of its throughput. Functions keep
+    // their names anyway; only the few that share one get a number (`run2`).
     format: 'esm',
     platform: 'node',
     target: 'node24',
     external: EXTERNAL,
-    // Not `keepNames`, which sets `name` on every function as it is created, the closures
-    // made per request included: `GET /livez` lost 16% of its throughput. Functions keep
-    // their names anyway; only the few that share one get a number (`run2`).
-
     // Maps for `node --enable-source-maps` when reading a stack trace; off by default, as
     // turning them on costs about 240 ms of start-up and 40 MB (decision 056).
     sourcemap: 'linked',

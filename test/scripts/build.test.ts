@@ -2,8 +2,8 @@
  * `npm run build`: the production bundle works where the sources work. Its three processes run
  * from `dist/` against real PostgreSQL and Redis: the migration on an empty database, the API
  * (the same OpenAPI document as the sources', the files it reads beside its sources), and the
- * worker running a job the API enqueued. And the build refuses a package that finds its own
- * files at run time.
+ * worker running the jobs the API enqueued (an export, an uploaded import). And the build
+ * refuses a package that finds its own files at run time.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -31,7 +31,7 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 before(() => buildBundle());
 after(() => killAllServices());
 
-/** The environment of the services, but a variable set to `undefined` is left unset. */
+/** This process's environment under `env`, minus the test runner's own variable. */
 function childEnv(env: Record<string, string>) {
   const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
   return { ...inherited, ...env };
@@ -130,20 +130,33 @@ describe('the API and the worker from the bundle', () => {
     }
   });
 
-  test('the worker runs a job the API enqueued: an export, to completion', async () => {
+  test('the worker runs the jobs the API enqueued: an export, and an uploaded import', async () => {
     const ada = await createTestUser(deps);
-    const created = await fetch(`${apis.bundle.base}/v1/exports`, {
+    const call = (path: string, init: RequestInit = {}) =>
+      fetch(`${apis.bundle.base}${path}`, {
+        ...init,
+        headers: { ...ada.headers, ...init.headers },
+      });
+    const follow = (jobId: string) =>
+      followJobOverHttp<{ state: string; error: string | null; result: unknown }>(call, jobId);
+
+    const exported = await call('/v1/exports', {
       method: 'POST',
-      headers: { ...ada.headers, 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ format: 'csv' }),
     });
-    assert.equal(created.status, 202, await created.clone().text());
-    const { jobId } = (await created.json()) as { jobId: string };
-    const job = await followJobOverHttp<{ state: string; error: string | null }>(
-      (path) => fetch(`${apis.bundle.base}${path}`, { headers: ada.headers }),
-      jobId,
-    );
-    assert.equal(job.state, 'completed', String(job.error));
+    assert.equal(exported.status, 202, await exported.clone().text());
+    const exportJob = await follow(((await exported.json()) as { jobId: string }).jobId);
+    assert.equal(exportJob.state, 'completed', String(exportJob.error));
+
+    // The upload's form parser (busboy, CommonJS) is loaded lazily, on the first upload.
+    const form = new FormData();
+    form.append('file', new Blob(['name,price,tags,status\nLamp,12.50,home,active\n']), 'a.csv');
+    const uploaded = await call('/v1/imports', { method: 'POST', body: form });
+    assert.equal(uploaded.status, 202, await uploaded.clone().text());
+    const importJob = await follow(((await uploaded.json()) as { jobId: string }).jobId);
+    assert.equal(importJob.state, 'completed', String(importJob.error));
+    assert.deepEqual(importJob.result, { inserted: 1, rejectedCount: 0, rejected: [] });
   });
 });
 
