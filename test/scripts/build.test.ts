@@ -161,6 +161,9 @@ describe('the API and the worker from the bundle', () => {
 });
 
 describe('the build', () => {
+  // Inside the repository, as a package must be under a node_modules folder to be one; the
+  // cache folder may not exist yet in a fresh clone.
+  mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
   const scratch = mkdtempSync(join(ROOT, 'node_modules/.cache/build-test-'));
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
