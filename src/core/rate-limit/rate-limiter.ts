@@ -25,29 +25,35 @@ export interface RateLimiter {
   hit(policy: RateLimitPolicy, subject: string): Promise<RateLimitOutcome>;
 }
 
-// One round trip for every hit of an event-loop turn, atomic: every process shares the
+// One round trip for the hits of an event-loop turn, atomic: every process shares the
 // counts, so together they can never accept more than a limit in a window. KEYS[i] is
-// counted in a window of ARGV[i] ms; the answer lists each key's count and TTL in turn.
-const HITS_SCRIPT = `
+// counted in a window of ARGV[3i-2] ms, up to a limit of ARGV[3i]: it takes up to ARGV[3i-1]
+// requests' worth, as many as the limit leaves (none once it is reached, so a refusal counts
+// nothing). The answer lists, for each key in turn, its count, what it took, and its TTL.
+const TAKE_SCRIPT = `
 local answer = {}
 for i = 1, #KEYS do
-  local window = ARGV[i]
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then redis.call('PEXPIRE', KEYS[i], window) end
+  local window = ARGV[3 * i - 2]
+  local want = tonumber(ARGV[3 * i - 1])
+  local limit = tonumber(ARGV[3 * i])
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local taken = math.max(0, math.min(want, limit - count))
+  if taken > 0 then count = redis.call('INCRBY', KEYS[i], taken) end
   local ttl = redis.call('PTTL', KEYS[i])
   if ttl < 0 then redis.call('PEXPIRE', KEYS[i], window) ttl = tonumber(window) end
-  answer[2 * i - 1] = count
-  answer[2 * i] = ttl
+  answer[3 * i - 2] = count
+  answer[3 * i - 1] = taken
+  answer[3 * i] = ttl
 end
 return answer
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** `numberOfKeys` keys, then as many windows in ms: see HITS_SCRIPT. */
-    rateLimitHits(
+    /** `numberOfKeys` keys, then a window in ms, a wanted count and a limit for each. */
+    rateLimitTake(
       numberOfKeys: number,
-      ...keysThenWindows: (string | number)[]
+      ...keysThenArguments: (string | number)[]
     ): Result<number[], Context>;
   }
 }
@@ -60,51 +66,129 @@ function outcome(policy: RateLimitPolicy, count: number, ttlMs: number): RateLim
   };
 }
 
-interface Counted {
-  count: number;
-  ttlMs: number;
+/** The most requests a lease may hold: 1% of the limit, at most 64 (decision 058). */
+const LEASE_SHARE = 0.01;
+const LEASE_MAX = 64;
+
+/** How many requests' worth one process may take ahead for `policy`; 1: none ahead. */
+export function leaseCap(policy: RateLimitPolicy): number {
+  return Math.max(1, Math.min(LEASE_MAX, Math.floor(policy.limit * LEASE_SHARE)));
 }
 
-/** Counts the hits of a turn with one script call (`perTurn`), each caller its own count. */
-function hitCounter(redis: Redis): (hit: { key: string; windowMs: number }) => Promise<Counted> {
-  return perTurn(
-    async (hits: { key: string; windowMs: number }[]): Promise<Counted[]> => {
-      const answer = await redis.rateLimitHits(
-        hits.length,
-        ...hits.map((hit) => hit.key),
-        ...hits.map((hit) => hit.windowMs),
-      );
-      return hits.map((_, index) => {
-        const count = answer[2 * index];
-        const ttlMs = answer[2 * index + 1];
-        if (count === undefined || ttlMs === undefined)
-          throw new Error('The rate-limit script answered fewer counts than it was sent');
-        return { count, ttlMs };
-      });
-    },
-    { alone: redis.isCluster },
-  );
+/** Requests' worth a process took from Redis for one key and has not used yet. */
+interface Lease {
+  left: number;
+  /** The key's count in Redis when last taken from, what this process's figures start from. */
+  count: number;
+  /** `Date.now()` at which the window ends. */
+  expiresAt: number;
+  /** How many it took ahead last time: doubled each time the key comes back in a window. */
+  ahead: number;
+}
+
+interface Hit {
+  key: string;
+  policy: RateLimitPolicy;
 }
 
 /**
- * Fixed windows in Redis. When Redis fails, `onError` decides: `allow` lets the request
- * through (the failure is logged and counted), `deny` answers 503.
+ * Fixed windows in Redis. Hits of one turn of the event loop go in one script call
+ * (`perTurn`), the hits of one key taken together. For a policy whose limit is in the
+ * hundreds or more, a process takes a few requests ahead (a lease: up to 1% of the limit, at
+ * most 64) and answers from them before going back to Redis, so a busy caller costs Redis a
+ * call every few requests instead of every one. Every request is still counted in Redis
+ * before it is let through, so processes together never accept more than the limit; a lease
+ * left over when its window ends goes unused. The remaining count a process reports is
+ * exact for its own requests and misses the others' since it last went to Redis. When Redis
+ * fails, `onError` decides: `allow` lets the request through (the failure is logged and
+ * counted), `deny` answers 503.
  */
 export function redisRateLimiter(
   redis: Redis,
   options: { onError: 'allow' | 'deny'; logger: Logger; onFailure?: () => void },
 ): RateLimiter {
-  redis.defineCommand('rateLimitHits', { lua: HITS_SCRIPT });
-  const count = hitCounter(redis);
+  redis.defineCommand('rateLimitTake', { lua: TAKE_SCRIPT });
+  const leases = new Map<string, Lease>();
+
+  /** What a turn's hits take from Redis: one entry per key, each hit its own outcome. */
+  const take = perTurn(
+    async (hits: Hit[]): Promise<RateLimitOutcome[]> => {
+      const byKey = new Map<string, { policy: RateLimitPolicy; count: number; ahead: number }>();
+      const now = Date.now();
+      for (const { key, policy } of hits) {
+        const entry = byKey.get(key);
+        if (entry) {
+          entry.count += 1;
+          continue;
+        }
+        const cap = leaseCap(policy);
+        const last = leases.get(key);
+        const ahead =
+          cap === 1 ? 0 : last && last.expiresAt > now ? Math.min(cap, last.ahead * 2) : 1;
+        byKey.set(key, { policy, count: 1, ahead });
+      }
+      const keys = [...byKey.keys()];
+      const answer = await redis.rateLimitTake(
+        keys.length,
+        ...keys,
+        ...[...byKey.values()].flatMap(({ policy, count, ahead }) => [
+          policy.windowSeconds * 1000,
+          count + ahead,
+          policy.limit,
+        ]),
+      );
+      const answeredAt = Date.now();
+      // Each key's hits, in the order asked, get the counts it took, then refusals.
+      const given = new Map<string, { before: number; taken: number; ttlMs: number; n: number }>();
+      for (const [index, key] of keys.entries()) {
+        const count = answer[3 * index];
+        const taken = answer[3 * index + 1];
+        const ttlMs = answer[3 * index + 2];
+        const entry = byKey.get(key);
+        if (count === undefined || taken === undefined || ttlMs === undefined || !entry)
+          throw new Error('The rate-limit script answered fewer counts than it was sent');
+        given.set(key, { before: count - taken, taken, ttlMs, n: 0 });
+        const ahead = taken - Math.min(taken, entry.count);
+        if (ahead > 0 || entry.ahead > 0) {
+          const held = leases.get(key);
+          const same = held !== undefined && held.expiresAt > answeredAt;
+          leases.set(key, {
+            left: (same ? held.left : 0) + ahead,
+            count: Math.max(count, same ? held.count : 0),
+            expiresAt: answeredAt + ttlMs,
+            ahead: entry.ahead,
+          });
+        }
+      }
+      if (leases.size > 100_000) {
+        for (const [key, lease] of leases) if (lease.expiresAt <= answeredAt) leases.delete(key);
+      }
+      return hits.map(({ key, policy }) => {
+        const mine = given.get(key);
+        if (!mine) throw new Error('The rate-limit script answered fewer counts than it was sent');
+        mine.n += 1;
+        const resetSeconds = Math.max(1, Math.ceil(mine.ttlMs / 1000));
+        if (mine.n > mine.taken) return { allowed: false, remaining: 0, resetSeconds };
+        return outcome(policy, mine.before + mine.n, mine.ttlMs);
+      });
+    },
+    { alone: redis.isCluster },
+  );
+
   let lastWarning = 0;
   return {
     async hit(policy, subject) {
+      const key = `ratelimit:${policy.name}:${subject}`;
+      const lease = leases.get(key);
+      if (lease && lease.left > 0) {
+        const now = Date.now();
+        if (lease.expiresAt > now) {
+          lease.left -= 1;
+          return outcome(policy, lease.count - lease.left, lease.expiresAt - now);
+        }
+      }
       try {
-        const { count: hits, ttlMs } = await count({
-          key: `ratelimit:${policy.name}:${subject}`,
-          windowMs: policy.windowSeconds * 1000,
-        });
-        return outcome(policy, hits, ttlMs);
+        return await take({ key, policy });
       } catch (error) {
         options.onFailure?.();
         if (Date.now() - lastWarning > 10_000) {

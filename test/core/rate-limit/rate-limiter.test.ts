@@ -1,13 +1,16 @@
 /**
  * The Redis limiter's counting itself, below the middleware: the hits asked for in one turn
  * of the event loop reach Redis as one script call (watched with MONITOR), and each caller
- * still gets a count of its own, exactly as if it had gone alone.
+ * still gets a count of its own, exactly as if it had gone alone. A large policy's busy
+ * caller is counted a few requests ahead (a lease), and processes together still never
+ * accept more than the limit.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
+  leaseCap,
   type RateLimiter,
   type RateLimitPolicy,
   redisRateLimiter,
@@ -18,6 +21,8 @@ import { type WatchedCommands, watchCommands } from '../../support/redis-monitor
 
 const prefix = `test:${randomBytes(6).toString('hex')}:`;
 const policy: RateLimitPolicy = { name: 'turns', limit: 1_000, windowSeconds: 60 };
+/** Too small to lease: every hit goes to Redis. */
+const exact: RateLimitPolicy = { name: 'turns-exact', limit: 100, windowSeconds: 60 };
 
 describe('the Redis rate limiter, per turn of the event loop', () => {
   let redis: Redis;
@@ -56,7 +61,14 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
     );
     const sent = await callsSoFar(1);
     assert.equal(sent.length, 1, `one call, not ${sent.length}`);
-    assert.equal(sent[0]?.[2], '20', 'twenty keys in it');
+    // One key, its window, twenty requests' worth and one ahead, and its limit.
+    assert.deepEqual(sent[0]?.slice(2), [
+      '1',
+      `${prefix}ratelimit:turns:${subject}`,
+      '60000',
+      '21',
+      '1000',
+    ]);
     // Counts 1..20, handed out in the order asked: nobody shares one, nobody is skipped.
     assert.deepEqual(
       outcomes.map((outcome) => outcome.remaining),
@@ -92,10 +104,85 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
     );
   });
 
-  test('hits of different turns are different calls', async () => {
+  test('hits of different turns are different calls, for a policy too small to lease', async () => {
     await callsSoFar(0);
-    await limiter.hit(policy, 'dave');
-    await limiter.hit(policy, 'dave');
+    assert.equal(leaseCap(exact), 1);
+    const first = await limiter.hit(exact, 'dave');
+    const second = await limiter.hit(exact, 'dave');
     assert.equal((await callsSoFar(2)).length, 2);
+    assert.deepEqual([first.remaining, second.remaining], [99, 98]);
+  });
+
+  test('a busy caller of a large policy goes to Redis every few requests, its counts exact', async () => {
+    await callsSoFar(0);
+    const large: RateLimitPolicy = { name: 'turns-large', limit: 10_000, windowSeconds: 60 };
+    assert.equal(leaseCap(large), 64);
+    const remaining: number[] = [];
+    for (let index = 0; index < 300; index++) {
+      remaining.push((await limiter.hit(large, 'erin')).remaining);
+    }
+    assert.deepEqual(
+      remaining,
+      Array.from({ length: 300 }, (_, index) => large.limit - index - 1),
+    );
+    // Taken 1 + 1, 1 + 2, 1 + 4, … 1 + 64 at a time: ten calls for 300 hits, not 300.
+    const sent = await callsSoFar(10);
+    assert.equal(sent.length, 10, `${sent.length} calls`);
+    assert.deepEqual(
+      sent.map((args) => args[5]),
+      ['2', '3', '5', '9', '17', '33', '65', '65', '65', '65'],
+    );
+  });
+
+  test('a lease left over when its window ends is not used in the next', async () => {
+    await callsSoFar(0);
+    const short: RateLimitPolicy = { name: 'turns-short', limit: 200, windowSeconds: 1 };
+    assert.equal((await limiter.hit(short, 'fred')).remaining, 199);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const next = await limiter.hit(short, 'fred');
+    assert.equal(next.remaining, 199, 'a new window, counted in Redis');
+    assert.equal((await callsSoFar(2)).length, 2);
+  });
+});
+
+describe('the Redis rate limiter, in two processes', () => {
+  const shared: RateLimitPolicy = { name: 'shared', limit: 1_000, windowSeconds: 60 };
+  const connections: Redis[] = [];
+  after(() => {
+    for (const connection of connections) connection.disconnect();
+  });
+
+  test('processes hitting one key together accept exactly the limit, never more', async () => {
+    // Each limiter has its own connection and its own leases, as two processes would.
+    const limiters = await Promise.all(
+      [0, 1].map(async () => {
+        const connection = await readyTestRedis(prefix);
+        connections.push(connection);
+        return redisRateLimiter(connection, {
+          onError: 'deny',
+          logger: (await captureLogs()).logger,
+        });
+      }),
+    );
+    assert.equal(leaseCap(shared), 10);
+    const accepted = [0, 0];
+    await Promise.all(
+      limiters.map(async (one, which) => {
+        // Ten callers in each, until each is refused: a lease is used up before going back.
+        await Promise.all(
+          Array.from({ length: 10 }, async () => {
+            for (;;) {
+              const outcome = await one.hit(shared, 'gina');
+              if (!outcome.allowed) return;
+              accepted[which] = (accepted[which] ?? 0) + 1;
+            }
+          }),
+        );
+      }),
+    );
+    assert.equal((accepted[0] ?? 0) + (accepted[1] ?? 0), shared.limit, `${accepted}`);
+    assert.ok((accepted[0] ?? 0) > 0 && (accepted[1] ?? 0) > 0, `both took part: ${accepted}`);
+    const counted = await connections[0]?.get('ratelimit:shared:gina');
+    assert.equal(counted, String(shared.limit));
   });
 });
