@@ -66,13 +66,15 @@ function outcome(policy: RateLimitPolicy, count: number, ttlMs: number): RateLim
   };
 }
 
-/** The most requests a lease may hold: 1% of the limit, at most 64 (decision 058). */
+/**
+ * The most requests a process takes ahead: 1% of the limit (decision 058), so what processes
+ * hold unused when a window ends is a small share of it.
+ */
 const LEASE_SHARE = 0.01;
-const LEASE_MAX = 64;
 
 /** How many requests' worth one process may take ahead for `policy`; 1: none ahead. */
 export function leaseCap(policy: RateLimitPolicy): number {
-  return Math.max(1, Math.min(LEASE_MAX, Math.floor(policy.limit * LEASE_SHARE)));
+  return Math.max(1, Math.floor(policy.limit * LEASE_SHARE));
 }
 
 /** Requests' worth a process took from Redis for one key and has not used yet. */
@@ -94,8 +96,8 @@ interface Hit {
 /**
  * Fixed windows in Redis. Hits of one turn of the event loop go in one script call
  * (`perTurn`), the hits of one key taken together. For a policy whose limit is in the
- * hundreds or more, a process takes a few requests ahead (a lease: up to 1% of the limit, at
- * most 64) and answers from them before going back to Redis, so a busy caller costs Redis a
+ * hundreds or more, a process takes a few requests ahead (a lease: up to 1% of the limit) and
+ * answers from them before going back to Redis, so a busy caller costs Redis a
  * call every few requests instead of every one. Every request is still counted in Redis
  * before it is let through, so processes together never accept more than the limit; a lease
  * left over when its window ends goes unused. The remaining count a process reports is

@@ -116,7 +116,7 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
   test('a busy caller of a large policy goes to Redis every few requests, its counts exact', async () => {
     await callsSoFar(0);
     const large: RateLimitPolicy = { name: 'turns-large', limit: 10_000, windowSeconds: 60 };
-    assert.equal(leaseCap(large), 64);
+    assert.equal(leaseCap(large), 100);
     const remaining: number[] = [];
     for (let index = 0; index < 300; index++) {
       remaining.push((await limiter.hit(large, 'erin')).remaining);
@@ -125,12 +125,13 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
       remaining,
       Array.from({ length: 300 }, (_, index) => large.limit - index - 1),
     );
-    // Taken 1 + 1, 1 + 2, 1 + 4, … 1 + 64 at a time: ten calls for 300 hits, not 300.
-    const sent = await callsSoFar(10);
-    assert.equal(sent.length, 10, `${sent.length} calls`);
+    // Taken 1 + 1, 1 + 2, 1 + 4, … then 1 + 100 (1% of the limit) at a time: nine calls for
+    // 300 hits, not 300.
+    const sent = await callsSoFar(9);
+    assert.equal(sent.length, 9, `${sent.length} calls`);
     assert.deepEqual(
       sent.map((args) => args[5]),
-      ['2', '3', '5', '9', '17', '33', '65', '65', '65', '65'],
+      ['2', '3', '5', '9', '17', '33', '65', '101', '101'],
     );
   });
 
