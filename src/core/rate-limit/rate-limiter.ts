@@ -102,7 +102,7 @@ interface Hit {
  * before it is let through, so processes together never accept more than the limit; a lease
  * left over when its window ends goes unused. The remaining count a process reports is
  * exact for its own requests and misses the others' since it last went to Redis. When Redis
- * fails, `onError` decides: `allow` lets the request through (the failure is logged and
+ * fails (leases end with the connection), `onError` decides: `allow` lets the request through (the failure is logged and
  * counted), `deny` answers 503.
  */
 export function redisRateLimiter(
@@ -111,6 +111,9 @@ export function redisRateLimiter(
 ): RateLimiter {
   redis.defineCommand('rateLimitTake', { lua: TAKE_SCRIPT });
   const leases = new Map<string, Lease>();
+  // A lost connection ends the leases: with Redis out of reach, `onError` decides from the
+  // next request on (a `deny` limiter refuses it), not once the leases have run out.
+  redis.on('close', () => leases.clear());
 
   /** What a turn's hits take from Redis: one entry per key, each hit its own outcome. */
   const take = perTurn(

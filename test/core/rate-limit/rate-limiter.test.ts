@@ -7,11 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   leaseCap,
   type RateLimiter,
+  RateLimiterUnavailableError,
   type RateLimitPolicy,
   redisRateLimiter,
 } from '../../../src/core/rate-limit/rate-limiter.ts';
@@ -144,6 +146,20 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
     assert.equal(next.remaining, 199, 'a new window, counted in Redis');
     assert.equal((await callsSoFar(2)).length, 2);
   });
+});
+
+test('a lost connection ends the leases: a deny limiter refuses the next request', async () => {
+  const connection = await readyTestRedis(prefix);
+  const limiter = redisRateLimiter(connection, {
+    onError: 'deny',
+    logger: (await captureLogs()).logger,
+  });
+  const leased: RateLimitPolicy = { name: 'leased', limit: 1_000, windowSeconds: 60 };
+  assert.equal((await limiter.hit(leased, 'hank')).allowed, true, 'one used, one taken ahead');
+  const closed = once(connection, 'close');
+  connection.disconnect();
+  await closed;
+  await assert.rejects(limiter.hit(leased, 'hank'), RateLimiterUnavailableError);
 });
 
 describe('the Redis rate limiter, in two processes', () => {
