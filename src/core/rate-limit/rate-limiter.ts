@@ -102,17 +102,20 @@ interface Hit {
  * before it is let through, so processes together never accept more than the limit; a lease
  * left over when its window ends goes unused. The remaining count a process reports is
  * exact for its own requests and misses the others' since it last went to Redis. When Redis
- * fails (leases end with the connection), `onError` decides: `allow` lets the request through (the failure is logged and
- * counted), `deny` answers 503.
+ * fails, `onError` decides: `allow` lets the request through (the failure is logged and
+ * counted), `deny` answers 503; a `deny` limiter takes nothing ahead, so an outage refuses
+ * the very next request.
  */
 export function redisRateLimiter(
   redis: Redis,
   options: { onError: 'allow' | 'deny'; logger: Logger; onFailure?: () => void },
 ): RateLimiter {
   redis.defineCommand('rateLimitTake', { lua: TAKE_SCRIPT });
+  // A limiter told to refuse when Redis fails wants Redis to count each request as it comes,
+  // so that an outage refuses the next one: it takes nothing ahead.
+  const leasing = options.onError === 'allow';
   const leases = new Map<string, Lease>();
-  // A lost connection ends the leases: with Redis out of reach, `onError` decides from the
-  // next request on (a `deny` limiter refuses it), not once the leases have run out.
+  // A lost connection ends the leases: what was taken may be gone with a Redis that restarts.
   redis.on('close', () => leases.clear());
 
   /** What a turn's hits take from Redis: one entry per key, each hit its own outcome. */
@@ -126,7 +129,7 @@ export function redisRateLimiter(
           entry.count += 1;
           continue;
         }
-        const cap = leaseCap(policy);
+        const cap = leasing ? leaseCap(policy) : 1;
         const last = leases.get(key);
         const ahead =
           cap === 1 ? 0 : last && last.expiresAt > now ? Math.min(cap, last.ahead * 2) : 1;

@@ -13,7 +13,6 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   leaseCap,
   type RateLimiter,
-  RateLimiterUnavailableError,
   type RateLimitPolicy,
   redisRateLimiter,
 } from '../../../src/core/rate-limit/rate-limiter.ts';
@@ -34,7 +33,7 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
 
   before(async () => {
     redis = await readyTestRedis(prefix);
-    limiter = redisRateLimiter(redis, { onError: 'deny', logger: (await captureLogs()).logger });
+    limiter = redisRateLimiter(redis, { onError: 'allow', logger: (await captureLogs()).logger });
     scripts = await watchCommands(/^eval/i, prefix);
     // The first call loads the script (EVALSHA, then EVAL on NOSCRIPT): not counted below.
     await limiter.hit(policy, 'warm-up');
@@ -148,10 +147,10 @@ describe('the Redis rate limiter, per turn of the event loop', () => {
   });
 });
 
-test('a lost connection ends the leases: a deny limiter refuses the next request', async () => {
+test('a lost connection ends the leases: the next request is not served from one', async () => {
   const connection = await readyTestRedis(prefix);
   const limiter = redisRateLimiter(connection, {
-    onError: 'deny',
+    onError: 'allow',
     logger: (await captureLogs()).logger,
   });
   const leased: RateLimitPolicy = { name: 'leased', limit: 1_000, windowSeconds: 60 };
@@ -159,7 +158,24 @@ test('a lost connection ends the leases: a deny limiter refuses the next request
   const closed = once(connection, 'close');
   connection.disconnect();
   await closed;
-  await assert.rejects(limiter.hit(leased, 'hank'), RateLimiterUnavailableError);
+  // Let through as Redis is unreachable (`allow`), uncounted: not from what was taken ahead.
+  const next = await limiter.hit(leased, 'hank');
+  assert.deepEqual([next.allowed, next.uncounted], [true, true]);
+});
+
+test('a limiter that refuses when Redis fails takes nothing ahead', async () => {
+  const connection = await readyTestRedis(prefix);
+  after(() => connection.disconnect());
+  const strict = redisRateLimiter(connection, {
+    onError: 'deny',
+    logger: (await captureLogs()).logger,
+  });
+  const large: RateLimitPolicy = { name: 'strict', limit: 10_000, windowSeconds: 60 };
+  for (let index = 1; index <= 5; index++) {
+    assert.equal((await strict.hit(large, 'ida')).remaining, large.limit - index);
+    // Redis holds exactly the requests let through: none taken ahead.
+    assert.equal(await connection.get('ratelimit:strict:ida'), String(index));
+  }
 });
 
 describe('the Redis rate limiter, in two processes', () => {
@@ -176,7 +192,7 @@ describe('the Redis rate limiter, in two processes', () => {
         const connection = await readyTestRedis(prefix);
         connections.push(connection);
         return redisRateLimiter(connection, {
-          onError: 'deny',
+          onError: 'allow',
           logger: (await captureLogs()).logger,
         });
       }),
