@@ -9,7 +9,7 @@
  *
  * Usage: NODE_COMPILE_CACHE=<folder> node scripts/warm-compile-cache.ts
  */
-import { readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { flushCompileCache, getCompileCacheDir } from 'node:module';
 
 /** The bundle's entry points: `ENTRY_POINTS` of scripts/build.ts (a test holds them equal). */
@@ -25,8 +25,7 @@ if (import.meta.main) {
     );
     process.exit(1);
   }
-  const built = readdirSync(DIST, { withFileTypes: true }).map((entry) => entry.name);
-  const missing = BUNDLE_ENTRIES.filter((entry) => !built.includes(entry));
+  const missing = BUNDLE_ENTRIES.filter((entry) => !existsSync(new URL(entry, DIST)));
   if (missing.length > 0) {
     process.stderr.write(`dist/ lacks ${missing.join(', ')}: run npm run build first\n`);
     process.exit(1);

@@ -41,8 +41,8 @@ export const PRODUCTION_NODE_FLAGS: readonly string[] = production.nodeFlags;
 export const PRODUCTION_ENTRY = production.entry;
 
 /**
- * The compile cache `npm start` uses. Every target gets it, baselines too: each is a
- * TypeScript file that would otherwise keep Node's TypeScript stripper loaded. The first
+ * The compile cache `npm start` uses. Every target gets it, baselines too: they are
+ * TypeScript files that would otherwise keep Node's TypeScript stripper loaded. The first
  * start of each fills it.
  */
 export const COMPILE_CACHE = production.compileCache;
