@@ -93,6 +93,19 @@ interface Hit {
   policy: RateLimitPolicy;
 }
 
+/** One key's part of a turn's script call: what its hits want, then what Redis answered. */
+interface KeyTake {
+  policy: RateLimitPolicy;
+  hits: number;
+  /** Requests' worth to take beyond the hits, for the lease. */
+  ahead: number;
+  /** The key's count before this call took anything. */
+  before: number;
+  ttlMs: number;
+  /** Hits given their outcome so far. */
+  answered: number;
+}
+
 /**
  * Fixed windows in Redis. Hits of one turn of the event loop go in one script call
  * (`perTurn`), the hits of one key taken together. For a policy whose limit is in the
@@ -121,42 +134,40 @@ export function redisRateLimiter(
   /** What a turn's hits take from Redis: one entry per key, each hit its own outcome. */
   const take = perTurn(
     async (hits: Hit[]): Promise<RateLimitOutcome[]> => {
-      const byKey = new Map<string, { policy: RateLimitPolicy; count: number; ahead: number }>();
+      const takes = new Map<string, KeyTake>();
       const now = Date.now();
-      for (const { key, policy } of hits) {
-        const entry = byKey.get(key);
+      const ofHit = hits.map(({ key, policy }) => {
+        let entry = takes.get(key);
         if (entry) {
-          entry.count += 1;
-          continue;
+          entry.hits += 1;
+          return entry;
         }
         const cap = leasing ? leaseCap(policy) : 1;
         const last = leases.get(key);
         const ahead =
           cap === 1 ? 0 : last && last.expiresAt > now ? Math.min(cap, last.ahead * 2) : 1;
-        byKey.set(key, { policy, count: 1, ahead });
-      }
-      const keys = [...byKey.keys()];
+        entry = { policy, hits: 1, ahead, before: 0, ttlMs: 0, answered: 0 };
+        takes.set(key, entry);
+        return entry;
+      });
+      const entries = [...takes];
       const answer = await redis.rateLimitTake(
-        keys.length,
-        ...keys,
-        ...[...byKey.values()].flatMap(({ policy, count, ahead }) => [
+        entries.length,
+        ...entries.map(([key]) => key),
+        ...entries.flatMap(([, { policy, hits: wanted, ahead }]) => [
           policy.windowSeconds * 1000,
-          count + ahead,
+          wanted + ahead,
           policy.limit,
         ]),
       );
       const answeredAt = Date.now();
-      // Each key's hits, in the order asked, get the counts it took, then refusals.
-      const given = new Map<string, { before: number; taken: number; ttlMs: number; n: number }>();
-      for (const [index, key] of keys.entries()) {
-        const count = answer[3 * index];
-        const taken = answer[3 * index + 1];
-        const ttlMs = answer[3 * index + 2];
-        const entry = byKey.get(key);
-        if (count === undefined || taken === undefined || ttlMs === undefined || !entry)
+      for (const [index, [key, entry]] of entries.entries()) {
+        const [count, taken, ttlMs] = answer.slice(3 * index, 3 * index + 3);
+        if (count === undefined || taken === undefined || ttlMs === undefined)
           throw new Error('The rate-limit script answered fewer counts than it was sent');
-        given.set(key, { before: count - taken, taken, ttlMs, n: 0 });
-        const ahead = taken - Math.min(taken, entry.count);
+        entry.before = count - taken;
+        entry.ttlMs = ttlMs;
+        const ahead = taken - Math.min(taken, entry.hits);
         if (ahead > 0 || entry.ahead > 0) {
           const held = leases.get(key);
           const same = held !== undefined && held.expiresAt > answeredAt;
@@ -171,13 +182,11 @@ export function redisRateLimiter(
       if (leases.size > 100_000) {
         for (const [key, lease] of leases) if (lease.expiresAt <= answeredAt) leases.delete(key);
       }
-      return hits.map(({ key, policy }) => {
-        const mine = given.get(key);
-        if (!mine) throw new Error('The rate-limit script answered fewer counts than it was sent');
-        mine.n += 1;
-        const resetSeconds = Math.max(1, Math.ceil(mine.ttlMs / 1000));
-        if (mine.n > mine.taken) return { allowed: false, remaining: 0, resetSeconds };
-        return outcome(policy, mine.before + mine.n, mine.ttlMs);
+      // A key's hits, in the order asked, get the counts it took; past those, a count over
+      // the limit, which refuses them.
+      return ofHit.map((entry) => {
+        entry.answered += 1;
+        return outcome(entry.policy, entry.before + entry.answered, entry.ttlMs);
       });
     },
     { alone: redis.isCluster },
