@@ -5,7 +5,7 @@
  * is not a terminal, or is asked for twice on the terminal without being shown.
  */
 import { parseArgs } from 'node:util';
-import { openDatabase } from '../src/core/db/database.ts';
+import { databaseOptions, openDatabase } from '../src/core/db/database.ts';
 import { ExitError } from '../src/core/exit-error.ts';
 import { runMain } from '../src/core/main.ts';
 import { loadSettings } from '../src/core/settings.ts';
@@ -63,13 +63,7 @@ async function readPassword(): Promise<string> {
 runMain(async () => {
   const { email, name } = parseCommandLine();
   const settings = loadSettings();
-  const database = await openDatabase({
-    url: settings.DATABASE_URL,
-    poolMax: 1,
-    pooler: settings.DATABASE_POOLER,
-    directUrl: settings.DATABASE_DIRECT_URL,
-    dataDir: settings.DATA_DIR,
-  });
+  const database = await openDatabase(databaseOptions(settings, 1));
   try {
     if (settings.MIGRATE_ON_START) await database.migrate();
     const existing = await findUserByEmail(database.db, email);

@@ -2,7 +2,7 @@
  * `npm run db:migrate`: applies pending migrations to `DATABASE_URL`, or to the embedded
  * database when it is unset. The one step that changes a production schema.
  */
-import { openDatabase } from '../src/core/db/database.ts';
+import { databaseOptions, openDatabase } from '../src/core/db/database.ts';
 import { runMain } from '../src/core/main.ts';
 import { loadSettings } from '../src/core/settings.ts';
 
@@ -10,13 +10,7 @@ import { loadSettings } from '../src/core/settings.ts';
 if (import.meta.main) {
   runMain(async () => {
     const settings = loadSettings();
-    const database = await openDatabase({
-      url: settings.DATABASE_URL,
-      poolMax: 1,
-      pooler: settings.DATABASE_POOLER,
-      directUrl: settings.DATABASE_DIRECT_URL,
-      dataDir: settings.DATA_DIR,
-    });
+    const database = await openDatabase(databaseOptions(settings, 1));
     try {
       await database.migrate();
       console.log(`Migrations applied (${database.kind} database).`);

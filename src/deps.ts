@@ -3,7 +3,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import { createBackgroundTasks } from './core/background-tasks.ts';
 import { memoryCache, redisCache } from './core/cache.ts';
 import { type Clock, systemClock } from './core/clock.ts';
-import { openDatabase } from './core/db/database.ts';
+import { databaseOptions, openDatabase } from './core/db/database.ts';
 import type { Deps } from './core/deps.ts';
 import {
   type InvalidationBus,
@@ -69,13 +69,7 @@ export async function createDeps(
       format: settings.LOG_FORMAT,
       ...(tracing ? { mixin: activeTraceIds } : {}),
     }));
-  const database = await openDatabase({
-    url: settings.DATABASE_URL,
-    poolMax: settings.DATABASE_POOL_MAX,
-    pooler: settings.DATABASE_POOLER,
-    directUrl: settings.DATABASE_DIRECT_URL,
-    dataDir: settings.DATA_DIR,
-  });
+  const database = await openDatabase(databaseOptions(settings, settings.DATABASE_POOL_MAX));
   if (database.kind === 'embedded') {
     logger.info(
       { dataDir: settings.DATA_DIR },

@@ -34,6 +34,20 @@ export interface DatabaseOptions {
   directUrl?: Settings['DATABASE_DIRECT_URL'] | undefined;
 }
 
+/** The options the settings give, for a pool of `poolMax` connections. */
+export function databaseOptions(
+  settings: Settings,
+  poolMax: Settings['DATABASE_POOL_MAX'],
+): DatabaseOptions {
+  return {
+    url: settings.DATABASE_URL,
+    poolMax,
+    pooler: settings.DATABASE_POOLER,
+    directUrl: settings.DATABASE_DIRECT_URL,
+    dataDir: settings.DATA_DIR,
+  };
+}
+
 /** Migrations were asked of a transaction-mode pooler, which cannot hold their lock. */
 export class MigrationNeedsDirectUrlError extends Error {
   constructor() {
