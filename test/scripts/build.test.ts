@@ -18,11 +18,12 @@ import { TEST_DATABASE_URL } from '../support/database.ts';
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
 import { followJobOverHttp } from '../support/jobs.ts';
 import {
+  type ApiProcess,
   depsEnv,
-  freePort,
   killAllServices,
   type ServiceProcess,
   spawnService,
+  startApi,
 } from '../support/processes.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -67,7 +68,8 @@ test('the migration runs from the bundle on an empty database', async () => {
 
 describe('the API and the worker from the bundle', () => {
   let deps: TestDeps;
-  const apis: Record<'bundle' | 'sources', { service: ServiceProcess; base: string }> = {} as never;
+  let bundleApi: ApiProcess;
+  let sourcesApi: ApiProcess;
   let worker: ServiceProcess;
 
   before(async () => {
@@ -78,21 +80,14 @@ describe('the API and the worker from the bundle', () => {
       PUBLIC_URL: 'https://api.example.com',
     };
     worker = spawnService('dist/worker.js', env);
-    for (const [which, entry] of [
-      ['bundle', 'dist/server.js'],
-      ['sources', 'src/server.ts'],
-    ] as const) {
-      const service = spawnService(entry, { ...env, PORT: String(await freePort()) });
-      const listening = await service.waitForRecord(
-        `${entry} to listen`,
-        (record) => record.msg === 'API listening',
-      );
-      apis[which] = { service, base: String(listening.url) };
-    }
+    [bundleApi, sourcesApi] = await Promise.all([
+      startApi(env, { entry: 'dist/server.js' }),
+      startApi(env),
+    ]);
     await worker.waitForRecord('the worker to run', (record) => record.msg === 'worker running');
   });
   after(async () => {
-    const services = [worker, apis.bundle?.service, apis.sources?.service];
+    const services = [worker, bundleApi, sourcesApi];
     for (const service of services) service?.child.kill('SIGTERM');
     const exits = await Promise.all(services.map((service) => service?.exited));
     await deps.close();
@@ -102,9 +97,9 @@ describe('the API and the worker from the bundle', () => {
   });
 
   test('it is ready, and serves the same OpenAPI document as the sources', async () => {
-    assert.equal((await fetch(`${apis.bundle.base}/readyz`)).status, 200);
+    assert.equal((await fetch(`${bundleApi.base}/readyz`)).status, 200);
     const [bundled, sources] = await Promise.all(
-      [apis.bundle, apis.sources].map(async ({ base }) => {
+      [bundleApi, sourcesApi].map(async ({ base }) => {
         const res = await fetch(`${base}/openapi.json`);
         assert.equal(res.status, 200);
         return res.json();
@@ -114,12 +109,12 @@ describe('the API and the worker from the bundle', () => {
   });
 
   test('it finds the files its sources read beside them: the docs bundle, the chat page', async () => {
-    const docs = await fetch(`${apis.bundle.base}/docs/scalar.js`);
+    const docs = await fetch(`${bundleApi.base}/docs/scalar.js`);
     assert.equal(docs.status, 200);
     assert.ok((await docs.arrayBuffer()).byteLength > 1_000_000, 'Scalar’s browser bundle');
     for (const path of ['/docs', '/ai/chat']) {
       const [bundled, sources] = await Promise.all(
-        [apis.bundle, apis.sources].map(async ({ base }) => {
+        [bundleApi, sourcesApi].map(async ({ base }) => {
           const res = await fetch(`${base}${path}`);
           assert.equal(res.status, 200, path);
           // Each answer has a nonce of its own.
@@ -133,7 +128,7 @@ describe('the API and the worker from the bundle', () => {
   test('the worker runs the jobs the API enqueued: an export, and an uploaded import', async () => {
     const ada = await createTestUser(deps);
     const call = (path: string, init: RequestInit = {}) =>
-      fetch(`${apis.bundle.base}${path}`, {
+      fetch(`${bundleApi.base}${path}`, {
         ...init,
         headers: { ...ada.headers, ...init.headers },
       });

@@ -150,9 +150,9 @@ export function depsEnv(deps: TestDeps): Record<string, string> {
   return { DATABASE_URL: deps.settings.DATABASE_URL ?? '', REDIS_KEY_PREFIX: deps.redisPrefix };
 }
 
-/** A `src/server.ts` process, listening on `port` of 127.0.0.1. */
+/** An API process (`src/server.ts`, or the bundle's), listening on `port` of 127.0.0.1. */
 export interface ApiProcess extends ServiceProcess {
-  /** What failure messages call it: `A`, `B`... (`src/server.ts` unless named). */
+  /** What failure messages call it: `A`, `B`... (its entry point unless named). */
   name: string;
   port: number;
   /** `http://127.0.0.1:<port>` */
@@ -173,16 +173,18 @@ function statusOf(port: number, path: string): Promise<number> {
 }
 
 /**
- * Spawns `src/server.ts` on a free port with `env` (see `spawnService`) and resolves once its
- * `/livez` answers 200; fails if the process exits first, or after `timeoutMs` (killing it).
+ * Spawns `entry` (`src/server.ts` unless given) on a free port with `env` (see
+ * `spawnService`) and resolves once its `/livez` answers 200; fails if the process exits
+ * first, or after `timeoutMs` (killing it).
  */
 export async function startApi(
   env: Record<string, string | undefined>,
-  options: { name?: string; timeoutMs?: number } = {},
+  options: { entry?: string; name?: string; timeoutMs?: number } = {},
 ): Promise<ApiProcess> {
   const port = await freePort();
-  const name = options.name ?? 'src/server.ts';
-  const service = spawnService('src/server.ts', { ...env, PORT: String(port) });
+  const entry = options.entry ?? 'src/server.ts';
+  const name = options.name ?? entry;
+  const service = spawnService(entry, { ...env, PORT: String(port) });
   const api: ApiProcess = Object.assign(service, {
     name,
     port,
