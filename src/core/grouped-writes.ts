@@ -1,0 +1,69 @@
+/**
+ * Group commit for writes many requests make at once: a write sent while another is still in
+ * flight waits for it, and everything that waited goes in the next write together. With no
+ * write in flight a write goes at once, so a lone request waits for nothing; under load, one
+ * statement and one commit carry many rows. For PostgreSQL, a row per statement costs a
+ * round trip, a commit (a WAL flush) and, with a foreign key to a row every writer shares,
+ * a lock taken on it by every writer in turn: ten rows in one INSERT store about eight
+ * times as many rows a second as ten one-row INSERTs on the same machine (decision 059).
+ *
+ * Each caller's promise settles when its own input is written. When a group fails, its
+ * inputs are written again one at a time, so one bad input (a row whose user was deleted
+ * meanwhile) fails its own caller only.
+ *
+ * @example
+ * const record = groupedWrites((rows: Row[]) => db.insert(calls).values(rows).then(() => undefined));
+ * await record(row); // stored, alone or with every row that came while the last write ran
+ */
+export function groupedWrites<In>(
+  write: (inputs: In[]) => Promise<void>,
+  options: {
+    /** Writes in flight at once; what comes beyond them waits for the next group. */
+    concurrency?: number;
+    /** The most inputs one write carries. */
+    maxGroup?: number;
+  } = {},
+): (input: In) => Promise<void> {
+  const concurrency = options.concurrency ?? 1;
+  const maxGroup = options.maxGroup ?? 500;
+  let waiting: { input: In; resolve(): void; reject(error: unknown): void }[] = [];
+  let inFlight = 0;
+
+  async function writeGroup(group: typeof waiting): Promise<void> {
+    try {
+      await write(group.map((entry) => entry.input));
+      for (const entry of group) entry.resolve();
+    } catch (error) {
+      if (group.length === 1) {
+        group[0]?.reject(error);
+        return;
+      }
+      for (const entry of group) {
+        try {
+          await write([entry.input]);
+          entry.resolve();
+        } catch (alone) {
+          entry.reject(alone);
+        }
+      }
+    }
+  }
+
+  function next(): void {
+    while (inFlight < concurrency && waiting.length > 0) {
+      const group = waiting.length <= maxGroup ? waiting : waiting.slice(0, maxGroup);
+      waiting = group === waiting ? [] : waiting.slice(maxGroup);
+      inFlight += 1;
+      void writeGroup(group).finally(() => {
+        inFlight -= 1;
+        next();
+      });
+    }
+  }
+
+  return (input) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ input, resolve, reject });
+      next();
+    });
+}
