@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../core/app-env.ts';
 import type { Deps } from '../../core/deps.ts';
 import { ForbiddenError } from '../../core/domain-errors.ts';
+import { eventStreamAnswer } from '../../core/event-stream.ts';
 import { IdParams } from '../../core/ids.ts';
 import { setAnswerHeader } from '../../core/node-response.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../core/problem.ts';
@@ -220,30 +221,6 @@ function openAiErrorBodies(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Server-sent events from the gateway's event data, ending in `[DONE]`, as OpenAI ends them. */
-function eventStream(events: AsyncIterable<string>): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  const iterator = events[Symbol.asyncIterator]();
-  let done = false;
-  return new ReadableStream({
-    async pull(controller) {
-      if (done) return;
-      const next = await iterator.next();
-      if (next.done) {
-        done = true;
-        controller.enqueue(encoder.encode('data: [DONE]\n\n'));
-        controller.close();
-        return;
-      }
-      controller.enqueue(encoder.encode(`data: ${next.value}\n\n`));
-    },
-    async cancel() {
-      // The client left: ending the relay aborts the upstream call and records the call.
-      await iterator.return?.(undefined);
-    },
-  });
-}
-
 function isAdmin(c: Context<AppEnv & { Variables: { principal: Principal } }>): boolean {
   return c.get('principal').scopes.has('admin');
 }
@@ -266,10 +243,12 @@ export function aiRoutes(deps: Deps) {
       // Written with the head (decision 041): the answer keeps @hono/node-server's fast path.
       for (const [name, value] of Object.entries(result.headers)) setAnswerHeader(c, name, value);
       if (result.kind === 'json') return c.json(result.completion, 200);
-      setAnswerHeader(c, 'cache-control', 'no-cache');
-      // Proxies (nginx) must not buffer a stream that is meant to arrive token by token.
-      setAnswerHeader(c, 'x-accel-buffering', 'no');
-      return c.body(eventStream(result.events), 200, { 'content-type': 'text/event-stream' });
+      // Ended as OpenAI ends a stream. Proxies (nginx) must not buffer a stream that is meant
+      // to arrive token by token.
+      return eventStreamAnswer(c, result.events, {
+        done: '[DONE]',
+        headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+      });
     })
     .openapi(listModelsRoute, (c) => {
       const created = Math.floor(Date.parse('2026-01-01T00:00:00Z') / 1000);

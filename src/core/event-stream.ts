@@ -1,0 +1,111 @@
+import type { ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context } from 'hono';
+import type { AppEnv } from './app-env.ts';
+import { nodeBindingsOf } from './node-response.ts';
+
+export interface EventStreamOptions {
+  /** The data of one last event after the others (OpenAI's `[DONE]`). */
+  done?: string;
+  /** Headers beside `content-type: text/event-stream`. */
+  headers?: Record<string, string>;
+}
+
+/** One server-sent event carrying `data` (one line: JSON has no raw line breaks). */
+const eventOf = (data: string) => `data: ${data}\n\n`;
+
+/**
+ * Answers with server-sent events, each of `events` as one `data:` event as it comes, with
+ * the answer's early headers (the request id, the security and rate-limit headers).
+ *
+ * Served by Node, the events are written to Node's response as they come. Through a web
+ * `ReadableStream` handed to @hono/node-server, every event also cost a read promise and an
+ * encoded copy, and before writing the head the server waited a timer's turn for a second
+ * event (decision 060). When the client leaves, `events` is ended (its `return()`), as a
+ * cancelled stream would be; should it fail, the connection is cut and the error logged.
+ * Without Node (`app.request()` in tests) the answer is a `ReadableStream`.
+ */
+export function eventStreamAnswer<E extends AppEnv>(
+  c: Context<E>,
+  events: AsyncIterable<string>,
+  options: EventStreamOptions = {},
+): Response {
+  const headers = { 'content-type': 'text/event-stream', ...options.headers };
+  const outgoing = nodeBindingsOf(c)?.outgoing;
+  if (!outgoing || outgoing.headersSent) {
+    return c.body(readableEvents(events, options.done), 200, headers);
+  }
+  outgoing.writeHead(200, headers);
+  writeEvents(events, outgoing, options.done).catch((error: unknown) => {
+    c.get('logger').error({ err: error }, 'an event stream failed');
+    outgoing.destroy();
+  });
+  // A copy, not the shared one, as the middlewares may still set headers on the answer; and
+  // not a `new Response`, which @hono/node-server's own `Response` would write a head for.
+  return RESPONSE_ALREADY_SENT.clone();
+}
+
+async function writeEvents(
+  events: AsyncIterable<string>,
+  outgoing: ServerResponse,
+  done: string | undefined,
+): Promise<void> {
+  const iterator = events[Symbol.asyncIterator]();
+  let ended = false;
+  try {
+    for (;;) {
+      const next = await iterator.next();
+      if (outgoing.destroyed) return;
+      if (next.done) {
+        ended = true;
+        outgoing.end(done === undefined ? undefined : eventOf(done));
+        return;
+      }
+      // A slow reader: wait for the socket to drain, or for the client to leave.
+      if (!outgoing.write(eventOf(next.value))) {
+        await drainedOrClosed(outgoing);
+      }
+    }
+  } finally {
+    // The client left: ending the events lets their producer stop and tidy up.
+    if (!ended) await iterator.return?.(undefined);
+  }
+}
+
+function drainedOrClosed(outgoing: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const settle = () => {
+      outgoing.off('drain', settle);
+      outgoing.off('close', settle);
+      resolve();
+    };
+    outgoing.on('drain', settle);
+    outgoing.on('close', settle);
+  });
+}
+
+/** The same events as a web stream, for an answer no Node response carries. */
+function readableEvents(
+  events: AsyncIterable<string>,
+  done: string | undefined,
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const iterator = events[Symbol.asyncIterator]();
+  let finished = false;
+  return new ReadableStream({
+    async pull(controller) {
+      if (finished) return;
+      const next = await iterator.next();
+      if (next.done) {
+        finished = true;
+        if (done !== undefined) controller.enqueue(encoder.encode(eventOf(done)));
+        controller.close();
+        return;
+      }
+      controller.enqueue(encoder.encode(eventOf(next.value)));
+    },
+    async cancel() {
+      await iterator.return?.(undefined);
+    },
+  });
+}
