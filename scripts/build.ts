@@ -61,6 +61,8 @@ export const SELF_LOCATING_REVIEWED: Record<string, string> = {
   bullmq:
     '`__filename` finds the runner of a sandboxed processor (a processor given as a file); `defineJob` takes functions',
   msgpackr: '`__filename` locates its optional native decoder, and it does without when not found',
+  undici:
+    "`__filename` only tells whether a `fetch` error's stack names undici already; its HTTP parser is WebAssembly inlined in its JavaScript, not a file",
 };
 
 /** Code finding files relative to itself. */

@@ -60,7 +60,7 @@ describe('the upstream client', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  test('calls go out as JSON with the key, and share one keep-alive connection', async () => {
+  test('calls go out as JSON with the key, and share keep-alive connections', async () => {
     const seen: { url?: string; auth?: string; type?: string; body: string }[] = [];
     handler = (req, res) => {
       let body = '';
@@ -81,7 +81,7 @@ describe('the upstream client', () => {
       });
     };
     const before = connections.length;
-    for (let call = 0; call < 3; call++) {
+    for (let call = 0; call < 10; call++) {
       const reply = await upstream.chat({ model: 'm', messages: [] }, never);
       assert.equal(reply.kind, 'json');
       if (reply.kind === 'json') {
@@ -89,7 +89,12 @@ describe('the upstream client', () => {
         assert.equal(reply.requestId, 'req-42');
       }
     }
-    assert.equal(connections.length - before, 1, 'three calls, one connection');
+    // undici may open a second connection while it finishes with the first answer's: one
+    // per call would be ten.
+    assert.ok(
+      connections.length - before <= 2,
+      `ten calls, ${connections.length - before} connections`,
+    );
     assert.deepEqual(seen[0], {
       url: '/v1/chat/completions',
       auth: 'Bearer sk-test',
@@ -127,7 +132,7 @@ describe('the upstream client', () => {
       setTimeout(() => res.end(), 10);
     };
     const before = connections.length;
-    for (let call = 0; call < 3; call++) {
+    for (let call = 0; call < 10; call++) {
       const reply = await upstream.chat({ model: 'm', stream: true }, never);
       assert.equal(reply.kind, 'stream');
       if (reply.kind !== 'stream') return;
@@ -137,7 +142,10 @@ describe('the upstream client', () => {
       // The next call may start before the end of this body is in: it then opens one more.
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
-    assert.equal(connections.length - before, 1, 'three streamed calls, one connection');
+    assert.ok(
+      connections.length - before <= 2,
+      `ten streamed calls, ${connections.length - before} connections`,
+    );
   });
 
   test('a stream that ends without [DONE] is an error not worth retrying', async () => {
