@@ -239,6 +239,8 @@ export function aiRoutes(deps: Deps) {
       const result = await runChat(ai, callerOf(c.get('principal')), c.req.valid('json'), {
         signal: c.req.raw.signal,
         cache: cacheMode(headers['cache-control'], headers['x-ai-cache']),
+        recordInBackground: (write) =>
+          deps.background.run('record an AI call', write, c.get('logger')),
       });
       // Written with the head (decision 041): the answer keeps @hono/node-server's fast path.
       for (const [name, value] of Object.entries(result.headers)) setAnswerHeader(c, name, value);

@@ -59,6 +59,12 @@ export interface ChatOptions {
   countRequest?: boolean;
   /** Hears what the call was billed, once it is recorded (a batch sums its lines). */
   onBilled?: (bill: Bill) => void;
+  /**
+   * Runs the writing of the call's record without the answer waiting for it (the API's
+   * background tasks, which shutdown waits for): a commit costs the answer a WAL flush,
+   * milliseconds on a real disk (decision 062). Absent, the record is awaited.
+   */
+  recordInBackground?: (write: () => Promise<void>) => void;
 }
 
 /** What a call was billed, as recorded. */
@@ -271,24 +277,30 @@ async function runChatCall(
       outputTokens: tokens.output,
       costPicodollars: cost,
     });
-    await recordCall(ctx.db, {
-      ...base,
-      status: outcome.status,
-      upstreamModel: outcome.upstreamModel ?? null,
-      upstreamRequestId: outcome.upstreamRequestId ?? null,
-      finishReason: outcome.finishReason ?? null,
-      timeToFirstTokenMs: outcome.timeToFirstTokenMs ?? null,
-      cacheHit: outcome.cacheHit ?? false,
-      inputTokens: tokens.input,
-      cachedInputTokens: tokens.cachedInput,
-      outputTokens: tokens.output,
-      usageEstimated: tokens.estimated,
-      costPicodollars: cost,
-      latencyMs,
-      error: error === undefined ? null : error instanceof Error ? error.message : String(error),
-    }).catch((recordError: unknown) => {
-      ctx.logger.error({ err: recordError }, 'could not record an AI call');
-    });
+    const record = () =>
+      recordCall(ctx.db, {
+        ...base,
+        status: outcome.status,
+        upstreamModel: outcome.upstreamModel ?? null,
+        upstreamRequestId: outcome.upstreamRequestId ?? null,
+        finishReason: outcome.finishReason ?? null,
+        timeToFirstTokenMs: outcome.timeToFirstTokenMs ?? null,
+        cacheHit: outcome.cacheHit ?? false,
+        inputTokens: tokens.input,
+        cachedInputTokens: tokens.cachedInput,
+        outputTokens: tokens.output,
+        usageEstimated: tokens.estimated,
+        costPicodollars: cost,
+        latencyMs,
+        error: error === undefined ? null : error instanceof Error ? error.message : String(error),
+      }).then(
+        () => undefined,
+        (recordError: unknown) => {
+          ctx.logger.error({ err: recordError }, 'could not record an AI call');
+        },
+      );
+    if (options.recordInBackground) options.recordInBackground(record);
+    else await record();
     await settled;
     const labels = { operation: 'chat', model: model.id };
     ctx.metrics.calls.inc({

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { desc, eq } from 'drizzle-orm';
+import { count, desc, eq, sql } from 'drizzle-orm';
 import OpenAI from 'openai';
 import { aiCalls } from '../../../src/modules/ai/ai.table.ts';
 import { bodyOf, type Gateway, PROVIDER_KEY, startGateway } from '../../support/ai.ts';
@@ -31,7 +31,9 @@ const say = (text: string): OpenAI.ChatCompletionMessageParam[] => [
 
 /** The gateway's record of the latest call. */
 async function lastCall() {
-  await sleep(20); // the record is written as the answer ends
+  // Written beside the answer, in the background; a cut-off stream's as its relay ends.
+  await sleep(20);
+  await gateway.deps.background.drain(5_000);
   const [row] = await gateway.deps.db
     .select()
     .from(aiCalls)
@@ -142,6 +144,47 @@ describe('usage and cost', () => {
     assert.equal(call.cost, '0.000043500000');
     assert.equal(call.usageEstimated, false);
     assert.equal(call.apiKeyId, gateway.keyId);
+  });
+
+  test('the answer does not wait for its record, which lands once the database lets it', async () => {
+    const { db } = gateway.deps;
+    const calls = async () =>
+      (await db.select({ n: count() }).from(aiCalls).where(eq(aiCalls.userId, gateway.user.id)))[0]
+        ?.n;
+    await gateway.deps.background.drain(5_000);
+    const before = await calls();
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked = () => {};
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    // Reads go on; every INSERT waits for this transaction.
+    const holding = db.transaction(async (tx) => {
+      await tx.execute(sql`lock table ai_calls in exclusive mode`);
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      gateway.fake.script('chat', { kind: 'completion', content: 'not held up' });
+      const answer = gateway.client.chat.completions.create({
+        model: 'gpt-test',
+        messages: say('answer me first'),
+      });
+      // Were the answer to wait for its record, it would wait for the lock: a bound, not a
+      // figure, so that the test fails instead of waiting for itself.
+      const first = await Promise.race([answer, sleep(10_000).then(() => undefined)]);
+      assert.equal(first?.choices[0]?.message.content, 'not held up', 'answered, not held');
+      assert.equal(await calls(), before, 'answered while its record waits');
+    } finally {
+      release();
+      await holding;
+    }
+    await gateway.deps.background.drain(5_000);
+    assert.equal(await calls(), (before ?? 0) + 1, 'recorded once the table is free');
   });
 
   test('a stream is recorded from the usage of its last chunk', async () => {

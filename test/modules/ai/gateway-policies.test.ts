@@ -250,6 +250,7 @@ describe('a client that leaves a call that is not streamed', () => {
 
 describe('usage reports', () => {
   test('by day and model for the caller; everyone’s for an administrator', async () => {
+    await gateway.deps.background.drain(5_000); // the calls' records, written beside answers
     const mine = (await (
       await fetch(`${gateway.base}/v1/ai/usage`, {
         headers: { authorization: `Bearer ${gateway.key}` },

@@ -64,7 +64,8 @@ after(async () => {
 const say = (content: string) => [{ role: 'user' as const, content }];
 
 async function lastCall(operation: 'chat' | 'embeddings') {
-  await sleep(20);
+  await sleep(20); // an embeddings call's record is written as its answer ends
+  await gateway.deps.background.drain(5_000); // a chat call's, beside its answer
   const [call] = await gateway.deps.db
     .select()
     .from(aiCalls)
