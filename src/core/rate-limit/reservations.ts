@@ -2,6 +2,7 @@ import type { Result } from 'ioredis';
 import { DependencyUnavailableError } from '../dependency-errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Redis } from '../redis.ts';
+import { perTurn } from '../turn-batch.ts';
 
 /**
  * The window a reservation counts in: a fixed window of `seconds` (fractions allowed) that
@@ -141,45 +142,59 @@ local function start(key, value, mode, ms, condition)
 end
 `;
 
-// One round trip, atomic: the check and the increment cannot interleave with another
-// process's, so together they never pass the limit. Counters are integers below 2^53,
-// which Lua's doubles hold exactly; they travel as Redis's own digits both ways (ARGV in,
-// the stored string out), since ioredis reads integer replies near 2^53 inexactly.
+// One round trip for every reservation of a turn, each atomic: a check and its increment
+// cannot interleave with another process's, so together they never pass the limit, and a
+// turn's reservations of one key are taken in the order asked. Counters are integers below
+// 2^53, which Lua's doubles hold exactly; they travel as Redis's own digits both ways (ARGV
+// in, the stored string out), since ioredis reads integer replies near 2^53 inexactly. Each
+// reservation answers a status (0 refused, 1 reserved, 2 missing), the count and the TTL.
 const RESERVE_SCRIPT = `${START_WINDOW}
-local amount = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local current = redis.call('GET', KEYS[1])
-if not current then
-  if ARGV[5] == '1' then return { 2, '0', -2 } end
-  if amount > limit then return { 0, '0', -2 } end
-  if amount == 0 then return { 1, '0', -2 } end
-  start(KEYS[1], ARGV[1], ARGV[3], ARGV[4], 'NX')
-  return { 1, ARGV[1], redis.call('PTTL', KEYS[1]) }
+local function reserve(key, amount_text, limit_text, mode, ms, existing)
+  local amount = tonumber(amount_text)
+  local limit = tonumber(limit_text)
+  local current = redis.call('GET', key)
+  if not current then
+    if existing == '1' then return 2, '0', -2 end
+    if amount > limit then return 0, '0', -2 end
+    if amount == 0 then return 1, '0', -2 end
+    start(key, amount_text, mode, ms, 'NX')
+    return 1, amount_text, redis.call('PTTL', key)
+  end
+  local ttl = redis.call('PTTL', key)
+  if tonumber(current) + amount > limit then return 0, current, ttl end
+  if amount > 0 then
+    redis.call('INCRBY', key, amount_text)
+    current = redis.call('GET', key)
+  end
+  if ttl == -1 then
+    -- A counter without an expiry (written by hand) would never reset: give it the window.
+    redis.call(mode == 'at' and 'PEXPIREAT' or 'PEXPIRE', key, ms)
+    ttl = redis.call('PTTL', key)
+  end
+  return 1, current, ttl
 end
-local ttl = redis.call('PTTL', KEYS[1])
-if tonumber(current) + amount > limit then return { 0, current, ttl } end
-if amount > 0 then
-  redis.call('INCRBY', KEYS[1], ARGV[1])
-  current = redis.call('GET', KEYS[1])
+local answer = {}
+for i = 1, #KEYS do
+  local a = 5 * (i - 1)
+  local status, used, ttl = reserve(KEYS[i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+  answer[3 * i - 2] = status
+  answer[3 * i - 1] = used
+  answer[3 * i] = ttl
 end
-if ttl == -1 then
-  -- A counter without an expiry (written by hand) would never reset: give it the window.
-  redis.call(ARGV[3] == 'at' and 'PEXPIREAT' or 'PEXPIRE', KEYS[1], ARGV[4])
-  ttl = redis.call('PTTL', KEYS[1])
-end
-return { 1, current, ttl }
+return answer
 `;
 
 // INCRBY keeps the expiry, and a missing key stays missing: an adjustment that arrives
-// after its window ended must not start a new window without one.
+// after its window ended must not start a new window without one. A turn's adjustments go
+// together, each key's delta in ARGV at its place.
 const ADJUST_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local used = redis.call('INCRBY', KEYS[1], ARGV[1])
-if used < 0 then
-  redis.call('SET', KEYS[1], '0', 'KEEPTTL')
-  used = 0
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local used = redis.call('INCRBY', KEYS[i], ARGV[i])
+    if used < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL') end
+  end
 end
-return used
+return 0
 `;
 
 const SEED_SCRIPT = `${START_WINDOW}
@@ -196,15 +211,19 @@ return { current, redis.call('PTTL', KEYS[1]) }
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    /**
+     * `numberOfKeys` keys, then an amount, a limit, a window (`in` or `at`, and ms) and
+     * `existing` (`0` or `1`) for each; answers a status, a count and a TTL for each.
+     */
     reservationReserve(
-      key: string,
-      amount: number,
-      limit: number,
-      mode: 'in' | 'at',
-      ms: number,
-      existing: '0' | '1',
-    ): Result<[number, string, number], Context>;
-    reservationAdjust(key: string, delta: number): Result<number, Context>;
+      numberOfKeys: number,
+      ...keysThenArguments: (string | number)[]
+    ): Result<(number | string)[], Context>;
+    /** `numberOfKeys` keys, then a delta for each. */
+    reservationAdjust(
+      numberOfKeys: number,
+      ...keysThenDeltas: (string | number)[]
+    ): Result<number, Context>;
     reservationSeed(
       key: string,
       value: number,
@@ -213,6 +232,16 @@ declare module 'ioredis' {
     ): Result<number, Context>;
     reservationUsed(key: string): Result<[string, number], Context>;
   }
+}
+
+/** One reservation as the script takes it. */
+interface ReserveCall {
+  key: string;
+  amount: number;
+  limit: number;
+  mode: 'in' | 'at';
+  ms: number;
+  existing: boolean;
 }
 
 export interface RedisReservationLimiterOptions {
@@ -228,7 +257,8 @@ export interface RedisReservationLimiterOptions {
 
 /**
  * Reservation windows in Redis, under `reservation:<key>`: one integer counter per window,
- * expiring with it, each operation one Lua script.
+ * expiring with it, each operation a Lua script; the reservations of one turn of the event
+ * loop are one script call, and so are its adjustments.
  *
  * @example
  * const reservations = redisReservationLimiter(redis, { onError: 'deny', logger });
@@ -237,11 +267,48 @@ export function redisReservationLimiter(
   redis: Redis,
   options: RedisReservationLimiterOptions,
 ): ReservationLimiter {
-  redis.defineCommand('reservationReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
-  redis.defineCommand('reservationAdjust', { numberOfKeys: 1, lua: ADJUST_SCRIPT });
+  redis.defineCommand('reservationReserve', { lua: RESERVE_SCRIPT });
+  redis.defineCommand('reservationAdjust', { lua: ADJUST_SCRIPT });
   redis.defineCommand('reservationSeed', { numberOfKeys: 1, lua: SEED_SCRIPT });
   redis.defineCommand('reservationUsed', { numberOfKeys: 1, lua: USED_SCRIPT });
   const keyOf = (key: string) => `reservation:${key}`;
+  // The reservations and adjustments of one turn of the event loop go in one script call
+  // each (as the rate limiter's hits do, decision 046): a gateway call reserves requests and
+  // tokens at once, and settles when it ends, and many calls end in one turn under load.
+  // On a Redis Cluster each goes alone: one script touches keys of one hash slot only.
+  const reserveInTurn = perTurn(
+    async (asked: ReserveCall[]): Promise<[number, string, number][]> => {
+      const answer = await redis.reservationReserve(
+        asked.length,
+        ...asked.map(({ key }) => keyOf(key)),
+        ...asked.flatMap(({ amount, limit, mode, ms, existing }) => [
+          amount,
+          limit,
+          mode,
+          ms,
+          existing ? '1' : '0',
+        ]),
+      );
+      return asked.map((_, index) => {
+        const [status, used, ttlMs] = answer.slice(3 * index, 3 * index + 3);
+        if (typeof status !== 'number' || typeof used !== 'string' || typeof ttlMs !== 'number')
+          throw new Error('The reservation script answered fewer outcomes than it was asked');
+        return [status, used, ttlMs];
+      });
+    },
+    { alone: redis.isCluster },
+  );
+  const adjustInTurn = perTurn(
+    async (asked: { key: string; delta: number }[]): Promise<undefined[]> => {
+      await redis.reservationAdjust(
+        asked.length,
+        ...asked.map(({ key }) => keyOf(key)),
+        ...asked.map(({ delta }) => delta),
+      );
+      return asked.map(() => undefined);
+    },
+    { alone: redis.isCluster },
+  );
   let lastWarning = 0;
   const failed = (error: unknown, operation: string, key: string) => {
     options.onFailure?.();
@@ -259,14 +326,14 @@ export function redisReservationLimiter(
       checkInteger('limit', limit, 0);
       const [mode, ms] = windowArgs(window);
       try {
-        const [status, used, ttlMs] = await redis.reservationReserve(
-          keyOf(key),
+        const [status, used, ttlMs] = await reserveInTurn({
+          key,
           amount,
           limit,
           mode,
           ms,
-          reserveOptions?.existing ? '1' : '0',
-        );
+          existing: reserveOptions?.existing === true,
+        });
         if (status === 2) return { ...outcome(false, 0, limit, -2), missing: true };
         return outcome(status === 1, Number(used), limit, ttlMs);
       } catch (error) {
@@ -279,7 +346,7 @@ export function redisReservationLimiter(
     async adjust(key, delta) {
       checkInteger('delta', delta, Number.MIN_SAFE_INTEGER);
       try {
-        await redis.reservationAdjust(keyOf(key), delta);
+        await adjustInTurn({ key, delta });
       } catch (error) {
         // Never thrown: the work is done and there is nothing left to refuse. The window is
         // off by `delta` until it ends.

@@ -19,6 +19,7 @@ import {
 import { closeRedis, createRedis, type Redis } from '../../../src/core/redis.ts';
 import { captureLogs, deleteRedisKeys, readyTestRedis } from '../../support/deps.ts';
 import { freePort } from '../../support/processes.ts';
+import { type WatchedCommands, watchCommands } from '../../support/redis-monitor.ts';
 
 const prefix = `test:reservations:${randomBytes(6).toString('hex')}:`;
 const connections: Redis[] = [];
@@ -312,6 +313,68 @@ describe('Redis: across connections', () => {
     assert.equal((await limiters[2]?.used(key))?.used, 1_000 - 100 * 7 + 100 * 3);
     await Promise.all(Array.from({ length: 100 }, (_, i) => limiters[i % 4]?.adjust(key, -13)));
     assert.equal((await limiters[3]?.used(key))?.used, 0);
+  });
+});
+
+describe('Redis: per turn of the event loop', () => {
+  let limiter: ReservationLimiter;
+  /** The script calls MONITOR saw that touched this file's keys. */
+  let scripts: WatchedCommands;
+  before(async () => {
+    limiter = redisReservationLimiter(await connect(), { onError: 'deny', logger });
+    scripts = await watchCommands(/^eval/i, prefix);
+    // The first calls load the scripts (EVALSHA, then EVAL on NOSCRIPT): not counted below.
+    await limiter.reserve(newKey(), 1, 10, { seconds: 60 });
+    await limiter.adjust(newKey(), 1);
+  });
+  after(() => scripts?.close());
+
+  /** Waits until MONITOR has reported `expected` calls, and a moment more, then empties it. */
+  async function callsSoFar(expected: number): Promise<string[][]> {
+    for (let waited = 0; scripts.seen.length < expected && waited < 5_000; waited += 10) {
+      await sleep(10);
+    }
+    await sleep(100);
+    return scripts.seen.splice(0);
+  }
+
+  test('the reservations of one turn are one script call, each answered in the order asked', async () => {
+    await callsSoFar(2);
+    const [tokens, requests] = [newKey(), newKey()];
+    const outcomes = await Promise.all([
+      limiter.reserve(tokens, 60, 100, { seconds: 60 }),
+      limiter.reserve(requests, 1, 5, { seconds: 60 }),
+      limiter.reserve(tokens, 30, 100, { seconds: 60 }),
+      // Past what the first two left: refused, and nothing reserved.
+      limiter.reserve(tokens, 20, 100, { seconds: 60 }),
+    ]);
+    const sent = await callsSoFar(1);
+    assert.equal(sent.length, 1, `one call, not ${sent.length}`);
+    assert.deepEqual(sent[0]?.[2], '4', 'four keys');
+    assert.deepEqual(
+      outcomes.map(({ allowed, used }) => [allowed, used]),
+      [
+        [true, 60],
+        [true, 1],
+        [true, 90],
+        [false, 90],
+      ],
+    );
+  });
+
+  test('the adjustments of one turn are one script call, each landing', async () => {
+    await callsSoFar(0);
+    const [a, b] = [newKey(), newKey()];
+    await Promise.all([
+      limiter.reserve(a, 50, 100, { seconds: 60 }),
+      limiter.reserve(b, 50, 100, { seconds: 60 }),
+    ]);
+    await callsSoFar(1);
+    await Promise.all([limiter.adjust(a, -20), limiter.adjust(b, 30), limiter.adjust(a, -40)]);
+    const sent = await callsSoFar(1);
+    assert.equal(sent.length, 1, `one call, not ${sent.length}`);
+    assert.equal((await limiter.used(a)).used, 0, 'never below 0');
+    assert.equal((await limiter.used(b)).used, 80);
   });
 });
 
