@@ -26,7 +26,7 @@ export function groupedWrites<In>(
 ): (input: In) => Promise<void> {
   const concurrency = options.concurrency ?? 1;
   const maxGroup = options.maxGroup ?? 500;
-  let waiting: { input: In; resolve(): void; reject(error: unknown): void }[] = [];
+  const waiting: { input: In; resolve(): void; reject(error: unknown): void }[] = [];
   let inFlight = 0;
 
   async function writeGroup(group: typeof waiting): Promise<void> {
@@ -51,8 +51,7 @@ export function groupedWrites<In>(
 
   function next(): void {
     while (inFlight < concurrency && waiting.length > 0) {
-      const group = waiting.length <= maxGroup ? waiting : waiting.slice(0, maxGroup);
-      waiting = group === waiting ? [] : waiting.slice(maxGroup);
+      const group = waiting.splice(0, maxGroup);
       inFlight += 1;
       void writeGroup(group).finally(() => {
         inFlight -= 1;

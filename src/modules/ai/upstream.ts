@@ -162,11 +162,6 @@ function deadline(controller: AbortController, ms: number, what: string): () => 
 /** An event larger than this is an upstream gone wrong, not an answer to wait for. */
 const MAX_EVENT_BYTES = 16 * 1024 * 1024;
 
-/** The whole body of `response`, as text. */
-function textOf(response: UpstreamResponse): Promise<string> {
-  return response.body.text();
-}
-
 /**
  * The JSON body of an answer whose head said success. Nothing of it has reached the client
  * yet, so a body that breaks off (a reset keep-alive connection, an upstream restarting) is
@@ -176,7 +171,7 @@ function textOf(response: UpstreamResponse): Promise<string> {
 async function jsonOf(response: UpstreamResponse, signal: AbortSignal): Promise<unknown> {
   let text: string;
   try {
-    text = await textOf(response);
+    text = await response.body.text();
   } catch (error) {
     if (signal.aborted) throw abortReason(signal, 'aborted');
     throw new UpstreamError(`the upstream's answer broke off: ${String(error)}`, {
@@ -300,7 +295,7 @@ export function openAiCompatible(options: {
       const response = await send(path, JSON.stringify(body), controller.signal);
       const status = response.statusCode;
       if (status < 200 || status > 299) {
-        const { message, code, param } = describeError(await textOf(response));
+        const { message, code, param } = describeError(await response.body.text());
         const retryable = status === 429 || status >= 500 || status === 408;
         const retryAfterMs = retryAfterOf(headersOf(response));
         throw new UpstreamError(`upstream ${status}: ${message}`, {

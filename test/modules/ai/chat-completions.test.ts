@@ -153,21 +153,15 @@ describe('usage and cost', () => {
         ?.n;
     await gateway.deps.background.drain(5_000);
     const before = await calls();
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked = () => {};
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
+    const released = Promise.withResolvers<void>();
+    const locked = Promise.withResolvers<void>();
     // Reads go on; every INSERT waits for this transaction.
     const holding = db.transaction(async (tx) => {
       await tx.execute(sql`lock table ai_calls in exclusive mode`);
-      locked();
-      await released;
+      locked.resolve();
+      await released.promise;
     });
-    await isLocked;
+    await locked.promise;
     try {
       gateway.fake.script('chat', { kind: 'completion', content: 'not held up' });
       const answer = gateway.client.chat.completions.create({
@@ -180,7 +174,7 @@ describe('usage and cost', () => {
       assert.equal(first?.choices[0]?.message.content, 'not held up', 'answered, not held');
       assert.equal(await calls(), before, 'answered while its record waits');
     } finally {
-      release();
+      released.resolve();
       await holding;
     }
     await gateway.deps.background.drain(5_000);
