@@ -1,7 +1,7 @@
 import type { Hook, RouteConfig } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import type { ZodError, ZodType } from 'zod';
+import { type ZodError, type ZodType, z } from 'zod';
 import type { AppEnv } from './app-env.ts';
 import { type FieldError, ProblemError } from './problem.ts';
 import { findUnsafeText } from './safe-text.ts';
@@ -102,7 +102,7 @@ async function otherPartErrors(
   const parts: [Target, ZodType | undefined, () => unknown | Promise<unknown>][] = [
     ['query', request.query, () => queryValues(c)],
     ['param', request.params, () => c.req.param()],
-    ['header', request.headers as ZodType | undefined, () => c.req.header()],
+    ['header', request.headers as ZodType | undefined, () => headerValues(c, request.headers)],
     ['cookie', request.cookies, () => getCookie(c)],
     [body.target, body.schema, body.read],
   ];
@@ -152,7 +152,21 @@ function isZodType(value: unknown): value is ZodType {
   return typeof value === 'object' && value !== null && 'safeParseAsync' in value;
 }
 
-function queryValues(c: Context): Record<string, string | string[]> {
+/**
+ * Every header of the request, each under the name the schema declares it by (headers are
+ * case-insensitive, a schema's keys are not), as zod-openapi hands them to a header schema.
+ */
+export function headerValues(c: Context, schema: unknown): Record<string, string> {
+  const declared = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+  const byLowerCase = new Map(declared.map((name) => [name.toLowerCase(), name]));
+  const values: Record<string, string> = {};
+  for (const [name, value] of Object.entries(c.req.header()))
+    values[byLowerCase.get(name) ?? name] = value;
+  return values;
+}
+
+/** The query as zod-openapi validates it: a value per name, a list for a repeated one. */
+export function queryValues(c: Context): Record<string, string | string[]> {
   return Object.fromEntries(
     Object.entries(c.req.queries()).map(([key, values]) => [
       key,
