@@ -35,8 +35,8 @@ RUN node scripts/build.ts \
 FROM node:24-slim AS runtime
 # --max-semi-space-size=32: a young generation of 32 MiB a half, so what an AI gateway call
 # allocates while it waits on the upstream dies young instead of filling the old generation:
-# its CPU per call 5-9% less than at 8 and the process 40-55 MB smaller after that load (about
-# 20 MB larger after item reads, whose CPU is unchanged; decision 065). --expose-gc: the
+# its CPU per call 5-9% less than at 8; the item read's is unchanged, and after a mix of loads
+# the process is as large as at 8 (decision 065). --expose-gc: the
 # API and the worker collect once before taking traffic, which gives back what loading the
 # modules left (src/core/start-up-memory.ts): about 25 MB less held at idle (decision 053). In NODE_OPTIONS, so the API, the worker and the migration all
 # get them, and the compile cache below is filled with them.
