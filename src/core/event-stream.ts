@@ -45,6 +45,13 @@ export function eventStreamAnswer<E extends AppEnv>(
   return RESPONSE_ALREADY_SENT.clone();
 }
 
+/**
+ * Writes each event as it comes; the events produced in one turn of the event loop (from one
+ * chunk of an upstream, say) leave together, in one write at the turn's end. Written one by
+ * one, each was its own chunk of the chunked answer, with its own framing and bookkeeping in
+ * Node's response: 7.5% of a streamed AI gateway call's CPU (decision 066). The turn's end
+ * is `setImmediate`: no event waits for a later one, or for a timer.
+ */
 async function writeEvents(
   events: AsyncIterable<string>,
   outgoing: ServerResponse,
@@ -52,22 +59,34 @@ async function writeEvents(
 ): Promise<void> {
   const iterator = events[Symbol.asyncIterator]();
   let ended = false;
+  let pending = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    // Once ended, `end()` carried what was pending.
+    if (pending === '' || outgoing.writableEnded || outgoing.destroyed) return;
+    outgoing.write(pending);
+    pending = '';
+  };
   try {
     for (;;) {
+      // A client that reads slowly holds the producer back, as one write at a time would.
+      if (outgoing.writableNeedDrain) await drainedOrClosed(outgoing);
       const next = await iterator.next();
       if (outgoing.destroyed) return;
       if (next.done) {
         ended = true;
-        outgoing.end(done === undefined ? undefined : eventOf(done));
+        outgoing.end(pending + (done === undefined ? '' : eventOf(done)));
+        pending = '';
         return;
       }
-      // A slow reader: wait for the socket to drain, or for the client to leave.
-      if (!outgoing.write(eventOf(next.value))) {
-        await drainedOrClosed(outgoing);
+      pending += eventOf(next.value);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
       }
     }
   } finally {
-    // The client left: ending the events lets their producer stop and tidy up.
     if (!ended) await iterator.return?.(undefined);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Server-sent events written to Node's response: each event reaches the client as it is
- * produced, after the answer's early headers, ending with the last event; a client that
+ * produced, after the answer's early headers, ending with the last event; those produced in
+ * one turn in one write; a client that
  * leaves ends the producer; a reader that stops reading holds the producer back; a producer
  * that fails cuts the connection and is logged; without Node, the same bytes.
  */
@@ -75,6 +76,19 @@ function app() {
       })(),
     ),
   );
+  routes.get('/burst', (c) =>
+    eventStreamAnswer(
+      c,
+      (async function* () {
+        yield 'a';
+        yield 'b';
+        yield 'c';
+        await sleep(20);
+        yield 'd';
+      })(),
+      { done: '[DONE]' },
+    ),
+  );
   routes.get('/failing', (c) =>
     eventStreamAnswer(
       c,
@@ -113,6 +127,20 @@ test('each event arrives as it is produced, after the early headers, then the la
     text += chunk.value;
   }
   assert.equal(text, 'data: first\n\ndata: second\n\ndata: [DONE]\n\n');
+});
+
+test('events produced in one turn leave in one chunk of the answer; a later one in its own', async () => {
+  // Flowing, the client's response hands over each chunk of the chunked answer as its own.
+  const chunks = await new Promise<string[]>((resolve, reject) => {
+    const received: string[] = [];
+    const req = request(`${base}/burst`, (response) => {
+      response.on('data', (chunk) => received.push(String(chunk)));
+      response.on('end', () => resolve(received));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.deepEqual(chunks, ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\ndata: [DONE]\n\n']);
 });
 
 test('a client that leaves ends the producer', async () => {
