@@ -87,6 +87,7 @@ async function writeEvents(
       }
     }
   } finally {
+    // The client left: ending the events lets their producer stop and tidy up.
     if (!ended) await iterator.return?.(undefined);
   }
 }
