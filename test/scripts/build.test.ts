@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { buildBundle } from '../../scripts/build.ts';
+import { asciiOnly, buildBundle } from '../../scripts/build.ts';
 import { createTestUser } from '../support/auth.ts';
 import { TEST_DATABASE_URL } from '../support/database.ts';
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
@@ -161,6 +161,22 @@ describe('the build', () => {
   mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
   const scratch = mkdtempSync(join(ROOT, 'node_modules/.cache/build-test-'));
   after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test('writes pure ASCII: code escaped, and comments keeping their length in UTF-16 units', async () => {
+    const text = 'caf\u00e9 \u2192 \u{1f600}';
+    writeFileSync(
+      join(scratch, 'unicode.js'),
+      `export function greeting() {\n  return (\n    // Kept by esbuild: ${text}\n    '${text}'\n  );\n}\n`,
+    );
+    const outdir = join(scratch, 'out-unicode');
+    await buildBundle({ outdir, entryPoints: { unicode: join(scratch, 'unicode.js') } });
+    const bundle = readFileSync(join(outdir, 'unicode.js'), 'utf8');
+    assert.match(bundle, /^[\x00-\x7f]*$/, 'every character of the bundle is ASCII');
+    assert.match(bundle, /Kept by esbuild: caf\? \? \?\?/, 'the comment is there, its length kept');
+    const loaded: { greeting(): string } = await import(join(outdir, 'unicode.js'));
+    assert.equal(loaded.greeting(), text, 'strings in the code are unchanged');
+    assert.equal(asciiOnly(text).length, text.length);
+  });
 
   test('refuses a package that finds its own files at run time, naming it and how', async () => {
     const pkg = join(scratch, 'node_modules/reads-beside-itself');
