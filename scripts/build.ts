@@ -173,7 +173,7 @@ export async function buildBundle(options: BuildOptions = {}): Promise<void> {
  * so every column the source map names stays where it was.
  */
 export function asciiOnly(text: string): string {
-  return text.replace(/[^\x00-\x7f]/gu, (character) => '?'.repeat(character.length));
+  return text.replace(/\P{ASCII}/gu, (character) => '?'.repeat(character.length));
 }
 
 /**
