@@ -59,14 +59,13 @@ async function writeEvents(
 ): Promise<void> {
   const iterator = events[Symbol.asyncIterator]();
   let ended = false;
+  // What waits for the turn's end; while it holds anything, a flush is scheduled.
   let pending = '';
-  let scheduled = false;
   const flush = () => {
-    scheduled = false;
-    // Once ended, `end()` carried what was pending.
-    if (pending === '' || outgoing.writableEnded || outgoing.destroyed) return;
-    outgoing.write(pending);
+    const text = pending;
     pending = '';
+    // Once ended, `end()` carried what was pending.
+    if (text !== '' && !outgoing.writableEnded && !outgoing.destroyed) outgoing.write(text);
   };
   try {
     for (;;) {
@@ -80,11 +79,8 @@ async function writeEvents(
         pending = '';
         return;
       }
+      if (pending === '') setImmediate(flush);
       pending += eventOf(next.value);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
     }
   } finally {
     // The client left: ending the events lets their producer stop and tidy up.

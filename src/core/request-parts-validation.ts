@@ -107,21 +107,25 @@ function checkPart(
   return settle(check, c, parsed, hook);
 }
 
-async function checkRest(
+/**
+ * Checks the parts from `from` on, then calls `next`: in this turn while each settles here,
+ * after the promise of the first that cannot.
+ */
+function checkFrom(
   checks: readonly PartCheck[],
   from: number,
   c: Context<AppEnv>,
   next: Next,
   hook: PartsHook | undefined,
-): Promise<Response | undefined> {
+): ReturnType<MiddlewareHandler<AppEnv>> {
   for (let index = from; index < checks.length; index++) {
     const check = checks[index];
     if (!check) continue;
-    const answer = await checkPart(check, c, hook);
-    if (answer) return answer;
+    const pending = checkPart(check, c, hook);
+    if (pending)
+      return pending.then((answer) => answer ?? checkFrom(checks, index + 1, c, next, hook));
   }
-  await next();
-  return undefined;
+  return next();
 }
 
 /**
@@ -139,13 +143,6 @@ export function requestPartsValidator(
   const checks = request ? partChecks(request) : [];
   if (checks.length === 0) return undefined;
   return function validateRequestParts(c, next) {
-    for (let index = 0; index < checks.length; index++) {
-      const check = checks[index];
-      if (!check) continue;
-      const pending = checkPart(check, c, hook);
-      if (pending)
-        return pending.then((answer) => answer ?? checkRest(checks, index + 1, c, next, hook));
-    }
-    return next();
+    return checkFrom(checks, 0, c, next, hook);
   };
 }

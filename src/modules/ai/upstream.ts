@@ -239,7 +239,7 @@ export function openAiCompatible(options: {
   apiKey: string | undefined;
   timeouts: UpstreamTimeouts;
 }): Upstream {
-  const base = new URL(options.baseUrl.replace(/\/+$/, ''));
+  const base = new URL(options.baseUrl);
   const origin = base.origin;
   const prefix = base.pathname.replace(/\/+$/, '');
   // The call's own deadlines (connect, first token, total) bound it; undici's would cut a
