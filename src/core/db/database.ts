@@ -68,7 +68,6 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
 }
 
 function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
-  ignoreDroppedTypeLookups();
   // Behind a transaction-mode pooler, consecutive statements of one connection may run on
   // different server connections, so a statement prepared under a name on one is missing
   // on the next. Unprepared, postgres.js sends every query as an unnamed statement (parse,
@@ -88,6 +87,11 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     idle_timeout: 30,
     max_lifetime: 60 * 30,
     onnotice: () => {},
+    // No lookup of array types on each new connection: drizzle writes arrays as literals and
+    // parses the ones it reads, so the lookup only cost a round trip per connection, and
+    // postgres.js dropped its promise, so a reset during it ended the process
+    // (porsager/postgres#1192, #1223). Decision 068.
+    fetch_types: false,
     connection: { application_name: 'hono-service-template' },
   });
   return {
@@ -132,24 +136,4 @@ async function openEmbedded(dataDir: string): Promise<DatabaseHandle> {
     migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
     close: () => client.close().finally(unlock),
   };
-}
-
-let typeLookupGuard = false;
-
-/**
- * postgres.js 3.4.9 starts its array-type lookup on every new connection and drops the
- * promise (connection.js:564); a reset during it rejects with no handler and Node ends the
- * process (porsager/postgres#1192, #1223). Only that rejection, recognised by the SQL
- * postgres.js stamps on it, is ignored: the pool reconnects. Every other one still ends the
- * process, as Node's default does.
- */
-function ignoreDroppedTypeLookups(): void {
-  if (typeLookupGuard) return;
-  typeLookupGuard = true;
-  process.on('unhandledRejection', (reason) => {
-    const query =
-      typeof reason === 'object' && reason !== null ? Reflect.get(reason, 'query') : undefined;
-    if (typeof query === 'string' && query.includes('from pg_catalog.pg_type a')) return;
-    throw reason;
-  });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +12,7 @@ import { parseSettings } from '../../../src/core/settings.ts';
 import { createDeps, type OwnedDeps } from '../../../src/deps.ts';
 import { JOBS } from '../../../src/modules.ts';
 import { createTestUser } from '../../support/auth.ts';
+import { TEST_DATABASE_URL } from '../../support/database.ts';
 import { waitFor } from '../../support/jobs.ts';
 
 describe('embedded database (no DATABASE_URL)', () => {
@@ -97,5 +99,73 @@ describe('embedded database (no DATABASE_URL)', () => {
     assert.equal(res.status, 200);
     const body = (await res.json()) as { checks: Record<string, unknown> };
     assert.deepEqual(Object.keys(body.checks), ['database']);
+  });
+});
+
+/**
+ * A proxy to PostgreSQL that resets its first connection once the server has said it is
+ * ready (its first ReadyForQuery), right as the client sends what comes next; later
+ * connections pass untouched.
+ */
+async function resetAfterFirstReady(target: URL) {
+  let connections = 0;
+  const server = createServer((client) => {
+    const first = ++connections === 1;
+    client.on('error', () => {});
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    upstream.on('error', () => client.destroy());
+    let ready = false;
+    let pending = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      client.write(chunk);
+      pending = Buffer.concat([pending, chunk]);
+      // Each message: a type byte, then a length that counts itself but not the type.
+      while (!ready && pending.length >= 5) {
+        const length = pending.readInt32BE(1);
+        if (pending.length < 1 + length) break;
+        if (pending[0] === 0x5a) ready = true;
+        pending = pending.subarray(1 + length);
+      }
+    });
+    client.on('data', (chunk: Buffer) => {
+      if (!first || !ready) {
+        upstream.write(chunk);
+        return;
+      }
+      client.resetAndDestroy();
+      upstream.destroy();
+    });
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  assert.ok(address && typeof address === 'object');
+  const url = new URL(target);
+  url.hostname = '127.0.0.1';
+  url.port = String(address.port);
+  return { url: url.toString(), close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+describe('PostgreSQL connections', () => {
+  test('a connection reset as it becomes ready fails the query waiting on it and nothing else; the next one reconnects', async () => {
+    const proxy = await resetAfterFirstReady(new URL(TEST_DATABASE_URL));
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    const database = await openDatabase({ url: proxy.url, poolMax: 1, dataDir: tmpdir() });
+    try {
+      // What a new connection sends first is this query (no lookup of array types of
+      // postgres.js's own, whose promise it drops: a reset then ended the process).
+      await assert.rejects(database.db.execute(sql`select 1`), (error: Error) =>
+        /ECONNRESET|CONNECTION_CLOSED/.test(String(error.cause)),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(unhandled, []);
+      await database.ping();
+    } finally {
+      process.off('unhandledRejection', record);
+      await database.close();
+      await proxy.close();
+    }
   });
 });
