@@ -4,6 +4,7 @@ import type { Deps } from './core/deps.ts';
 import { ExitError } from './core/exit-error.ts';
 import { listen } from './core/http-server.ts';
 import { metricsEndpoint } from './core/metrics-endpoint.ts';
+import { releaseMemoryWhenQuiet } from './core/quiet-memory-release.ts';
 import type { Settings } from './core/settings.ts';
 import { releaseStartUpMemory } from './core/start-up-memory.ts';
 import { checkReadiness } from './modules/health/health.service.ts';
@@ -45,9 +46,15 @@ export async function bindApi(settings: Settings): Promise<BoundPort> {
       // Still answering 503: the pause of the collection delays no request.
       releaseStartUpMemory();
       http.serve(app.fetch);
+      const release = releaseMemoryWhenQuiet({
+        quietMs: settings.QUIET_MEMORY_RELEASE_MS,
+        requestsStarted: http.requestsStarted,
+        released: (release) => deps.logger.info(release, 'memory given back after a quiet period'),
+      });
       deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');
       return {
         async stop() {
+          release?.stop();
           await http.drain(settings.SHUTDOWN_TIMEOUT_MS);
           await deps.background.drain(settings.SHUTDOWN_TIMEOUT_MS);
         },

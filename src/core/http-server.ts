@@ -31,6 +31,8 @@ export interface RunningServer {
   port: number;
   /** Starts answering with `fetch` (for a server that listened before it had one). */
   serve(fetch: Fetch): void;
+  /** How many requests have started since it listened. */
+  requestsStarted(): number;
   /**
    * Stops accepting connections, lets requests in flight finish, then closes what is left
    * once `timeoutMs` has passed. Resolves when no connection remains.
@@ -91,9 +93,11 @@ export async function listen(options: HttpServerOptions): Promise<RunningServer>
   }
   answerMalformedRequests(server);
   let draining = false;
+  let started = 0;
   // While draining, tell keep-alive clients to reconnect elsewhere: a socket closed under a
   // client about to reuse it would fail that client's next request.
   server.prependListener('request', (_request, response) => {
+    started++;
     if (draining) response.setHeader('connection', 'close');
   });
   await new Promise<void>((resolve, reject) => {
@@ -110,6 +114,7 @@ export async function listen(options: HttpServerOptions): Promise<RunningServer>
     serve(fetch) {
       handler = fetch;
     },
+    requestsStarted: () => started,
     drain(timeoutMs) {
       draining = true;
       // net.Server's close only stops accepting. http.Server's also closes idle keep-alive

@@ -247,6 +247,10 @@ export const settingsSchema = z
       description:
         'API processes to run on this machine (node:cluster, like gunicorn’s -w), sharing the port.',
     }),
+    QUIET_MEMORY_RELEASE_MS: z.coerce.number().int().min(0).default(2_000).meta({
+      description:
+        'After a burst of load, once no request has started for this long, the API hands back the memory the burst made V8 hold (one collection, a pause of tens to a few hundred ms; only with --expose-gc, as npm start runs it). 0 turns it off.',
+    }),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000).meta({
       description: 'How long a stopping process lets requests in flight finish.',
     }),

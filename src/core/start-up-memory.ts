@@ -9,9 +9,16 @@
  * milliseconds: call it once, before the process takes any traffic.
  */
 export function releaseStartUpMemory(): boolean {
-  if (typeof globalThis.gc !== 'function') return false;
-  // 'last-resort' is V8's collection of all that can be freed, new space shrunk included;
-  // a regular major collection leaves the young generation at its size.
-  globalThis.gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  return true;
+  const collect = lastResortCollection();
+  collect?.();
+  return collect !== undefined;
+}
+
+/** V8's collection of all that can be freed, when `gc` exists (`--expose-gc`). */
+export function lastResortCollection(): (() => void) | undefined {
+  const { gc } = globalThis;
+  if (typeof gc !== 'function') return undefined;
+  // 'last-resort' shrinks new space too; a regular major collection leaves the young
+  // generation at its size.
+  return () => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }

@@ -1,0 +1,63 @@
+import { getHeapStatistics } from 'node:v8';
+import { lastResortCollection } from './start-up-memory.ts';
+
+export interface QuietMemoryReleaseOptions {
+  /** A period in which no request starts counts as quiet. */
+  quietMs: number;
+  /** How many requests have started so far: the same count a period apart means quiet. */
+  requestsStarted: () => number;
+  /** How far V8's heap must have grown since the last release for one to be worth its pause. */
+  growthBytes?: number;
+  /** V8's heap as committed now; replaceable in tests. */
+  heapBytes?: () => number;
+  /** The collection that gives memory back; V8's last-resort collection when `gc` exists. */
+  collect?: () => void;
+  /** Told of each release: V8's heap before and after, in MB, and the pause. */
+  released?: (release: { heapMb: number; heapAfterMb: number; pauseMs: number }) => void;
+}
+
+export interface QuietMemoryRelease {
+  stop(): void;
+}
+
+/** Growth that makes a release worth it: the young generation at 32 MiB a half is 64 MiB. */
+const DEFAULT_GROWTH_BYTES = 32 * 2 ** 20;
+
+/**
+ * Hands back what a burst of load made V8's heap hold, once the process has been quiet for a
+ * period: V8 keeps a young generation grown to its maximum (64 MiB at 32 MiB a half) and the
+ * old generation's garbage until it next collects with memory in mind, which an idle process
+ * does not do for minutes (decision 069). The collection pauses the process (tens to a few
+ * hundred milliseconds, by the heap's size): it runs only after a whole quiet period, and only
+ * when the heap has grown by `growthBytes` since the last release or the lowest size seen, so
+ * a steadily loaded process or one serving a trickle never pays it. A request that arrives
+ * during it waits for it. Nothing happens without a collection (`--expose-gc`) or with
+ * `quietMs` 0.
+ */
+export function releaseMemoryWhenQuiet(
+  options: QuietMemoryReleaseOptions,
+): QuietMemoryRelease | undefined {
+  const collect = options.collect ?? lastResortCollection();
+  if (!collect || options.quietMs <= 0) return undefined;
+  const heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size);
+  const growth = options.growthBytes ?? DEFAULT_GROWTH_BYTES;
+  let baseline = heapBytes();
+  let seen = options.requestsStarted();
+  const timer = setInterval(() => {
+    const started = options.requestsStarted();
+    const quiet = started === seen;
+    seen = started;
+    const heap = heapBytes();
+    baseline = Math.min(baseline, heap);
+    if (!quiet || heap < baseline + growth) return;
+    const began = performance.now();
+    collect();
+    const pauseMs = Math.round(performance.now() - began);
+    baseline = heapBytes();
+    const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+    options.released?.({ heapMb: mb(heap), heapAfterMb: mb(baseline), pauseMs });
+  }, options.quietMs);
+  // A process with nothing else to do ends; this is no reason to stay.
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

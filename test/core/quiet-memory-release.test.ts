@@ -1,0 +1,114 @@
+/**
+ * `releaseMemoryWhenQuiet`: one collection after a quiet period, and only when the heap grew
+ * enough since the last; none while requests keep starting, none for a heap that stayed
+ * small; and, in a real process with `--expose-gc`, the young generation a burst grew is
+ * given back.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { releaseMemoryWhenQuiet } from '../../src/core/quiet-memory-release.ts';
+import { waitFor } from '../support/jobs.ts';
+
+const MB = 2 ** 20;
+const QUIET_MS = 40;
+
+/** A process's heap and requests, driven by the test: while busy, requests keep starting. */
+function fakeProcess(heapMb: number) {
+  const state = { heapMb, busy: false, requests: 0, collections: 0 };
+  const release = releaseMemoryWhenQuiet({
+    quietMs: QUIET_MS,
+    requestsStarted: () => (state.busy ? ++state.requests : state.requests),
+    growthBytes: 32 * MB,
+    heapBytes: () => state.heapMb * MB,
+    collect: () => {
+      state.collections++;
+      state.heapMb = 50;
+    },
+  });
+  assert.ok(release);
+  return { state, release };
+}
+
+describe('releaseMemoryWhenQuiet', () => {
+  test('after a burst grew the heap, one collection once no request started for a period', async () => {
+    const { state, release } = fakeProcess(50);
+    try {
+      state.heapMb = 170;
+      await waitFor('a collection', () => state.collections > 0, { intervalMs: 5 });
+      await sleep(QUIET_MS * 4);
+      assert.equal(state.collections, 1, 'not again while the heap stays as it was left');
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('none while requests keep starting, however large the heap', async () => {
+    const { state, release } = fakeProcess(50);
+    try {
+      state.busy = true;
+      state.heapMb = 170;
+      await sleep(QUIET_MS * 6);
+      assert.equal(state.collections, 0);
+      state.busy = false;
+      await waitFor('a collection once they stop', () => state.collections === 1, {
+        intervalMs: 5,
+      });
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('none for a heap that grew less than the threshold', async () => {
+    const { state, release } = fakeProcess(50);
+    try {
+      state.heapMb = 80;
+      await sleep(QUIET_MS * 4);
+      assert.equal(state.collections, 0);
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('nothing without a collection to run, or with a period of 0', () => {
+    const requestsStarted = () => 0;
+    if (typeof globalThis.gc !== 'function') {
+      assert.equal(releaseMemoryWhenQuiet({ quietMs: 1_000, requestsStarted }), undefined);
+    }
+    const collect = () => assert.fail('never collects');
+    assert.equal(releaseMemoryWhenQuiet({ quietMs: 0, requestsStarted, collect }), undefined);
+  });
+
+  test('in a process run with --expose-gc, the young generation a burst grew is given back', () => {
+    // A burst: many objects kept a while, as requests in flight are, which grows the young
+    // generation to its maximum; then quiet.
+    const probe = `
+      import { getHeapSpaceStatistics } from 'node:v8';
+      import { releaseMemoryWhenQuiet } from './src/core/quiet-memory-release.ts';
+      const newSpace = () => getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size / 2 ** 20;
+      const release = releaseMemoryWhenQuiet({ quietMs: 100, requestsStarted: () => 0, growthBytes: 16 * 2 ** 20 });
+      const kept = [];
+      for (let round = 0; round < 60; round++) {
+        kept.push(Array.from({ length: 20_000 }, (_, index) => ({ round, index })));
+        if (kept.length > 8) kept.shift();
+      }
+      kept.length = 0;
+      const before = newSpace();
+      setTimeout(() => {
+        release.stop();
+        console.log(JSON.stringify({ before, after: newSpace() }));
+      }, 500);
+    `;
+    const { NODE_TEST_CONTEXT: _, NODE_OPTIONS: __, ...env } = process.env;
+    const result = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--max-semi-space-size=32', '--input-type=module', '--eval', probe],
+      { cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', env, timeout: 60_000 },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    const { before, after } = JSON.parse(result.stdout);
+    assert.ok(before >= 16, `the burst grew the young generation (${before} MB)`);
+    assert.ok(after <= before / 4, `${before} MB → ${after} MB`);
+  });
+});
