@@ -66,6 +66,9 @@ export function cursorCodec(secret: string) {
 
 export type CursorCodec = ReturnType<typeof cursorCodec>;
 
+/** What every cursor carries besides its position: the hash of its query. Built once. */
+const BOUND_TO_A_QUERY = z.looseObject({ query: z.string() });
+
 /**
  * Keyset pagination, the same for every list: the page after a position (the last row's
  * sort value and id) rather than after n rows, so rows added or removed elsewhere never
@@ -92,7 +95,7 @@ export function keysetPages(secret: string) {
       position: P,
     ): z.output<P> | undefined {
       if (cursor === undefined) return undefined;
-      const decoded = codec.decode(cursor, z.looseObject({ query: z.string() }));
+      const decoded = codec.decode(cursor, BOUND_TO_A_QUERY);
       if (decoded.query !== queryKey(query)) throw cursorOfAnotherQuery();
       const parsed = position.safeParse(decoded);
       if (!parsed.success) throw invalidCursor();
