@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
+import { settingsSchema } from '../../src/core/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
 import { buildBundle } from '../build.ts';
@@ -99,8 +100,12 @@ const wanted = (name: string) =>
  * missed it on the machine's slow moments while the code was the same (decision 050).
  */
 const ADVISORY_IN_CI = new Set(['GET /v1/items/{id}']);
-/** How long the servers rest after the last HTTP scenario before their RSS is read. */
-const AFTER_LOAD_REST_MS = 5_000;
+/**
+ * How long the servers rest after the last HTTP scenario before their RSS is read: the full
+ * server's quiet period (QUIET_MEMORY_RELEASE_MS, its default here), the second it may notice
+ * it late, and 2 s for the release.
+ */
+const AFTER_LOAD_REST_MS = settingsSchema.in.shape.QUIET_MEMORY_RELEASE_MS.parse(undefined) + 3_000;
 const AIMS = {
   startupMs: 800,
   idleRssMb: 130,
@@ -526,20 +531,12 @@ async function bench(session: Session) {
       LATENCY,
     );
   }
-  // At rest: the full server hands back what the load made V8 hold once no request has
-  // started for QUIET_MEMORY_RELEASE_MS (2 s by default; decision 069). The baselines hold
-  // theirs however long they rest.
-  await sleep(AFTER_LOAD_REST_MS);
-  const loaded = {
-    full: await apps.full.memory(),
-    bare: await apps.bare.memory(),
-    bareItems: await apps['bare-items'].memory(),
-  };
-  const logBytes = apps.full.stdoutBytes() + apps.open.stdoutBytes();
-  const exitCodes: Partial<Record<AppName, number | null>> = {};
-  for (const name of Object.keys(apps) as AppName[]) exitCodes[name] = await apps[name].stop();
+  // The servers rest, idle, while the jobs and the AI module are measured in this process; their
+  // RSS is read once they have rested long enough for the full server to hand back what the
+  // load made V8 hold (decision 069).
+  const loadEnded = performance.now();
 
-  // 4. Jobs: in this process, with the servers stopped.
+  // 4. Jobs: in this process, the HTTP servers idle.
   let jobRuns: JobsRun[] = [];
   if (wanted('jobs')) {
     jobRuns = await benchJobs({
@@ -563,6 +560,16 @@ async function bench(session: Session) {
     prefix: `${session.jobsPrefix}ai:`,
     jwtSecret,
   });
+
+  await sleep(Math.max(0, loadEnded + AFTER_LOAD_REST_MS - performance.now()));
+  const loaded = {
+    full: await apps.full.memory(),
+    bare: await apps.bare.memory(),
+    bareItems: await apps['bare-items'].memory(),
+  };
+  const logBytes = apps.full.stdoutBytes() + apps.open.stdoutBytes();
+  const exitCodes: Partial<Record<AppName, number | null>> = {};
+  for (const name of Object.keys(apps) as AppName[]) exitCodes[name] = await apps[name].stop();
 
   // 5. Report.
   const machine = describeMachine(session.loadBefore);

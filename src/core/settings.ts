@@ -247,7 +247,7 @@ export const settingsSchema = z
       description:
         'API processes to run on this machine (node:cluster, like gunicorn’s -w), sharing the port.',
     }),
-    QUIET_MEMORY_RELEASE_MS: z.coerce.number().int().min(0).default(2_000).meta({
+    QUIET_MEMORY_RELEASE_MS: z.coerce.number().int().min(0).default(15_000).meta({
       description:
         'After a burst of load, once no request has started for this long, the API hands back the memory the burst made V8 hold (one collection, a pause of tens to a few hundred ms; only with --expose-gc, as npm start runs it). 0 turns it off.',
     }),
