@@ -6,11 +6,13 @@ import { listen } from './core/http-server.ts';
 import { metricsEndpoint } from './core/metrics-endpoint.ts';
 import { releaseMemoryWhenQuiet } from './core/quiet-memory-release.ts';
 import type { Settings } from './core/settings.ts';
-import { releaseStartUpMemory } from './core/start-up-memory.ts';
 import { checkReadiness } from './modules/health/health.service.ts';
 import { JOBS } from './modules.ts';
 
 type Job = (typeof JOBS)[number];
+
+/** A moment without requests after the API is ready: long enough for its readiness probes. */
+const START_UP_QUIET_MS = 250;
 
 export interface Running {
   stop(): Promise<void>;
@@ -43,13 +45,14 @@ export async function bindApi(settings: Settings): Promise<BoundPort> {
     url,
     serve(deps) {
       const app = createApp(deps);
-      // Still answering 503: the pause of the collection delays no request.
-      releaseStartUpMemory();
       http.serve(app.fetch);
+      // What starting left is collected once the API is ready and has had a quiet moment,
+      // rather than before it serves (decision 070).
       const release = releaseMemoryWhenQuiet({
         quietMs: settings.QUIET_MEMORY_RELEASE_MS,
+        startUpQuietMs: START_UP_QUIET_MS,
         requestsStarted: http.requestsStarted,
-        released: (release) => deps.logger.info(release, 'memory given back after a quiet period'),
+        released: (release) => deps.logger.info(release, 'memory given back in a quiet moment'),
       });
       deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');
       return {

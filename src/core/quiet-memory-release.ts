@@ -2,9 +2,15 @@ import { getHeapStatistics } from 'node:v8';
 import { lastResortCollection } from './start-up-memory.ts';
 
 export interface QuietMemoryReleaseOptions {
-  /** A period in which no request starts counts as quiet. */
+  /** A period in which no request starts counts as quiet; 0: no release after load. */
   quietMs: number;
-  /** How many requests have started so far: the same count a period apart means quiet. */
+  /**
+   * A first release, of what starting the process left, once no request has started for
+   * this long, whatever the heap's growth: the process serves first and collects when it
+   * can (decision 070).
+   */
+  startUpQuietMs?: number;
+  /** How many requests have started so far: the same count a while apart means quiet. */
   requestsStarted: () => number;
   /** How far V8's heap must have grown since the last release for one to be worth its pause. */
   growthBytes?: number;
@@ -12,8 +18,13 @@ export interface QuietMemoryReleaseOptions {
   heapBytes?: () => number;
   /** The collection that gives memory back; V8's last-resort collection when `gc` exists. */
   collect?: () => void;
-  /** Told of each release: V8's heap before and after, in MB, and the pause. */
-  released?: (release: { heapMb: number; heapAfterMb: number; pauseMs: number }) => void;
+  /** Told of each release: which, V8's heap before and after, in MB, and the pause. */
+  released?: (release: {
+    after: 'start-up' | 'load';
+    heapMb: number;
+    heapAfterMb: number;
+    pauseMs: number;
+  }) => void;
 }
 
 export interface QuietMemoryRelease {
@@ -31,42 +42,68 @@ const DEFAULT_GROWTH_BYTES = 32 * 2 ** 20;
  * hundred milliseconds, by the heap's size): it runs only after a whole quiet period, and only
  * when the heap has grown by `growthBytes` since the last release or the lowest size seen, so
  * a steadily loaded process or one serving a trickle never pays it. A request that arrives
- * during it waits for it. Nothing happens without a collection (`--expose-gc`) or with
- * `quietMs` 0.
+ * during it waits for it. With `startUpQuietMs`, the first release comes after that much
+ * quiet whatever the growth. Nothing happens without a collection (`--expose-gc`).
  */
 export function releaseMemoryWhenQuiet(
   options: QuietMemoryReleaseOptions,
 ): QuietMemoryRelease | undefined {
   const collect = options.collect ?? lastResortCollection();
-  if (!collect || options.quietMs <= 0) return undefined;
+  const { quietMs, startUpQuietMs } = options;
+  if (!collect || (quietMs <= 0 && startUpQuietMs === undefined)) return undefined;
   const heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size);
   const growth = options.growthBytes ?? DEFAULT_GROWTH_BYTES;
+  let startUp = startUpQuietMs !== undefined;
   let baseline = heapBytes();
   let seen = options.requestsStarted();
   let lastStarted = performance.now();
-  // Looked at every second (a quarter of a shorter period), so a release comes at most that
-  // late: within 16 s of the last request at the default 15 s.
-  const timer = setInterval(
-    () => {
-      const started = options.requestsStarted();
-      const now = performance.now();
-      if (started !== seen) {
-        seen = started;
-        lastStarted = now;
-        return;
-      }
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const release = (heap: number, began: number) => {
+    collect();
+    const pauseMs = Math.round(performance.now() - began);
+    baseline = heapBytes();
+    const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+    const after = startUp ? 'start-up' : 'load';
+    options.released?.({ after, heapMb: mb(heap), heapAfterMb: mb(baseline), pauseMs });
+  };
+
+  const look = () => {
+    const started = options.requestsStarted();
+    const now = performance.now();
+    if (started !== seen) {
+      seen = started;
+      lastStarted = now;
+    } else {
       const heap = heapBytes();
       baseline = Math.min(baseline, heap);
-      if (now - lastStarted < options.quietMs || heap < baseline + growth) return;
-      collect();
-      const pauseMs = Math.round(performance.now() - now);
-      baseline = heapBytes();
-      const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
-      options.released?.({ heapMb: mb(heap), heapAfterMb: mb(baseline), pauseMs });
+      const quietFor = now - lastStarted;
+      if (startUp && quietFor >= (startUpQuietMs ?? 0)) {
+        release(heap, now);
+        startUp = false;
+      } else if (!startUp && quietMs > 0 && quietFor >= quietMs && heap >= baseline + growth) {
+        release(heap, now);
+      }
+    }
+    if (startUp || quietMs > 0) schedule();
+  };
+
+  // Looked at a few times a period, at most every second: a release comes at most that late
+  // (within 16 s of the last request at the default 15 s).
+  const schedule = () => {
+    if (stopped) return;
+    const period = startUp ? (startUpQuietMs ?? 0) : quietMs;
+    timer = setTimeout(look, Math.max(1, Math.min(1_000, Math.round(period / 4))));
+    // A process with nothing else to do ends; this is no reason to stay.
+    timer.unref();
+  };
+
+  schedule();
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
     },
-    Math.max(1, Math.min(1_000, Math.round(options.quietMs / 4))),
-  );
-  // A process with nothing else to do ends; this is no reason to stay.
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  };
 }

@@ -15,10 +15,17 @@ const MB = 2 ** 20;
 const QUIET_MS = 40;
 
 /** A process's heap and requests, driven by the test: while busy, requests keep starting. */
-function fakeProcess(heapMb: number) {
-  const state = { heapMb, busy: false, requests: 0, collections: 0 };
+function fakeProcess(heapMb: number, periods: { quietMs?: number; startUpQuietMs?: number } = {}) {
+  const state = {
+    heapMb,
+    busy: false,
+    requests: 0,
+    collections: 0,
+    after: [] as string[],
+  };
   const release = releaseMemoryWhenQuiet({
-    quietMs: QUIET_MS,
+    quietMs: periods.quietMs ?? QUIET_MS,
+    ...(periods.startUpQuietMs === undefined ? {} : { startUpQuietMs: periods.startUpQuietMs }),
     requestsStarted: () => (state.busy ? ++state.requests : state.requests),
     growthBytes: 32 * MB,
     heapBytes: () => state.heapMb * MB,
@@ -26,6 +33,7 @@ function fakeProcess(heapMb: number) {
       state.collections++;
       state.heapMb = 50;
     },
+    released: ({ after }) => state.after.push(after),
   });
   assert.ok(release);
   return { state, release };
@@ -66,6 +74,34 @@ describe('releaseMemoryWhenQuiet', () => {
       state.heapMb = 80;
       await sleep(QUIET_MS * 4);
       assert.equal(state.collections, 0);
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('what starting left: collected once after a short quiet moment, whatever the growth, then as after load', async () => {
+    const { state, release } = fakeProcess(60, { startUpQuietMs: QUIET_MS / 2 });
+    try {
+      state.busy = true;
+      await sleep(QUIET_MS * 3);
+      assert.equal(state.collections, 0, 'not while requests keep starting (readiness probes)');
+      state.busy = false;
+      await waitFor('the start-up release', () => state.collections === 1, { intervalMs: 5 });
+      state.heapMb = 170;
+      await waitFor('a release after load', () => state.collections === 2, { intervalMs: 5 });
+      assert.deepEqual(state.after, ['start-up', 'load']);
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('with no release after load (a period of 0), the start-up one still comes, once', async () => {
+    const { state, release } = fakeProcess(60, { quietMs: 0, startUpQuietMs: QUIET_MS / 2 });
+    try {
+      await waitFor('the start-up release', () => state.collections === 1, { intervalMs: 5 });
+      state.heapMb = 170;
+      await sleep(QUIET_MS * 4);
+      assert.equal(state.collections, 1);
     } finally {
       release.stop();
     }
