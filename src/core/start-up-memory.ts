@@ -2,7 +2,8 @@
  * Hands back to the system the memory that starting the process took and no longer needs:
  * one collection of all that can be freed, which also shrinks the young generation V8 grew
  * while the modules loaded and would otherwise keep until it next collects with memory in
- * mind. About 25 MB less held at idle by the API (decision 053).
+ * mind. About 25 MB less held at idle (decision 053). The worker calls it before its first
+ * job; the API makes the same collection at its first quiet moment (decision 070).
  *
  * It needs `gc`, which only `--expose-gc` gives (`npm start`, `npm run worker` and the
  * image's NODE_OPTIONS pass it); without it, nothing happens. The collection takes tens of
