@@ -23,6 +23,7 @@ import {
   type SharedFlights,
 } from '../../src/core/single-flight.ts';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../support/deps.ts';
+import { waitFor } from '../support/jobs.ts';
 import {
   freePort,
   killAllServices,
@@ -521,9 +522,15 @@ describe('Redis unavailable', { timeout: 30_000 }, () => {
       const followerSide = track(redisSharedFlights(await connect(server.url)));
       const key = newKey();
       const leader = asLeader(await leaderSide.join(key, { ttlMs }));
-      const reading = collect(asFollower(await followerSide.join(key, { ttlMs })));
+      const read: string[] = [];
+      const reading = collect(asFollower(await followerSide.join(key, { ttlMs })), read);
       await leader.publish('before');
-      await sleep(100);
+      // Killed only once the follower has the part: a busy machine can take longer than any
+      // fixed wait to deliver it.
+      await waitFor('the follower to read the first part', () => read.length > 0, {
+        intervalMs: 5,
+        timeoutMs: 10_000,
+      });
       server.process.kill('SIGKILL');
       const killedAt = performance.now();
       await leader.publish('lost');
