@@ -27,7 +27,13 @@ import { answerKey, isDeterministic, type ResponseCache } from './response-cache
 import { groundMessages } from './retrieval.ts';
 import { chunksOf, StreamAssembly } from './stream-assembly.ts';
 import { endCallSpan, GEN_AI, startCallSpan } from './telemetry.ts';
-import { countPromptTokens, countTextTokens, messageText } from './tokens.ts';
+import {
+  countMessageTokens,
+  countPromptTokens,
+  countTextTokens,
+  messageText,
+  promptTokensOf,
+} from './tokens.ts';
 import { type StreamEvent, UpstreamError } from './upstream.ts';
 import { type CallRecord, recordCall } from './usage.service.ts';
 
@@ -134,17 +140,20 @@ async function fitContext(
   truncation: 'auto' | 'disabled' | undefined,
 ): Promise<{ messages: ChatMessage[]; promptTokens: number }> {
   const room = model.contextWindow - cap;
-  let kept = messages;
-  let promptTokens = await countPromptTokens(kept);
-  while (promptTokens > room && truncation === 'auto') {
-    const oldest = kept.findIndex(
-      (message, index) => message.role !== 'system' && index < kept.length - 1,
-    );
-    if (oldest === -1) break;
-    kept = kept.filter((_, index) => index !== oldest);
-    promptTokens = await countPromptTokens(kept);
+  // Each message is counted once, and the oldest dropped in one pass: recounting what is
+  // left after each drop made a long conversation's truncation quadratic.
+  const counts = await countMessageTokens(messages);
+  let promptTokens = promptTokensOf(counts);
+  const dropped = new Set<number>();
+  if (truncation === 'auto') {
+    for (let index = 0; index < messages.length - 1 && promptTokens > room; index++) {
+      if (messages[index]?.role === 'system') continue;
+      dropped.add(index);
+      promptTokens -= counts[index] ?? 0;
+    }
   }
   if (promptTokens > room) throw new ContextLengthError(promptTokens, cap, model.contextWindow);
+  const kept = dropped.size === 0 ? messages : messages.filter((_, index) => !dropped.has(index));
   return { messages: kept, promptTokens };
 }
 

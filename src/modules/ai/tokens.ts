@@ -17,17 +17,31 @@ export async function countTextTokens(text: string): Promise<number> {
   return (await tokenizer()).countTokens(text);
 }
 
+/** Every reply is primed with <|start|>assistant<|message|>. */
+const REPLY_PRIMING_TOKENS = 3;
+
 /**
- * Tokens a list of messages takes in a prompt: each message's text plus the few tokens of
- * its framing (role and separators), as OpenAI counts them for chat models. An estimate for
- * other upstreams' tokenizers, close enough to fit a context window with a margin.
+ * Tokens each message takes in a prompt: its text plus the few tokens of its framing (role
+ * and separators), as OpenAI counts them for chat models. An estimate for other upstreams'
+ * tokenizers, close enough to fit a context window with a margin.
  */
-export async function countPromptTokens(messages: readonly ChatMessage[]): Promise<number> {
+export async function countMessageTokens(messages: readonly ChatMessage[]): Promise<number[]> {
   const { countTokens } = await tokenizer();
-  let total = 3; // every reply is primed with <|start|>assistant<|message|>
-  for (const message of messages) {
-    total += 3 + countTokens(messageText(message)) + (message.name ? 1 : 0);
-    if (message.tool_calls) total += countTokens(JSON.stringify(message.tool_calls));
-  }
-  return total;
+  return messages.map(
+    (message) =>
+      3 +
+      countTokens(messageText(message)) +
+      (message.name ? 1 : 0) +
+      (message.tool_calls ? countTokens(JSON.stringify(message.tool_calls)) : 0),
+  );
+}
+
+/** Tokens a list of messages takes in a prompt, the reply's priming included. */
+export function promptTokensOf(messageTokens: readonly number[]): number {
+  return messageTokens.reduce((sum, tokens) => sum + tokens, REPLY_PRIMING_TOKENS);
+}
+
+/** Tokens a list of messages takes in a prompt (`countMessageTokens`, summed and primed). */
+export async function countPromptTokens(messages: readonly ChatMessage[]): Promise<number> {
+  return promptTokensOf(await countMessageTokens(messages));
 }

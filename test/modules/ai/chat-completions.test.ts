@@ -5,6 +5,7 @@
  * calls, guards, the context window, and an upstream call stopped when the client leaves.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { count, desc, eq, sql } from 'drizzle-orm';
@@ -445,6 +446,28 @@ describe('guards and the context window', () => {
       sent.messages.map((message) => message.role),
       ['system', 'assistant', 'user'],
       'only the oldest turn went; the system message and the last turn stay',
+    );
+  });
+
+  test('a thousand turns far over the window are fitted in one count, not one per dropped turn', async () => {
+    // About 700 KB of text no tokenizer cache has seen, some 300,000 tokens against a window
+    // of 2,000: recounting what is left after each dropped turn took minutes, all of them on
+    // the event loop.
+    const messages = Array.from({ length: 999 }, (_, index) => ({
+      role: index % 2 === 0 ? ('user' as const) : ('assistant' as const),
+      content: randomBytes(525).toString('base64'),
+    }));
+    messages.push({ role: 'user', content: 'and now?' });
+    gateway.fake.script('chat', { kind: 'completion', content: 'short' });
+    const fitted = await post({ model: 'gpt-test', messages, truncation: 'auto' });
+    assert.equal(fitted.status, 200);
+    const sent = gateway.fake.requests.at(-1)?.body as { messages: { content: string }[] };
+    const kept = sent.messages.map((message) => message.content);
+    assert.ok(kept.length >= 2 && kept.length < 10, `${kept.length} turns kept`);
+    assert.deepEqual(
+      kept,
+      messages.slice(-kept.length).map((message) => message.content),
+      'the newest turns that fit stay, the last of them the question',
     );
   });
 });
