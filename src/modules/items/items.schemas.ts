@@ -110,13 +110,13 @@ export const ItemStats = z
   });
 
 /** A position in a cursor, by its sort value's type: a bad one is a 422, never SQL's error. */
-const positionOf = <V extends z.ZodType>(value: V) => z.object({ value, id: z.uuid() });
+const positionSchema = <V extends z.ZodType>(value: V) => z.object({ value, id: z.uuid() });
 
 /** Built once: a zod schema costs more to build than to run, and lists are hot. */
 const POSITIONS = {
-  createdAt: positionOf(z.iso.datetime()),
-  name: positionOf(z.string()),
-  price: positionOf(Price),
+  createdAt: positionSchema(z.iso.datetime()),
+  name: positionSchema(z.string()),
+  price: positionSchema(Price),
 } as const;
 
 /** Where a page of items ends, for the cursor: the last row's sort value and id. */
