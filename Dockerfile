@@ -36,10 +36,12 @@ FROM node:24-slim AS runtime
 # --max-semi-space-size=32: a young generation of 32 MiB a half, so what an AI gateway call
 # allocates while it waits on the upstream dies young instead of filling the old generation:
 # its CPU per call 5-9% less than at 8; the item read's is unchanged, and after a mix of loads
-# the process is as large as at 8 (decision 065). --expose-gc: the
-# API and the worker collect once before taking traffic, which gives back what loading the
-# modules left (src/core/start-up-memory.ts): about 25 MB less held at idle (decision 053). In NODE_OPTIONS, so the API, the worker and the migration all
-# get them, and the compile cache below is filled with them.
+# the process is as large as at 8 (decision 065). --expose-gc: processes give back what they
+# hold and no longer need with one collection: what loading the modules left (the worker
+# before its first job, decision 053; the API at its first quiet moment, decision 070), and,
+# in the API, what a burst of load left once it has been quiet for QUIET_MEMORY_RELEASE_MS
+# (decision 069). In NODE_OPTIONS, so the API, the worker and the migration all get them,
+# and the compile cache below is filled with them.
 # NODE_COMPILE_CACHE: the bundle, compiled, is read from there, about 80 ms of the API's start;
 # filled below as the user and with the flags the processes run as, both part of its key
 # (decisions 042 and 056). Read-only at run time is fine.

@@ -58,14 +58,12 @@ export function releaseMemoryWhenQuiet(
   let seen = options.requestsStarted();
   let lastStarted = performance.now();
   let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
 
-  const release = (heap: number, began: number) => {
+  const release = (after: 'start-up' | 'load', heap: number, began: number) => {
     collect();
     const pauseMs = Math.round(performance.now() - began);
     baseline = heapBytes();
     const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
-    const after = startUp ? 'start-up' : 'load';
     options.released?.({ after, heapMb: mb(heap), heapAfterMb: mb(baseline), pauseMs });
   };
 
@@ -80,10 +78,10 @@ export function releaseMemoryWhenQuiet(
       baseline = Math.min(baseline, heap);
       const quietFor = now - lastStarted;
       if (startUp && quietFor >= (startUpQuietMs ?? 0)) {
-        release(heap, now);
+        release('start-up', heap, now);
         startUp = false;
       } else if (!startUp && quietMs > 0 && quietFor >= quietMs && heap >= baseline + growth) {
-        release(heap, now);
+        release('load', heap, now);
       }
     }
     if (startUp || quietMs > 0) schedule();
@@ -92,7 +90,6 @@ export function releaseMemoryWhenQuiet(
   // Looked at a few times a period, at most every second: a release comes at most that late
   // (within 16 s of the last request at the default 15 s).
   const schedule = () => {
-    if (stopped) return;
     const period = startUp ? (startUpQuietMs ?? 0) : quietMs;
     timer = setTimeout(look, Math.max(1, Math.min(1_000, Math.round(period / 4))));
     // A process with nothing else to do ends; this is no reason to stay.
@@ -100,10 +97,5 @@ export function releaseMemoryWhenQuiet(
   };
 
   schedule();
-  return {
-    stop: () => {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  return { stop: () => clearTimeout(timer) };
 }

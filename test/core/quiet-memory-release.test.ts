@@ -5,11 +5,11 @@
  * given back.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { releaseMemoryWhenQuiet } from '../../src/core/quiet-memory-release.ts';
 import { waitFor } from '../support/jobs.ts';
+import { youngGenerationProbe } from '../support/young-generation.ts';
 
 const MB = 2 ** 20;
 const QUIET_MS = 40;
@@ -117,33 +117,13 @@ describe('releaseMemoryWhenQuiet', () => {
   });
 
   test('in a process run with --expose-gc, the young generation a burst grew is given back', () => {
-    // A burst: many objects kept a while, as requests in flight are, which grows the young
-    // generation to its maximum; then quiet.
-    const probe = `
-      import { getHeapSpaceStatistics } from 'node:v8';
-      import { releaseMemoryWhenQuiet } from './src/core/quiet-memory-release.ts';
-      const newSpace = () => getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size / 2 ** 20;
-      const release = releaseMemoryWhenQuiet({ quietMs: 100, requestsStarted: () => 0, growthBytes: 16 * 2 ** 20 });
-      const kept = [];
-      for (let round = 0; round < 60; round++) {
-        kept.push(Array.from({ length: 20_000 }, (_, index) => ({ round, index })));
-        if (kept.length > 8) kept.shift();
-      }
-      kept.length = 0;
-      const before = newSpace();
-      setTimeout(() => {
-        release.stop();
-        console.log(JSON.stringify({ before, after: newSpace() }));
-      }, 500);
-    `;
-    const { NODE_TEST_CONTEXT: _, NODE_OPTIONS: __, ...env } = process.env;
-    const result = spawnSync(
-      process.execPath,
-      ['--expose-gc', '--max-semi-space-size=32', '--input-type=module', '--eval', probe],
-      { cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8', env, timeout: 60_000 },
-    );
-    assert.equal(result.status, 0, result.stderr);
-    const { before, after } = JSON.parse(result.stdout);
+    const { before, after } = youngGenerationProbe(['--expose-gc', '--max-semi-space-size=32'], {
+      imports: "import { releaseMemoryWhenQuiet } from './src/core/quiet-memory-release.ts';",
+      setup:
+        'const release = releaseMemoryWhenQuiet({ quietMs: 100, requestsStarted: () => 0, growthBytes: 16 * 2 ** 20 });',
+      // Quiet for a while after the burst; then the young generation is measured again.
+      release: 'await new Promise((resolve) => setTimeout(resolve, 500)); release.stop();',
+    });
     assert.ok(before >= 16, `the burst grew the young generation (${before} MB)`);
     assert.ok(after <= before / 4, `${before} MB → ${after} MB`);
   });
