@@ -1,4 +1,5 @@
 import { loadTokenizer as tokenizer } from './tokenizer.ts';
+import { encodeText } from './tokens.ts';
 
 export interface Chunk {
   /** Its place in the document, from 0. */
@@ -16,8 +17,8 @@ export async function chunkByTokens(
   text: string,
   options: { maxTokens: number; overlap: number },
 ): Promise<Chunk[]> {
-  const { encode, decode } = await tokenizer();
-  const tokens = encode(text);
+  const { decode } = await tokenizer();
+  const tokens = await encodeText(text);
   const chunks: Chunk[] = [];
   const startsWord = (index: number) => /^\s/.test(decode([tokens[index] ?? 0]));
   let start = 0;

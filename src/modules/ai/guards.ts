@@ -42,7 +42,14 @@ export function guardChain(guards: readonly Guard[]): Guard {
   };
 }
 
-const EMAIL = /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/gu;
+/**
+ * An address, its parts no longer than the standard allows (64 before the `@`, 63 a label),
+ * tried only where a run of the characters before the `@` starts. Unbounded and tried at every
+ * letter, a long run of letters without an `@` was read to its end from each of them: 240,000
+ * characters of CJK text took minutes.
+ */
+const EMAIL =
+  /(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]{1,64}@[\p{L}\p{N}-]{1,63}(?:\.[\p{L}\p{N}-]{1,63}){1,8}/gu;
 /** 13 to 19 digits, maybe grouped by spaces or dashes: a card number when Luhn agrees. */
 const CARD = /\b\d(?:[ -]?\d){12,18}\b/g;
 
@@ -62,16 +69,18 @@ function luhn(digits: string): boolean {
 /** The personal data found in `text`, each with what replaces it when masked. */
 export function personalData(text: string): { found: string[]; masked: string } {
   const found: string[] = [];
-  const masked = text
-    .replace(EMAIL, () => {
-      found.push('email address');
-      return '[email]';
-    })
-    .replace(CARD, (match) => {
-      if (!luhn(match.replace(/\D/g, ''))) return match;
-      found.push('card number');
-      return '[card number]';
-    });
+  // Most text has no `@`, and finding one is far quicker than trying the pattern.
+  const withoutEmails = text.includes('@')
+    ? text.replace(EMAIL, () => {
+        found.push('email address');
+        return '[email]';
+      })
+    : text;
+  const masked = withoutEmails.replace(CARD, (match) => {
+    if (!luhn(match.replace(/\D/g, ''))) return match;
+    found.push('card number');
+    return '[card number]';
+  });
   return { found, masked };
 }
 

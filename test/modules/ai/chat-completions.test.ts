@@ -470,4 +470,17 @@ describe('guards and the context window', () => {
       'the newest turns that fit stay, the last of them the question',
     );
   });
+
+  test('a prompt of one unbroken stretch near the body limit is counted, not stuck on', async () => {
+    // 720 KB of CJK text without a space is one stretch to the tokenizer, whose byte-pair
+    // merging costs the square of its length, and was one run of letters for the guard's
+    // email pattern, tried from each of them (the `@` makes it look): each held the event
+    // loop for minutes, past this test's timeout, before a word was sent upstream.
+    const refused = await post({
+      model: 'gpt-test',
+      messages: say(`${'漢字仮名交じり文'.repeat(30_000)}@`),
+    });
+    assert.equal(refused.status, 400);
+    assert.equal(((await refused.json()) as { code: string }).code, 'context_length_exceeded');
+  });
 });
