@@ -105,10 +105,13 @@ app.route(
 const admin = await createTestUser(deps, { role: 'admin' });
 const item = await createItem(deps.db, admin.user.id, { name: 'Existing item', price: '1.00' });
 const apiKey = await createTestApiKey(deps, admin.user, ['items:read']);
+// Another account for the user operations: deactivating the admin who sends every request
+// turned each operation after it into a 401, and the walk went on without reaching a handler.
+const other = await createTestUser(deps);
 /** Real ids, so hostile input reaches past "not found" into the handlers that change rows. */
 const FIXTURE_IDS: Record<string, string> = {
   '/v1/items/{id}': item.id,
-  '/v1/users/{id}': admin.user.id,
+  '/v1/users/{id}': other.user.id,
   '/v1/api-keys/{id}': apiKey.id,
 };
 
@@ -304,6 +307,11 @@ describe('hostile text in every string field of every operation', () => {
       }
     });
   }
+
+  test('the walk kept its credentials, so every operation was reached past authentication', async () => {
+    const response = await app.request('/v1/users/me', { headers: admin.headers });
+    assert.equal(response.status, 200);
+  });
 
   test('the probes reach every part: each refusal names the field in its location', async () => {
     const probes = operations.filter((op) => op.operation.tags?.includes(PROBE_TAG));

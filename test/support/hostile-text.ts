@@ -15,6 +15,9 @@ export const HOSTILE_TEXTS: readonly HostileText[] = [
   { name: 'a NUL character', value: 'a\u0000b', refused: true },
   { name: 'a lone surrogate', value: 'a\ud800b', refused: true },
   { name: 'a 1 MB string', value: 'x'.repeat(1_048_576), refused: false },
+  // Under the body limit, so it reaches the handlers: one run of letters without a space,
+  // what pattern matching and byte-pair encoding take longest over, ending in an `@`.
+  { name: 'a 900 KB run of letters', value: `${'漢字仮名'.repeat(75_000)}@`, refused: false },
   { name: 'a right-to-left override', value: 'abc\u202egpj.exe', refused: false },
 ];
 
