@@ -134,7 +134,9 @@ function startLoad(who: SignedIn, itemId: string, users = LOAD_USERS) {
       }
     } catch (error) {
       count.failed += 1;
-      if (count.failures.length < 5) count.failures.push(String(error));
+      // fetch says only "fetch failed"; what failed (a reset, a closed socket) is its cause.
+      const cause = error instanceof Error && error.cause ? ` (${String(error.cause)})` : '';
+      if (count.failures.length < 5) count.failures.push(`${String(error)}${cause}`);
     } finally {
       inFlight -= 1;
     }
