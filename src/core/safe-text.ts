@@ -30,9 +30,10 @@ export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> 
 }
 
 /**
- * Every string in `value` (and every object key) that cannot be stored. Walks plain objects
- * and arrays only: files, dates and other instances carry no client text to check here.
- * Iterative, not recursive: a hostile body nested 500,000 deep must not overflow the stack.
+ * The strings in `value` (and object keys) that cannot be stored, the first MAX_FOUND of
+ * them. Walks plain objects and arrays only: files, dates and other instances carry no client
+ * text to check here. Iterative, not recursive: a hostile body nested 500,000 deep must not
+ * overflow the stack.
  *
  * @example
  * findUnsafeText({ name: 'a\u0000b' }) // [{ path: 'name', code: 'nul_character', ... }]
@@ -42,6 +43,7 @@ export function findUnsafeText(value: unknown): UnsafeText[] {
   // Last in, first out: children are pushed in reverse, so they are reported in order.
   const pending: Pending[] = [{ value, at: undefined }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (found.length >= MAX_FOUND) break;
     if ('found' in next) {
       found.push(next.found);
       continue;
@@ -52,12 +54,12 @@ export function findUnsafeText(value: unknown): UnsafeText[] {
       if (problem) found.push({ path: pathText(at), ...problem });
     } else if (Array.isArray(current)) {
       for (let index = current.length - 1; index >= 0; index--)
-        pending.push({ value: current[index], at: { parent: at, segment: index } });
+        pending.push({ value: current[index], at: linkTo(at, index) });
     } else if (isPlainObject(current)) {
       for (const [key, entry] of Object.entries(current).reverse()) {
         const keyProblem = textProblem(key);
         // A key that cannot be stored is not echoed back either, not even inside a path.
-        const here = { parent: at, segment: keyProblem ? '(key)' : key };
+        const here = linkTo(at, keyProblem ? '(key)' : key);
         pending.push({ value: entry, at: here });
         if (keyProblem) pending.push({ found: { path: pathText(here), ...keyProblem } });
       }
@@ -66,24 +68,50 @@ export function findUnsafeText(value: unknown): UnsafeText[] {
   return found;
 }
 
+/**
+ * Problems past this many are not looked for: the value is refused already, and a body with
+ * a bad string at each of 100,000 levels made a problem document of megabytes.
+ */
+const MAX_FOUND = 100;
+
+/** Paths past this many segments are cut in the middle: a problem document stays small. */
+const MAX_SEGMENTS = 32;
+const HALF = MAX_SEGMENTS / 2;
+
 /** A path as a chain to its parent: shared, so going deeper never copies it. */
 interface PathLink {
   parent: PathLink | undefined;
   segment: string | number;
+  /** Segments from the root to this one. */
+  depth: number;
+  /**
+   * The link HALF segments from the root on this chain, once the chain is that long: a cut
+   * path's beginning is read from it, not by walking up the whole chain, which for each
+   * problem of a deeply nested value made finding them quadratic.
+   */
+  anchor: PathLink | undefined;
+}
+
+function linkTo(parent: PathLink | undefined, segment: string | number): PathLink {
+  const link: PathLink = { parent, segment, depth: (parent?.depth ?? 0) + 1, anchor: undefined };
+  link.anchor = link.depth === HALF ? link : parent?.anchor;
+  return link;
 }
 
 type Pending = { value: unknown; at: PathLink | undefined } | { found: UnsafeText };
 
-/** Paths past this many segments are cut in the middle: a problem document stays small. */
-const MAX_SEGMENTS = 32;
-
 function pathText(at: PathLink | undefined): string {
+  if (at === undefined || at.depth <= MAX_SEGMENTS) return segmentsUpFrom(at, MAX_SEGMENTS);
+  return `${segmentsUpFrom(at.anchor, HALF)}.….${segmentsUpFrom(at, HALF)}`;
+}
+
+/** The last `count` segments of the path ending at `at`, joined. */
+function segmentsUpFrom(at: PathLink | undefined, count: number): string {
   const segments: (string | number)[] = [];
-  for (let link = at; link !== undefined; link = link.parent) segments.push(link.segment);
-  segments.reverse();
-  if (segments.length <= MAX_SEGMENTS) return segments.join('.');
-  const half = MAX_SEGMENTS / 2;
-  return [...segments.slice(0, half), '…', ...segments.slice(-half)].join('.');
+  for (let link = at; link !== undefined && segments.length < count; link = link.parent) {
+    segments.push(link.segment);
+  }
+  return segments.reverse().join('.');
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -48,3 +48,29 @@ describe('hostile shapes', () => {
     assert.match(found[0]?.path ?? '', /^a(\.0)+\.…(\.0)+$/);
   });
 });
+
+describe('hostile shapes, many problems', () => {
+  test('a bad string at each of 100,000 levels: the first hundred found, each path cut short', () => {
+    // Each problem's path was built by walking up to the root: quadratic, 84 s for a 1 MB body.
+    const depth = 100_000;
+    const value: unknown = JSON.parse(`${'["\\ud800",'.repeat(depth)}0${']'.repeat(depth)}`);
+    const found = findUnsafeText(value);
+    assert.equal(found.length, 100);
+    assert.deepEqual(
+      found.slice(0, 2).map((entry) => entry.path),
+      ['0', '1.0'],
+      'the first ones, in order, with their whole paths',
+    );
+    const deepest = found.at(-1)?.path ?? '';
+    assert.match(deepest, /^(1\.){16}…(\.1){15}\.0$/);
+  });
+
+  test('a cut path keeps its first and last sixteen segments', () => {
+    let value: unknown = 'x\u0000';
+    for (let level = 39; level >= 0; level--) value = { [`k${level}`]: value };
+    const [found] = findUnsafeText(value);
+    const keys = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, index) => `k${from + index}`);
+    assert.equal(found?.path, [...keys(0, 16), '…', ...keys(24, 40)].join('.'));
+  });
+});

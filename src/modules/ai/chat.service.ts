@@ -684,20 +684,24 @@ async function* relay(
   ctx.metrics.timeToFirstToken.observe({ model: run.model }, timeToFirstTokenMs / 1000);
   let status: CallRecord['status'] = 'cancelled';
   let failure: unknown;
-  let guarded = 0;
+  // The text the guards read next: the last GUARD_OVERLAP characters they passed (for a
+  // pattern across two chunks), then what is new. Kept apart from the whole answer, whose
+  // every slice would copy it all: for an answer in small pieces, quadratic (a megabyte
+  // streamed four characters at a time took 87 s).
+  let unguarded = '';
   try {
     for (let event: StreamEvent | undefined = answer.first; event !== undefined; ) {
-      assembly.add(event.chunk);
+      const added = assembly.add(event.chunk);
       await run.leader?.publish(
         JSON.stringify({ type: 'chunk', data: event.data } satisfies FlightPart),
       );
-      // Check what is new (with some overlap, for a pattern across two chunks): the text
-      // before it passed already, and reading it all again at every chunk is quadratic.
-      if (assembly.text.length > guarded) {
+      // Only what is new, with the overlap: the text before it passed already, and reading it
+      // all again at every chunk is quadratic too.
+      if (added !== '') {
         try {
-          const fresh = assembly.text.slice(Math.max(0, guarded - GUARD_OVERLAP));
-          await ctx.guard.output(fresh, run.signal, { final: false });
-          guarded = assembly.text.length;
+          unguarded += added;
+          await ctx.guard.output(unguarded, run.signal, { final: false });
+          unguarded = unguarded.slice(-GUARD_OVERLAP);
         } catch (error) {
           if (!(error instanceof GuardBlockedError)) throw error;
           status = 'blocked';

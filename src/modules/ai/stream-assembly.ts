@@ -20,7 +20,9 @@ export class StreamAssembly {
   /** Chunks seen, the first with the role included. */
   chunks = 0;
 
-  add(chunk: ChatCompletionChunk): void {
+  /** Takes in a chunk; returns the text it added (empty when it carried none). */
+  add(chunk: ChatCompletionChunk): string {
+    let added = '';
     this.chunks += 1;
     this.id ||= chunk.id;
     this.created ||= chunk.created;
@@ -31,11 +33,13 @@ export class StreamAssembly {
       const { content, tool_calls: calls } = choice.delta;
       if (typeof content === 'string') {
         this.content += content;
+        added += content;
         this.sawContent = true;
       }
       for (const call of calls ?? []) this.mergeToolCall(call);
       if (choice.finish_reason) this.finishReason = choice.finish_reason;
     }
+    return added;
   }
 
   /** The text so far. */
@@ -43,15 +47,21 @@ export class StreamAssembly {
     return this.content;
   }
 
+  /**
+   * Merged in place: copying the call for each fragment made a call that grows by a field a
+   * fragment (as a hostile upstream can send it) cost the square of its size.
+   */
   private mergeToolCall(fragment: Record<string, unknown>): void {
     const index = typeof fragment.index === 'number' ? fragment.index : 0;
-    const current = this.toolCalls.get(index) ?? {};
-    const merged: ToolCall = { ...current };
+    let call = this.toolCalls.get(index);
+    if (!call) {
+      call = {};
+      this.toolCalls.set(index, call);
+    }
     for (const [key, value] of Object.entries(fragment)) {
       if (key === 'function' && typeof value === 'object' && value !== null) {
-        const before =
-          typeof current.function === 'object' && current.function !== null ? current.function : {};
-        const fn: Record<string, unknown> = { ...before };
+        const fn = isRecord(call.function) ? call.function : {};
+        call.function = fn;
         for (const [name, part] of Object.entries(value)) {
           // Arguments arrive in pieces; the name and the rest arrive once.
           fn[name] =
@@ -59,12 +69,10 @@ export class StreamAssembly {
               ? fn.arguments + part
               : part;
         }
-        merged.function = fn;
-      } else if (merged[key] === undefined) {
-        merged[key] = value;
+      } else if (call[key] === undefined) {
+        call[key] = value;
       }
     }
-    this.toolCalls.set(index, merged);
   }
 
   completion(): ChatCompletion {
@@ -130,4 +138,8 @@ export function* chunksOf(
   if (options.includeUsage && completion.usage) {
     yield { ...base, choices: [], usage: completion.usage };
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

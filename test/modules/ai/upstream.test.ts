@@ -167,6 +167,40 @@ describe('the upstream client', () => {
     );
   });
 
+  test('lines that are no field are skipped; an event past 16 MiB is an error', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`x\nretry:x\n: ping\n\ndata: ${chunk('kept')}\n\nnonsense\ndata: [DONE]\n\n`);
+    };
+    const reply = await upstream.chat({ model: 'm', stream: true }, never);
+    assert.equal(reply.kind, 'stream');
+    if (reply.kind !== 'stream') return;
+    const datas: string[] = [];
+    for await (const event of reply.events) datas.push(event.data);
+    assert.deepEqual(datas, [chunk('kept')]);
+
+    const piece = 'x'.repeat(1024 * 1024);
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${chunk('first')}\n\ndata: `);
+      // Seventeen megabytes of one event's data, in pieces, and no end to it.
+      for (let index = 0; index < 17; index++) res.write(piece);
+      res.end();
+    };
+    const large = await upstream.chat({ model: 'm', stream: true }, never);
+    assert.equal(large.kind, 'stream');
+    if (large.kind !== 'stream') return;
+    const seen: string[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const event of large.events) seen.push(event.data);
+      },
+      (error: unknown) =>
+        error instanceof UpstreamError && !error.retryable && /too large/.test(error.message),
+    );
+    assert.deepEqual(seen, [chunk('first')]);
+  });
+
   test("an error answer says the upstream's status, code, param and wait", async () => {
     handler = (_req, res) => {
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '250' });
