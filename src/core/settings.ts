@@ -313,7 +313,7 @@ export const settingsSchema = z
     }),
     AI_GUARD_BLOCKED_PATTERNS: commaList.default([]).meta({
       description:
-        'Comma-separated regular expressions (case-insensitive) that a prompt or answer must not match; a match is refused.',
+        'Comma-separated regular expressions (case-insensitive) that a prompt or answer must not match; a match is refused. They run on every prompt and streamed answer with JavaScript’s backtracking engine: keep them simple, with no nested repetition such as `(a+)+`, whose time can grow exponentially with the text.',
     }),
     AI_GUARD_PII: z.enum(['off', 'mask', 'refuse']).default('mask').meta({
       description:
