@@ -265,6 +265,19 @@ function textCases(op: Operation): TextCase[] {
       },
       refused: false,
     });
+    // Not the shape of any body, and a string no field may hold at every level: refused, with
+    // each unstorable string reported from the raw body, each at its own deep path.
+    const levels = 90_000;
+    cases.push({
+      name: `a JSON body with a lone surrogate at each of ${levels.toLocaleString('en')} levels`,
+      url: base.url,
+      init: {
+        method,
+        body: `${'["\\ud800",'.repeat(levels)}0${']'.repeat(levels)}`,
+        headers: { ...base.headers, 'content-type': json.mediaType },
+      },
+      refused: true,
+    });
   }
 
   for (const body of bodies(op)) {
