@@ -38,12 +38,59 @@ export class LineTooLongError extends Error {
 }
 
 /**
+ * Pieces gathered into a run before the run is joined: the pieces of a line sent in tiny
+ * chunks would otherwise cost a string each (tens of bytes for one or two characters).
+ */
+const RUN_PIECES = 256;
+
+/**
+ * A line that arrives over many chunks. Its pieces are kept apart and joined once, when the
+ * line ends: appending each chunk to one string and searching it again for a newline copied
+ * the line so far at every chunk (a 4 MB line in 1 KiB chunks took 5.7 s).
+ */
+class PartialLine {
+  private readonly runs: string[] = [];
+  private pieces: string[] = [];
+  private size = 0;
+
+  /** Characters (UTF-16 code units) held so far. */
+  get length(): number {
+    return this.size;
+  }
+
+  add(piece: string): void {
+    if (piece === '') return;
+    this.pieces.push(piece);
+    this.size += piece.length;
+    if (this.pieces.length === RUN_PIECES) this.closeRun();
+  }
+
+  /** The line whole, ending with `last`, and the holder empty for the next one. */
+  take(last = ''): string {
+    // Most lines end in the chunk they start in: nothing to join.
+    if (this.size === 0) return last;
+    this.add(last);
+    this.closeRun();
+    const text = this.runs.join('');
+    this.runs.length = 0;
+    this.size = 0;
+    return text;
+  }
+
+  private closeRun(): void {
+    if (this.pieces.length === 0) return;
+    this.runs.push(this.pieces.join(''));
+    this.pieces = [];
+  }
+}
+
+/**
  * The lines of a UTF-8 text read as chunks, one at a time: memory holds one chunk and one
  * line, whatever the file's size. Blank lines are skipped (their numbers still count).
  */
 export async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<FileLine> {
   const decoder = new TextDecoder('utf-8', { fatal: false });
-  let pending = '';
+  const pending = new PartialLine();
   let line = 0;
   const emit = function* (text: string): Generator<FileLine> {
     line += 1;
@@ -51,17 +98,20 @@ export async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerato
     if (trimmed.trim() !== '') yield { line, text: trimmed };
   };
   for await (const chunk of chunks) {
-    pending += decoder.decode(chunk, { stream: true });
-    let end = pending.indexOf('\n');
+    // Only the text just decoded is searched: what came before holds no newline.
+    const text = decoder.decode(chunk, { stream: true });
+    let from = 0;
+    let end = text.indexOf('\n');
     while (end >= 0) {
-      yield* emit(pending.slice(0, end));
-      pending = pending.slice(end + 1);
-      end = pending.indexOf('\n');
+      yield* emit(pending.take(text.slice(from, end)));
+      from = end + 1;
+      end = text.indexOf('\n', from);
     }
+    pending.add(text.slice(from));
     if (pending.length > MAX_LINE_BYTES) throw new LineTooLongError(line + 1);
   }
-  pending += decoder.decode();
-  if (pending !== '') yield* emit(pending);
+  const last = pending.take(decoder.decode());
+  if (last !== '') yield* emit(last);
 }
 
 /** What is wrong with one line of a batch file. */

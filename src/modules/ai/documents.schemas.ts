@@ -16,15 +16,19 @@ export const CollectionCreate = z
           'The embeddings model for its documents and for questions to it; the model table’s first embeddings model when absent.',
       }),
     chunkTokens: z.number().int().min(32).max(2_000).default(300).openapi({
-      description: 'Tokens a chunk holds at most.',
+      description: 'Tokens a chunk holds at most; at least twice `chunkOverlap`.',
     }),
     chunkOverlap: z.number().int().min(0).max(500).default(40).openapi({
-      description: 'Tokens a chunk shares with the one before it.',
+      description:
+        'Tokens a chunk shares with the one before it: at most half of `chunkTokens`, so each chunk moves on by at least half a chunk.',
     }),
   })
   .strict()
-  .refine((value) => value.chunkOverlap < value.chunkTokens, {
-    message: 'must be less than chunkTokens',
+  // A larger overlap makes more chunks for the same text, each embedded and stored: at
+  // chunkTokens - 1, one for every token of the document.
+  .refine((value) => value.chunkOverlap * 2 <= value.chunkTokens, {
+    message:
+      'must be at most half of chunkTokens: each chunk moves on by chunkTokens - chunkOverlap',
     path: ['chunkOverlap'],
   })
   .openapi('AiCollectionCreate', {

@@ -1,8 +1,9 @@
 /**
  * A batch file sent as the request's body itself (`application/jsonl`, `application/x-ndjson`):
  * checked line by line as it streams into storage, with the same line-numbered 422 as the
- * multipart form, bounded by UPLOAD_MAX_BYTES (413, nothing stored). And 50,000 lines sent to
- * a real server process, whose memory does not grow by anything like the file's size.
+ * multipart form, bounded by UPLOAD_MAX_BYTES (413, nothing stored). A form of more parts than
+ * an upload needs is a 413 too. And 50,000 lines sent to a real server process, whose memory
+ * does not grow by anything like the file's size.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -14,7 +15,7 @@ import { storedChunks } from '../../../src/core/storage/stored-chunks.table.ts';
 import { batchInputKey } from '../../../src/modules/ai/batches.service.ts';
 import { aiBatches } from '../../../src/modules/ai/batches.table.ts';
 import { type Gateway, startGateway } from '../../support/ai.ts';
-import { createTestApiKey } from '../../support/auth.ts';
+import { createTestApiKey, createTestUser } from '../../support/auth.ts';
 import { waitFor } from '../../support/jobs.ts';
 import {
   type ApiProcess,
@@ -62,10 +63,10 @@ function chunked(text: string, pieceBytes = 4_096): ReadableStream<Uint8Array> {
   });
 }
 
-function send(base: string, body: RequestInit['body'], contentType: string) {
+function send(base: string, body: RequestInit['body'], contentType: string, bearer = key) {
   return fetch(`${base}/v1/ai/batches`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': contentType },
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': contentType },
     body,
     duplex: 'half',
   });
@@ -77,11 +78,11 @@ async function stored(id: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function batchesOfKey(): Promise<number> {
+async function batchesOfKey(id = keyId): Promise<number> {
   const [row] = await gateway.deps.db
     .select({ n: count() })
     .from(aiBatches)
-    .where(eq(aiBatches.apiKeyId, keyId));
+    .where(eq(aiBatches.apiKeyId, id));
   return row?.n ?? 0;
 }
 
@@ -150,6 +151,29 @@ describe('a batch file streamed as the body', () => {
     assert.equal(await batchesOfKey(), batches);
     const [partialsAfter] = await gateway.deps.db.select({ n: count() }).from(storedChunks);
     assert.equal(partialsAfter?.n, partialsBefore?.n, 'no chunk of the refused file is left');
+  });
+});
+
+describe('a batch file in a multipart form', () => {
+  test('thousands of parts before the file: 413, whether its length is said or not', async () => {
+    const boundary = 'b0undary';
+    const parts = `--${boundary}\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n`.repeat(
+      1_000,
+    );
+    const text = `${parts}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="batch.jsonl"\r\n\r\n${line('m', 'fine')}\r\n--${boundary}--\r\n`;
+    assert.ok(text.length < UPLOAD_MAX_BYTES, 'within the upload limit');
+    const type = `multipart/form-data; boundary=${boundary}`;
+    // A user of its own: the other tests use up the batch rate limit of theirs.
+    const { user } = await createTestUser(gateway.deps);
+    const own = await createTestApiKey(gateway.deps, user, ['ai:batch']);
+    for (const body of [text, chunked(text, 512)]) {
+      const res = await send(gateway.base, body, type, own.key);
+      assert.equal(res.status, 413, await res.clone().text());
+      assert.equal(res.headers.get('content-type'), 'application/problem+json');
+      const problem = (await res.json()) as { detail: string };
+      assert.match(problem.detail, /^The form holds more than 8 fields/);
+    }
+    assert.equal(await batchesOfKey(own.id), 0);
   });
 });
 
