@@ -357,10 +357,15 @@ export const BudgetList = z
   .object({ data: z.array(Budget) })
   .openapi('AiBudgetList', { example: { data: [exampleBudget] } });
 
+/** The most a template's JSON Schema may take as JSON, in bytes (templates.service.ts). */
+export const TEMPLATE_SCHEMA_MAX_BYTES = 65_536;
+/** How deep a template's JSON Schema may nest objects and arrays (templates.service.ts). */
+export const TEMPLATE_SCHEMA_MAX_DEPTH = 32;
+
 /** A JSON Schema, as a template declares one (an object). */
-const JsonSchema = z
-  .record(z.string(), z.unknown())
-  .openapi({ description: 'A JSON Schema (draft 2020-12), as an object.' });
+const JsonSchema = z.record(z.string(), z.unknown()).openapi({
+  description: `A JSON Schema (draft 2020-12), as an object: at most ${TEMPLATE_SCHEMA_MAX_BYTES} bytes as JSON, nesting objects and arrays at most ${TEMPLATE_SCHEMA_MAX_DEPTH} levels deep. Refused when saved (422): \`pattern\`, \`patternProperties\` and \`propertyNames\` (their regular expressions would run on the server); two schemas that check the same value (the branches of \`anyOf\`, \`oneOf\` and \`allOf\`, the rest of the schema beside them, \`contains\` beside \`items\`) leading to the same \`$ref\` definition, directly or through other \`$ref\`s; and a \`$ref\` that comes back to itself without going into a property or an item.`,
+});
 
 const TemplateMessage = z.object({
   role: z.enum(['system', 'developer', 'user', 'assistant']),
@@ -400,7 +405,7 @@ export const TemplateCreate = z
     variables: JsonSchema.default({ type: 'object', properties: {} }),
     outputSchema: JsonSchema.nullable().default(null).openapi({
       description:
-        'When set, the answer must be JSON fitting it: asked as `json_schema`, checked, and asked again once if it does not fit.',
+        'When set, the answer must be JSON fitting it: asked as `json_schema`, checked, and asked again once if it does not fit. Limited as `variables` is.',
     }),
     temperature: z.number().min(0).max(2).nullable().default(null),
     maxTokens: z.number().int().positive().nullable().default(null),

@@ -13,11 +13,13 @@ import {
 } from './ai.schemas.ts';
 import { aiContextOf } from './ai-context.ts';
 import { callerOf } from './limits.ts';
+import { MAX_CHECK_STEPS } from './template-schemas.ts';
 import {
   completeTemplate,
   createTemplateVersion,
   getTemplate,
   listTemplates,
+  MAX_RENDERED_CHARS,
   type PromptTemplate,
 } from './templates.service.ts';
 
@@ -71,8 +73,7 @@ export const callTemplateRoute = defineRoute({
   path: '/v1/ai/templates/{id}/completions',
   operationId: 'callAiTemplate',
   summary: 'Call a prompt template',
-  description:
-    'Renders this version with the variables (checked against its schema: 422 naming each wrong one) and calls its model through the gateway, with its limits, budgets, cache and guards. With an output schema, the answer is checked, and asked again once with what was wrong; 502 `invalid_output` when it never fits.',
+  description: `Renders this version with the variables (checked against its schema: 422 naming each wrong one; 422 \`too_costly_to_check\` when checking them would take more than ${MAX_CHECK_STEPS} steps, a step being one schema applied to one value, key, item or property; 422 \`rendering_too_large\` when the messages would pass ${MAX_RENDERED_CHARS} characters) and calls its model through the gateway, with its limits, budgets, cache and guards. With an output schema, the answer is checked, and asked again once with what was wrong; 502 \`invalid_output\` when it never fits.`,
   tags: ['ai'],
   auth: { scopes: ['ai:chat'] },
   timeoutMs: 15 * 60_000,

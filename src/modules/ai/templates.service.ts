@@ -8,6 +8,13 @@ import { aiPromptTemplates } from './ai.table.ts';
 import { InvalidOutputError } from './ai-errors.ts';
 import { type AiContext, runChat } from './chat.service.ts';
 import type { Caller } from './limits.ts';
+import {
+  checkValue,
+  compiledSchema,
+  isRecord,
+  MAX_LISTED_PROBLEMS,
+  usableSchema,
+} from './template-schemas.ts';
 
 export interface TemplateMessage {
   role: 'system' | 'developer' | 'user' | 'assistant';
@@ -33,6 +40,13 @@ export interface PromptTemplate {
 
 export type TemplateDraft = Omit<PromptTemplate, 'id' | 'version' | 'createdAt'>;
 
+/**
+ * The most characters a call's rendered messages may hold: the body limit's default (1 MiB),
+ * so a template call sends no more than a chat completion could. Without it the rendering
+ * is the template's size times the variables': 200,000 `{{x}}` times a 10 KB `x` is 2 GB.
+ */
+export const MAX_RENDERED_CHARS = 1_048_576;
+
 /** The messages as stored: what `TemplateCreate` accepted. */
 const StoredMessages = z.array(
   z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: z.string() }),
@@ -40,23 +54,59 @@ const StoredMessages = z.array(
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][\w]*)\s*\}\}/g;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Each placeholder's text, made once per name: a string as it is, anything else as JSON. */
+function placeholderTexts(values: Record<string, unknown>): (name: string) => string {
+  const texts = new Map<string, string>();
+  return (name) => {
+    const known = texts.get(name);
+    if (known !== undefined) return known;
+    const value = values[name];
+    let text: string;
+    try {
+      text = typeof value === 'string' ? value : JSON.stringify(value ?? null);
+    } catch (error) {
+      // A value the schema lets through unchecked (`{}`) may nest deeper than the stack.
+      if (!(error instanceof RangeError)) throw error;
+      throw new InvalidInputError('The variables cannot be put into the messages', [
+        {
+          path: `variables.${name}`,
+          message: 'It is nested too deeply to write as JSON',
+          code: 'too_deeply_nested',
+        },
+      ]);
+    }
+    texts.set(name, text);
+    return text;
+  };
 }
 
-/** A JSON Schema as a zod schema, or the reason it is not one we can check against. */
-function schemaOf(jsonSchema: Record<string, unknown>, path: string): z.ZodType {
-  try {
-    return z.fromJSONSchema(jsonSchema);
-  } catch (error) {
-    throw new InvalidInputError('The template has a JSON Schema that cannot be used', [
-      {
-        path,
-        message: error instanceof Error ? error.message : String(error),
-        code: 'invalid_schema',
-      },
-    ]);
+/**
+ * Refuses variables that would make the messages longer than `MAX_RENDERED_CHARS`, counted
+ * from the template's text and each placeholder's text before anything is put together.
+ */
+function refuseLongRendering(messages: TemplateMessage[], textOf: (name: string) => string): void {
+  let length = 0;
+  const byName = new Map<string, number>();
+  for (const message of messages) {
+    length += message.content.length;
+    for (const [placeholder, name = ''] of message.content.matchAll(PLACEHOLDER)) {
+      const text = textOf(name);
+      length += text.length - placeholder.length;
+      byName.set(name, (byName.get(name) ?? 0) + text.length);
+    }
   }
+  if (length <= MAX_RENDERED_CHARS) return;
+  const [name, chars] = [...byName].reduce(
+    (most, entry) => (entry[1] > most[1] ? entry : most),
+    ['', 0],
+  );
+  throw new InvalidInputError('The rendered messages would be too long', [
+    {
+      path: name ? `variables.${name}` : 'variables',
+      message: `With these variables the messages would be ${length} characters, more than ${MAX_RENDERED_CHARS}${name ? `; {{${name}}} makes ${chars} of them` : ''}`,
+      code: 'rendering_too_large',
+    },
+  ]);
 }
 
 function fromRow(row: typeof aiPromptTemplates.$inferSelect): PromptTemplate {
@@ -84,8 +134,8 @@ export async function createTemplateVersion(
   ownerId: string,
   draft: TemplateDraft,
 ): Promise<PromptTemplate> {
-  schemaOf(draft.variables, 'variables');
-  if (draft.outputSchema) schemaOf(draft.outputSchema, 'outputSchema');
+  usableSchema(draft.variables, 'variables');
+  if (draft.outputSchema) usableSchema(draft.outputSchema, 'outputSchema');
   const declared = new Set(
     Object.keys(isRecord(draft.variables.properties) ? draft.variables.properties : {}),
   );
@@ -168,32 +218,47 @@ export async function listTemplates(
 
 /**
  * The chat request a template makes with `variables`: checked against its variables' schema
- * (each problem named, under `variables`), substituted into its messages (objects as JSON),
- * with its model, temperature, output cap, truncation, and a `json_schema` answer format when
- * it declares an output schema.
+ * (each problem named, under `variables`), substituted into its messages (objects as JSON) if
+ * they stay within `MAX_RENDERED_CHARS`, with its model, temperature, output cap, truncation,
+ * and a `json_schema` answer format when it declares an output schema.
  */
 export function renderTemplate(
   template: PromptTemplate,
   variables: unknown,
 ): ChatCompletionRequest {
-  const parsed = schemaOf(template.variables, 'variables').safeParse(variables);
-  if (!parsed.success) {
+  const schema = compiledSchema(
+    `${template.id}/${template.version}`,
+    'variables',
+    template.variables,
+  );
+  // Refused now if it is unusable, before the model is paid to answer.
+  if (template.outputSchema)
+    compiledSchema(`${template.id}/${template.version}`, 'outputSchema', template.outputSchema);
+  const checked = checkValue(schema, template.variables, variables);
+  if (checked.kind === 'cannot check') {
+    throw new InvalidInputError('The variables cannot be checked against the template', [
+      {
+        path: 'variables',
+        message: `The variables cannot be checked: ${checked.reason}. Send fewer or flatter values, or give the template a simpler schema`,
+        code: checked.code,
+      },
+    ]);
+  }
+  if (checked.kind === 'does not fit') {
     throw new InvalidInputError(
       'The variables do not fit the template',
-      parsed.error.issues.map((issue) => ({
+      checked.issues.slice(0, MAX_LISTED_PROBLEMS).map((issue) => ({
         path: ['variables', ...issue.path.map(String)].join('.'),
         message: issue.message,
         code: issue.code,
       })),
     );
   }
-  const values = isRecord(parsed.data) ? parsed.data : {};
+  const textOf = placeholderTexts(isRecord(checked.data) ? checked.data : {});
+  refuseLongRendering(template.messages, textOf);
   const messages: ChatMessage[] = template.messages.map((message) => ({
     role: message.role,
-    content: message.content.replace(PLACEHOLDER, (_, name: string) => {
-      const value = values[name];
-      return typeof value === 'string' ? value : JSON.stringify(value ?? null);
-    }),
+    content: message.content.replace(PLACEHOLDER, (_, name: string) => textOf(name)),
   }));
   return {
     model: template.model,
@@ -233,11 +298,19 @@ export function checkOutput(
   } catch {
     return { ok: false, problem: 'the answer is not JSON' };
   }
-  const parsed = schemaOf(template.outputSchema, 'outputSchema').safeParse(json);
-  if (parsed.success) return { ok: true, value: parsed.data };
+  const schema = compiledSchema(
+    `${template.id}/${template.version}`,
+    'outputSchema',
+    template.outputSchema,
+  );
+  const checked = checkValue(schema, template.outputSchema, json);
+  if (checked.kind === 'fits') return { ok: true, value: checked.data };
+  if (checked.kind === 'cannot check')
+    return { ok: false, problem: `the answer cannot be checked: ${checked.reason}` };
   return {
     ok: false,
-    problem: parsed.error.issues
+    problem: checked.issues
+      .slice(0, MAX_LISTED_PROBLEMS)
       .map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`)
       .join('; '),
   };
