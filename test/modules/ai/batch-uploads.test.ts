@@ -276,10 +276,13 @@ describe('50,000 lines streamed to a real server process', () => {
     const figures = `server RSS before ${mb(before)}, peak ${mb(peak)}, growth ${mb(growth)}; file ${mb(upload.bytes())}, ${LINES} lines; ${mb(storedWhileSending)} stored of the ${mb(sent)} sent before the rest`;
     t.diagnostic(figures);
     assert.ok(upload.bytes() > 90 * 1_048_576);
-    // Held whole, the file alone would be more; streamed, the server keeps a chunk, a line
-    // and the custom_ids seen, and garbage until its next collection (measured: 25 to 50 MB,
-    // much the same for files of 18, 46 and 94 MB).
-    assert.ok(growth < upload.bytes() * 0.75, `the server grew by ${mb(growth)}: ${figures}`);
+    // Held whole, the file would be there at least twice (its bytes gathered, then its text):
+    // more than 187 MB. Streamed, the server keeps a chunk, a line and the custom_ids seen, and
+    // garbage until its next collection: 20 to 50 MB alone, much the same for files of 18, 46
+    // and 94 MB, but up to 133 MB in CI beside three other test files, where the collector's
+    // threads get less of the machine. That the file is stored while it arrives is checked
+    // above; this bound only tells streaming from holding the file whole.
+    assert.ok(growth < upload.bytes() * 1.5, `the server grew by ${mb(growth)}: ${figures}`);
   });
 
   test('a multipart form of the same file is read as it arrives too', async (t) => {
@@ -326,8 +329,9 @@ describe('50,000 lines streamed to a real server process', () => {
     const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`;
     const figures = `server RSS before ${mb(before)}, peak ${mb(peak)}, growth ${mb(growth)}; form of a ${mb(fileBytes)} file`;
     t.diagnostic(figures);
-    // Gathered whole (as Hono's parseBody does), the server would grow by the file and more.
-    assert.ok(growth < fileBytes * 0.75, `the server grew by ${mb(growth)}: ${figures}`);
+    // Gathered whole (as Hono's parseBody does), the file would be there at least twice (the
+    // body's bytes, then the form's file): the same bound as for the upload above, and why.
+    assert.ok(growth < fileBytes * 1.5, `the server grew by ${mb(growth)}: ${figures}`);
   });
 
   test('a malformed line near the end is a 422 naming it; nothing is stored', async () => {
