@@ -39,55 +39,48 @@ function refuseSchema(fields: readonly InvalidField[]): never {
   );
 }
 
-/** Keywords whose value is a subschema, or a list of them (`items` in draft 7). */
-const SUBSCHEMA_KEYWORDS = new Set([
+/** Keywords whose subschemas each check the whole value, beside the schema that holds them. */
+const BRANCH_KEYWORDS = ['anyOf', 'oneOf', 'allOf'] as const;
+
+/** Keywords whose value is a subschema checking a part of the value (an item, a key). */
+const PART_SUBSCHEMA_KEYWORDS = [
   'items',
   'prefixItems',
   'additionalItems',
   'additionalProperties',
   'contains',
   'propertyNames',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+];
+
+/** Keywords whose value maps property names to the subschemas checking those properties. */
+const PART_MAP_KEYWORDS = ['properties', 'patternProperties'];
+
+/** Keywords whose value is a subschema, or a list of them (`items` in draft 7). */
+const SUBSCHEMA_KEYWORDS = new Set([
+  ...PART_SUBSCHEMA_KEYWORDS,
+  ...BRANCH_KEYWORDS,
   'not',
   'if',
   'then',
   'else',
-  'allOf',
-  'anyOf',
-  'oneOf',
-  'unevaluatedItems',
-  'unevaluatedProperties',
   'contentSchema',
-]);
-
-/** Keywords whose value maps names to subschemas. */
-const SUBSCHEMA_MAP_KEYWORDS = new Set([
-  'properties',
-  'patternProperties',
-  'dependentSchemas',
-  'dependencies',
-  '$defs',
-  'definitions',
 ]);
 
 /** Where the definitions are, which a `$ref` names only through the root. */
 const DEFINITION_KEYWORDS = new Set(['$defs', 'definitions']);
 
-/** Keywords whose subschemas check a part of the value (an item, a property), not all of it. */
-const PART_KEYWORDS = new Set([
-  'items',
-  'prefixItems',
-  'additionalItems',
-  'additionalProperties',
-  'contains',
-  'propertyNames',
-  'properties',
-  'patternProperties',
-  'unevaluatedItems',
-  'unevaluatedProperties',
+/** Keywords whose value maps names to subschemas. */
+const SUBSCHEMA_MAP_KEYWORDS = new Set([
+  ...PART_MAP_KEYWORDS,
+  ...DEFINITION_KEYWORDS,
+  'dependentSchemas',
+  'dependencies',
 ]);
 
-/** Keywords whose subschemas each check the whole value, beside the schema that holds them. */
-const BRANCH_KEYWORDS = ['anyOf', 'oneOf', 'allOf'] as const;
+/** Keywords whose subschemas check a part of the value (an item, a property), not all of it. */
+const PART_KEYWORDS = new Set([...PART_SUBSCHEMA_KEYWORDS, ...PART_MAP_KEYWORDS]);
 
 /** Keywords zod's `fromJSONSchema` compiles to a backtracking `RegExp`. */
 const REGEX_KEYWORDS: Record<string, string> = {
@@ -390,7 +383,12 @@ export function usableSchema(jsonSchema: Record<string, unknown>, path: string):
  * compiling costs tens of milliseconds for a large schema. Bounded by the schemas' JSON size,
  * as a compiled schema takes about 85 times its text (8.8 MB for 105 KB).
  */
-const compiledSchemas = new LRUCache<string, z.ZodType>({ max: 500, maxSize: 1_048_576 });
+const compiledSchemas = new LRUCache<string, CompiledSchema>({ max: 500, maxSize: 1_048_576 });
+
+/** A template's schema, compiled: what checks a value against it. */
+export interface CompiledSchema {
+  check(value: unknown): Checked;
+}
 
 /**
  * A template version's `variables` or `outputSchema` compiled (`version`: the template's id and
@@ -400,13 +398,14 @@ export function compiledSchema(
   version: string,
   which: 'variables' | 'outputSchema',
   jsonSchema: Record<string, unknown>,
-): z.ZodType {
+): CompiledSchema {
   const id = `${version}/${which}`;
   const cached = compiledSchemas.get(id);
   if (cached) return cached;
   const schema = usableSchema(jsonSchema, which);
-  compiledSchemas.set(id, schema, { size: Buffer.byteLength(JSON.stringify(jsonSchema)) });
-  return schema;
+  const compiled = { check: (value: unknown) => checkAgainst(schema, jsonSchema, value) };
+  compiledSchemas.set(id, compiled, { size: Buffer.byteLength(JSON.stringify(jsonSchema)) });
+  return compiled;
 }
 
 /** The schema a `$ref` names, through `refTarget`; undefined when zod would not find one. */
@@ -494,7 +493,7 @@ export type Checked =
  * `value` checked against a template's schema, unless that would take too long (more than
  * `MAX_CHECK_STEPS`) or more stack than there is.
  */
-export function checkValue(
+function checkAgainst(
   schema: z.ZodType,
   jsonSchema: Record<string, unknown>,
   value: unknown,

@@ -8,13 +8,7 @@ import { aiPromptTemplates } from './ai.table.ts';
 import { InvalidOutputError } from './ai-errors.ts';
 import { type AiContext, runChat } from './chat.service.ts';
 import type { Caller } from './limits.ts';
-import {
-  checkValue,
-  compiledSchema,
-  isRecord,
-  MAX_LISTED_PROBLEMS,
-  usableSchema,
-} from './template-schemas.ts';
+import { compiledSchema, isRecord, MAX_LISTED_PROBLEMS, usableSchema } from './template-schemas.ts';
 
 export interface TemplateMessage {
   role: 'system' | 'developer' | 'user' | 'assistant';
@@ -216,6 +210,9 @@ export async function listTemplates(
   return rows.map(fromRow);
 }
 
+/** A version's name among compiled schemas: its rows never change. */
+const versionOf = (template: PromptTemplate) => `${template.id}/${template.version}`;
+
 /**
  * The chat request a template makes with `variables`: checked against its variables' schema
  * (each problem named, under `variables`), substituted into its messages (objects as JSON) if
@@ -226,15 +223,11 @@ export function renderTemplate(
   template: PromptTemplate,
   variables: unknown,
 ): ChatCompletionRequest {
-  const schema = compiledSchema(
-    `${template.id}/${template.version}`,
-    'variables',
-    template.variables,
-  );
+  const version = versionOf(template);
+  const schema = compiledSchema(version, 'variables', template.variables);
   // Refused now if it is unusable, before the model is paid to answer.
-  if (template.outputSchema)
-    compiledSchema(`${template.id}/${template.version}`, 'outputSchema', template.outputSchema);
-  const checked = checkValue(schema, template.variables, variables);
+  if (template.outputSchema) compiledSchema(version, 'outputSchema', template.outputSchema);
+  const checked = schema.check(variables);
   if (checked.kind === 'cannot check') {
     throw new InvalidInputError('The variables cannot be checked against the template', [
       {
@@ -298,12 +291,9 @@ export function checkOutput(
   } catch {
     return { ok: false, problem: 'the answer is not JSON' };
   }
-  const schema = compiledSchema(
-    `${template.id}/${template.version}`,
-    'outputSchema',
-    template.outputSchema,
+  const checked = compiledSchema(versionOf(template), 'outputSchema', template.outputSchema).check(
+    json,
   );
-  const checked = checkValue(schema, template.outputSchema, json);
   if (checked.kind === 'fits') return { ok: true, value: checked.data };
   if (checked.kind === 'cannot check')
     return { ok: false, problem: `the answer cannot be checked: ${checked.reason}` };

@@ -60,6 +60,14 @@ describe('the upstream client', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
+  /** A streamed call's events, each event's data as the upstream wrote it, into `seen`. */
+  async function streamed(seen: string[] = []): Promise<string[]> {
+    const reply = await upstream.chat({ model: 'm', stream: true }, never);
+    assert.equal(reply.kind, 'stream');
+    if (reply.kind === 'stream') for await (const event of reply.events) seen.push(event.data);
+    return seen;
+  }
+
   test('calls go out as JSON with the key, and share keep-alive connections', async () => {
     const seen: { url?: string; auth?: string; type?: string; body: string }[] = [];
     handler = (req, res) => {
@@ -114,13 +122,8 @@ describe('the upstream client', () => {
       setTimeout(() => res.write(bytes.subarray(20, cut)), 5);
       setTimeout(() => res.end(bytes.subarray(cut)), 10);
     };
-    const reply = await upstream.chat({ model: 'm', stream: true }, never);
-    assert.equal(reply.kind, 'stream');
-    if (reply.kind !== 'stream') return;
-    const datas: string[] = [];
-    for await (const event of reply.events) datas.push(event.data);
     // Each event's data as the upstream wrote it, byte for byte.
-    assert.deepEqual(datas, [chunk('ça'), chunk('été')]);
+    assert.deepEqual(await streamed(), [chunk('ça'), chunk('été')]);
   });
 
   test('streamed calls read to [DONE] leave their connection for the next call', async () => {
@@ -133,12 +136,7 @@ describe('the upstream client', () => {
     };
     const before = connections.length;
     for (let call = 0; call < 10; call++) {
-      const reply = await upstream.chat({ model: 'm', stream: true }, never);
-      assert.equal(reply.kind, 'stream');
-      if (reply.kind !== 'stream') return;
-      const datas: string[] = [];
-      for await (const event of reply.events) datas.push(event.data);
-      assert.deepEqual(datas, [chunk('one')]);
+      assert.deepEqual(await streamed(), [chunk('one')]);
       // The next call may start before the end of this body is in: it then opens one more.
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
@@ -153,13 +151,8 @@ describe('the upstream client', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(`data: ${chunk('half')}\n\n`);
     };
-    const reply = await upstream.chat({ model: 'm', stream: true }, never);
-    assert.equal(reply.kind, 'stream');
-    if (reply.kind !== 'stream') return;
     await assert.rejects(
-      async () => {
-        for await (const _event of reply.events);
-      },
+      () => streamed(),
       (error: unknown) =>
         error instanceof UpstreamError &&
         !error.retryable &&
@@ -172,12 +165,7 @@ describe('the upstream client', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(`x\nretry:x\n: ping\n\ndata: ${chunk('kept')}\n\nnonsense\ndata: [DONE]\n\n`);
     };
-    const reply = await upstream.chat({ model: 'm', stream: true }, never);
-    assert.equal(reply.kind, 'stream');
-    if (reply.kind !== 'stream') return;
-    const datas: string[] = [];
-    for await (const event of reply.events) datas.push(event.data);
-    assert.deepEqual(datas, [chunk('kept')]);
+    assert.deepEqual(await streamed(), [chunk('kept')]);
 
     const piece = 'x'.repeat(1024 * 1024);
     handler = (_req, res) => {
@@ -187,14 +175,9 @@ describe('the upstream client', () => {
       for (let index = 0; index < 17; index++) res.write(piece);
       res.end();
     };
-    const large = await upstream.chat({ model: 'm', stream: true }, never);
-    assert.equal(large.kind, 'stream');
-    if (large.kind !== 'stream') return;
     const seen: string[] = [];
     await assert.rejects(
-      async () => {
-        for await (const event of large.events) seen.push(event.data);
-      },
+      () => streamed(seen),
       (error: unknown) =>
         error instanceof UpstreamError && !error.retryable && /too large/.test(error.message),
     );
