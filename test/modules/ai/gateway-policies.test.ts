@@ -248,6 +248,42 @@ describe('a client that leaves a call that is not streamed', () => {
   });
 });
 
+describe('token limits', () => {
+  test('a caller’s next call counts the last call’s real tokens, not its reservation', async () => {
+    const remaining = (response: Response) =>
+      Number(response.headers.get('x-ratelimit-remaining-tokens'));
+    const resetSeconds = (response: Response) =>
+      Number.parseInt(response.headers.get('x-ratelimit-reset-tokens') ?? '', 10);
+    for (const stream of [false, true]) {
+      // A minute's window may turn between the two calls: then the pair is asked again.
+      for (let attempt = 1; ; attempt++) {
+        const usage = { promptTokens: 7, completionTokens: 13 };
+        gateway.fake.script(
+          'chat',
+          stream
+            ? { kind: 'stream', pieces: ['a', 'b'], usage }
+            : { kind: 'completion', content: 'ok', usage },
+        );
+        const first = await ask(
+          'count me',
+          stream ? { stream: true, stream_options: { include_usage: true } } : {},
+        );
+        assert.equal(first.status, 200);
+        await first.text();
+        // The same prompt, so the same reservation: what differs is the first call's tokens,
+        // its reservation until settled, its 20 real ones after.
+        gateway.fake.script('chat', { kind: 'completion', content: 'ok' });
+        const second = await ask('count me');
+        assert.equal(second.status, 200);
+        await second.text();
+        if (resetSeconds(second) > resetSeconds(first) && attempt < 3) continue;
+        assert.equal(remaining(second), remaining(first) - 20, `stream: ${stream}`);
+        break;
+      }
+    }
+  });
+});
+
 describe('usage reports', () => {
   test('by day and model for the caller; everyone’s for an administrator', async () => {
     await gateway.deps.background.drain(5_000); // the calls' records, written beside answers
