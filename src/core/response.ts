@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import type { AppEnv } from './app-env.ts';
+import { isPlainObject } from './plain-object.ts';
 
 function extraKeys(input: unknown, output: unknown, path: string, found: string[]): void {
   if (Array.isArray(input) && Array.isArray(output)) {
@@ -16,12 +17,6 @@ function extraKeys(input: unknown, output: unknown, path: string, found: string[
     if (!Object.hasOwn(output, key)) found.push(at);
     else extraKeys(input[key], output[key], at, found);
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 /** A handler returned fields its response schema does not declare (development and tests). */

@@ -6,6 +6,8 @@
  * and by any other reader of outside text (a CSV import) through the same function.
  */
 
+import { isPlainObject } from './plain-object.ts';
+
 export interface UnsafeText {
   /** Dotted path of the offending string (or object key) inside the value. */
   path: string;
@@ -112,10 +114,4 @@ function segmentsUpFrom(at: PathLink | undefined, count: number): string {
     segments.push(link.segment);
   }
   return segments.reverse().join('.');
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }

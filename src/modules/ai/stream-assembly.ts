@@ -1,3 +1,4 @@
+import { isPlainObject } from '../../core/plain-object.ts';
 import type { ChatCompletion, ChatCompletionChunk, Usage } from './ai.schemas.ts';
 
 type ToolCall = Record<string, unknown> & { index?: number };
@@ -60,7 +61,7 @@ export class StreamAssembly {
     }
     for (const [key, value] of Object.entries(fragment)) {
       if (key === 'function' && typeof value === 'object' && value !== null) {
-        const fn = isRecord(call.function) ? call.function : {};
+        const fn = isPlainObject(call.function) ? call.function : {};
         call.function = fn;
         for (const [name, part] of Object.entries(value)) {
           // Arguments arrive in pieces; the name and the rest arrive once.
@@ -138,8 +139,4 @@ export function* chunksOf(
   if (options.includeUsage && completion.usage) {
     yield { ...base, choices: [], usage: completion.usage };
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

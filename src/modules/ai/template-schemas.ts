@@ -8,11 +8,8 @@
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { type InvalidField, InvalidInputError } from '../../core/domain-errors.ts';
+import { isPlainObject } from '../../core/plain-object.ts';
 import { TEMPLATE_SCHEMA_MAX_BYTES, TEMPLATE_SCHEMA_MAX_DEPTH } from './ai.schemas.ts';
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The most checks one validation may take (one schema applied to one value, or one of its
@@ -105,10 +102,10 @@ function subschemasOf(node: Record<string, unknown>, path: string): Subschema[] 
       children = Array.isArray(value)
         ? value.map((child, i) => [`${at}.${i}`, child])
         : [[at, value]];
-    else if (SUBSCHEMA_MAP_KEYWORDS.has(keyword) && isRecord(value))
+    else if (SUBSCHEMA_MAP_KEYWORDS.has(keyword) && isPlainObject(value))
       children = Object.entries(value).map(([name, child]) => [`${at}.${name}`, child]);
     return children.flatMap(([childPath, child]) =>
-      isRecord(child) ? [{ keyword, path: childPath, schema: child }] : [],
+      isPlainObject(child) ? [{ keyword, path: childPath, schema: child }] : [],
     );
   });
 }
@@ -187,7 +184,7 @@ function refTarget(root: Record<string, unknown>, ref: unknown): string | undefi
   const [first, name] = ref.slice(1).split('/').filter(Boolean);
   if (first === undefined) return '#';
   const definitions = root.$defs || root.definitions;
-  if (first !== definitionsKeyword(root) || name === undefined || !isRecord(definitions))
+  if (first !== definitionsKeyword(root) || name === undefined || !isPlainObject(definitions))
     return undefined;
   const key = name.replaceAll('~1', '/').replaceAll('~0', '~');
   return Object.hasOwn(definitions, key) ? `#/${first}/${key}` : undefined;
@@ -197,10 +194,10 @@ function refTarget(root: Record<string, unknown>, ref: unknown): string | undefi
 function definitionsOf(root: Record<string, unknown>): Map<string, Record<string, unknown>> {
   const found = new Map<string, Record<string, unknown>>([['#', root]]);
   const definitions = root.$defs || root.definitions;
-  if (!isRecord(definitions)) return found;
+  if (!isPlainObject(definitions)) return found;
   const keyword = definitionsKeyword(root);
   for (const [name, schema] of Object.entries(definitions))
-    if (isRecord(schema)) found.set(`#/${keyword}/${name}`, schema);
+    if (isPlainObject(schema)) found.set(`#/${keyword}/${name}`, schema);
   return found;
 }
 
@@ -283,12 +280,12 @@ function sameValueSchemas(node: Record<string, unknown>): [string, Record<string
     ),
   );
   const schemas: [string, Record<string, unknown>][] = [['the rest of the schema', rest]];
-  if (isRecord(node.contains)) schemas.push(['`contains`', node.contains]);
+  if (isPlainObject(node.contains)) schemas.push(['`contains`', node.contains]);
   for (const keyword of BRANCH_KEYWORDS) {
     const branches = node[keyword];
     if (!Array.isArray(branches)) continue;
     branches.forEach((branch, i) => {
-      if (isRecord(branch)) schemas.push([`\`${keyword}\` branch ${i}`, branch]);
+      if (isPlainObject(branch)) schemas.push([`\`${keyword}\` branch ${i}`, branch]);
     });
   }
   return schemas;
@@ -443,8 +440,8 @@ function nextChecks(
       for (const keyword of ['items', 'additionalItems', 'contains'])
         checks.push([schema[keyword], item]);
     });
-  } else if (isRecord(part)) {
-    const properties = isRecord(schema.properties) ? schema.properties : {};
+  } else if (isPlainObject(part)) {
+    const properties = isPlainObject(schema.properties) ? schema.properties : {};
     for (const [key, item] of Object.entries(part)) {
       const property = Object.hasOwn(properties, key)
         ? properties[key]
@@ -452,16 +449,16 @@ function nextChecks(
       checks.push([property, item]);
     }
   }
-  return checks.flatMap(([next, value]) => (isRecord(next) ? [[next, value]] : []));
+  return checks.flatMap(([next, value]) => (isPlainObject(next) ? [[next, value]] : []));
 }
 
 /** What checking `part` against `schema` alone costs zod: its keys, properties, enum, types. */
 function ownSteps(schema: Record<string, unknown>, part: unknown): number {
   const lengthOf = (value: unknown) => (Array.isArray(value) ? value.length : 0);
   let steps = 1 + lengthOf(schema.enum) + lengthOf(schema.type) + lengthOf(part);
-  if (isRecord(part)) {
+  if (isPlainObject(part)) {
     steps += Object.keys(part).length;
-    if (isRecord(schema.properties)) steps += Object.keys(schema.properties).length;
+    if (isPlainObject(schema.properties)) steps += Object.keys(schema.properties).length;
   }
   return steps;
 }

@@ -3,12 +3,13 @@ import { z } from 'zod';
 import type { Database } from '../../core/db/database.ts';
 import { InvalidInputError, NotFoundError } from '../../core/domain-errors.ts';
 import { uuidv7 } from '../../core/ids.ts';
+import { isPlainObject } from '../../core/plain-object.ts';
 import type { ChatCompletion, ChatCompletionRequest, ChatMessage } from './ai.schemas.ts';
 import { aiPromptTemplates } from './ai.table.ts';
 import { InvalidOutputError } from './ai-errors.ts';
 import { type AiContext, runChat } from './chat.service.ts';
 import type { Caller } from './limits.ts';
-import { compiledSchema, isRecord, MAX_LISTED_PROBLEMS, usableSchema } from './template-schemas.ts';
+import { compiledSchema, MAX_LISTED_PROBLEMS, usableSchema } from './template-schemas.ts';
 
 export interface TemplateMessage {
   role: 'system' | 'developer' | 'user' | 'assistant';
@@ -110,8 +111,8 @@ function fromRow(row: typeof aiPromptTemplates.$inferSelect): PromptTemplate {
     version: row.version,
     model: row.model,
     messages: StoredMessages.parse(row.messages),
-    variables: isRecord(row.variables) ? row.variables : {},
-    outputSchema: isRecord(row.outputSchema) ? row.outputSchema : null,
+    variables: isPlainObject(row.variables) ? row.variables : {},
+    outputSchema: isPlainObject(row.outputSchema) ? row.outputSchema : null,
     temperature: row.temperature,
     maxTokens: row.maxTokens,
     truncation: row.truncation === 'auto' ? 'auto' : 'disabled',
@@ -131,7 +132,7 @@ export async function createTemplateVersion(
   usableSchema(draft.variables, 'variables');
   if (draft.outputSchema) usableSchema(draft.outputSchema, 'outputSchema');
   const declared = new Set(
-    Object.keys(isRecord(draft.variables.properties) ? draft.variables.properties : {}),
+    Object.keys(isPlainObject(draft.variables.properties) ? draft.variables.properties : {}),
   );
   const undeclared = draft.messages.flatMap((message, index) =>
     [...message.content.matchAll(PLACEHOLDER)]
@@ -247,7 +248,7 @@ export function renderTemplate(
       })),
     );
   }
-  const textOf = placeholderTexts(isRecord(checked.data) ? checked.data : {});
+  const textOf = placeholderTexts(isPlainObject(checked.data) ? checked.data : {});
   refuseLongRendering(template.messages, textOf);
   const messages: ChatMessage[] = template.messages.map((message) => ({
     role: message.role,
