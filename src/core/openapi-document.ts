@@ -3,6 +3,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import type { AppEnv } from './app-env.ts';
 import type { RateLimitPolicy } from './rate-limit/rate-limiter.ts';
 import type { ScopeCatalog } from './security/scopes.ts';
+import { withoutTrailingSlashes } from './url-encoding.ts';
 
 export interface DocumentOptions {
   publicUrl: string | undefined;
@@ -78,7 +79,7 @@ function boundScopeLists(schema: SchemaOrReference, scopeCount: number): void {
  * which need an absolute one.
  */
 function serversOf(publicUrl: string | undefined) {
-  if (publicUrl) return [{ url: publicUrl.replace(/\/+$/, ''), description: 'This service' }];
+  if (publicUrl) return [{ url: withoutTrailingSlashes(publicUrl), description: 'This service' }];
   return [
     { url: '/', description: 'The server this document was fetched from' },
     {

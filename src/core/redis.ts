@@ -166,19 +166,28 @@ const CRC16_TABLE = Array.from({ length: 256 }, (_, byte) => {
 });
 
 /**
- * The Redis Cluster hash slot of a key (CRC16/XMODEM of its hash tag, the part between the
- * first `{` and the next `}` when not empty, else of the whole key, modulo 16384).
+ * The hash tag of a key, as Redis Cluster reads it: the part between the first `{` and the
+ * next `}`, when not empty.
+ *
+ * @example
+ * hashTag('{app:bull}:exports') === 'app:bull'; hashTag('{}a{b}') === undefined;
+ */
+export function hashTag(key: string): string | undefined {
+  const open = key.indexOf('{');
+  if (open === -1) return undefined;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
+}
+
+/**
+ * The Redis Cluster hash slot of a key (CRC16/XMODEM of its hash tag, else of the whole key,
+ * modulo 16384).
  *
  * @example
  * hashSlot('{flight}:abc:lead') === hashSlot('{flight}:abc:parts:1'); // true
  */
 export function hashSlot(key: string): number {
-  let bytes = Buffer.from(key);
-  const open = bytes.indexOf('{');
-  if (open !== -1) {
-    const close = bytes.indexOf('}', open + 1);
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
+  const bytes = Buffer.from(hashTag(key) ?? key);
   let crc = 0;
   for (const byte of bytes)
     crc = ((crc << 8) & 0xffff) ^ (CRC16_TABLE[((crc >> 8) ^ byte) & 0xff] ?? 0);

@@ -24,3 +24,14 @@ export function assertWellFormedUrl(url: string): void {
     });
   }
 }
+
+/**
+ * `text` without the slashes it ends with, in one pass from the end: `/\/+$/` tries the run
+ * of slashes again from each of its starts, a second for 50,000 slashes before another
+ * character.
+ */
+export function withoutTrailingSlashes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x2f) end--;
+  return text.slice(0, end);
+}

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createApp } from '../../src/app.ts';
 import type { JobWorker } from '../../src/core/jobs/job-queue.ts';
-import { hashSlot } from '../../src/core/redis.ts';
+import { hashSlot, hashTag } from '../../src/core/redis.ts';
 import { parseSettings } from '../../src/core/settings.ts';
 import { redisSharedFlights } from '../../src/core/single-flight.ts';
 import { createDeps, type OwnedDeps } from '../../src/deps.ts';
@@ -70,6 +70,23 @@ after(async () => {
   await other?.close();
   await deps?.close();
   await cluster?.close();
+});
+
+describe('hash tags', () => {
+  test('the part between the first { and the next }, when not empty, as Redis reads it', () => {
+    assert.equal(hashTag('{app:bull}:exports.generate:id'), 'app:bull');
+    assert.equal(hashTag('x{flight}:y'), 'flight');
+    assert.equal(hashTag('app:items'), undefined);
+    assert.equal(hashTag('a{b'), undefined);
+    // The first { decides: an empty tag is no tag, whatever follows.
+    assert.equal(hashTag('{}a{b}'), undefined);
+    assert.equal(hashTag('}{a}'), 'a');
+  });
+
+  test('a prefix of a million { is read once, not once from each of them', () => {
+    // `/\{[^}]+\}/` took a second for 50,000 and grows with the square.
+    assert.equal(hashTag('{'.repeat(1_000_000)), undefined);
+  });
 });
 
 describe('on a Redis Cluster of three primaries', () => {

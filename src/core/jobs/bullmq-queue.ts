@@ -2,7 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import { DependencyUnavailableError, isDependencyUnavailable } from '../dependency-errors.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
-import { connectRedis, type Redis, waitForRedis } from '../redis.ts';
+import { connectRedis, hashTag, type Redis, waitForRedis } from '../redis.ts';
 import { currentTraceCarrier } from '../tracing.ts';
 import { bullmqJobEventLog, type JobEventsLocation, recordRetrying } from './bullmq-events.ts';
 import { type JobDefinition, PermanentJobError } from './define-job.ts';
@@ -89,7 +89,7 @@ export function bullmqPrefix(keyPrefix: string, cluster: boolean): string {
  */
 export function bullmqJobQueue(options: BullmqQueueOptions): JobQueue {
   const { logger } = options;
-  if (options.cluster && !/\{[^}]+\}/.test(options.prefix)) {
+  if (options.cluster && hashTag(options.prefix) === undefined) {
     throw new Error(`on a Redis Cluster, BullMQ's prefix needs a hash tag: ${options.prefix}`);
   }
   const server = { url: options.url, cluster: options.cluster };

@@ -1,5 +1,6 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, type Dispatcher } from 'undici';
+import { withoutTrailingSlashes } from '../../core/url-encoding.ts';
 import {
   ChatCompletion,
   ChatCompletionChunk,
@@ -248,7 +249,7 @@ export function openAiCompatible(options: {
 }): Upstream {
   const base = new URL(options.baseUrl);
   const origin = base.origin;
-  const prefix = base.pathname.replace(/\/+$/, '');
+  const prefix = withoutTrailingSlashes(base.pathname);
   // The call's own deadlines (connect, first token, total) bound it; undici's would cut a
   // long answer at five minutes. Idle sockets are unreferenced: they keep no process alive.
   const agent = new Agent({
