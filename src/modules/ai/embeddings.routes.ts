@@ -68,6 +68,8 @@ export function embeddingRoutes(deps: Deps) {
       {
         signal: c.req.raw.signal,
         cache: cacheModeOf(headers['cache-control'], headers['x-ai-cache']),
+        recordInBackground: (write) =>
+          deps.background.run('record an AI call', write, c.get('logger')),
       },
     );
     for (const [name, value] of Object.entries(embedded.headers)) c.header(name, value);

@@ -40,6 +40,12 @@ export interface EmbedOptions {
   cache: EmbeddingCacheMode;
   /** False for a document's chunks: one request of their client, paced by tokens. */
   countRequest?: boolean;
+  /**
+   * Runs the writing of the call's record and the settling of its reservations without the
+   * answer waiting for them, as a chat completion's (decisions 062 and 073). Absent (a
+   * document's chunks), both are awaited.
+   */
+  recordInBackground?: (write: () => Promise<void>) => void;
 }
 
 export interface EmbedRequest {
@@ -117,33 +123,41 @@ export async function runEmbeddings(
     error?: unknown,
   ) => {
     const latencyMs = Math.round(performance.now() - started);
-    try {
-      await reservation?.settle({ tokens: outcome.tokens, costPicodollars: outcome.cost });
-    } catch (settleError) {
-      ctx.logger.warn({ err: settleError }, 'could not settle an AI call’s reservations');
+    // Settled and recorded side by side; the settlement is sent in this turn, before the
+    // caller's next request can be read (decision 073).
+    const settled = reservation
+      ?.settle({ tokens: outcome.tokens, costPicodollars: outcome.cost })
+      .catch((settleError: unknown) => {
+        ctx.logger.warn({ err: settleError }, 'could not settle an AI call’s reservations');
+      });
+    const stored = () =>
+      recordCall(ctx.db, {
+        userId: caller.userId,
+        apiKeyId: caller.apiKeyId ?? null,
+        operation: 'embeddings',
+        model: model.id,
+        upstreamModel,
+        stream: false,
+        status,
+        inputTokens: outcome.tokens,
+        cachedInputTokens: 0,
+        outputTokens: 0,
+        usageEstimated: outcome.estimated,
+        costPicodollars: outcome.cost,
+        latencyMs,
+        timeToFirstTokenMs: null,
+        finishReason: null,
+        cacheHit: outcome.cacheHit,
+        upstreamRequestId: null,
+        error: error === undefined ? null : error instanceof Error ? error.message : String(error),
+      }).catch((recordError: unknown) => {
+        ctx.logger.error({ err: recordError }, 'could not record an AI call');
+      });
+    if (options.recordInBackground) {
+      options.recordInBackground(() => Promise.all([stored(), settled]).then(() => undefined));
+    } else {
+      await Promise.all([stored(), settled]);
     }
-    await recordCall(ctx.db, {
-      userId: caller.userId,
-      apiKeyId: caller.apiKeyId ?? null,
-      operation: 'embeddings',
-      model: model.id,
-      upstreamModel,
-      stream: false,
-      status,
-      inputTokens: outcome.tokens,
-      cachedInputTokens: 0,
-      outputTokens: 0,
-      usageEstimated: outcome.estimated,
-      costPicodollars: outcome.cost,
-      latencyMs,
-      timeToFirstTokenMs: null,
-      finishReason: null,
-      cacheHit: outcome.cacheHit,
-      upstreamRequestId: null,
-      error: error === undefined ? null : error instanceof Error ? error.message : String(error),
-    }).catch((recordError: unknown) => {
-      ctx.logger.error({ err: recordError }, 'could not record an AI call');
-    });
     const labels = { operation: 'embeddings', model: model.id };
     ctx.metrics.calls.inc({ ...labels, status, cache: outcome.cacheHit ? 'hit' : 'miss' });
     ctx.metrics.duration.observe({ ...labels, status }, latencyMs / 1000);

@@ -40,7 +40,9 @@ before(async () => {
 after(() => gateway?.close());
 
 async function embeddingCalls() {
+  // Written beside the answer, in the background.
   await sleep(20);
+  await gateway.deps.background.drain(5_000);
   return gateway.deps.db
     .select()
     .from(aiCalls)
