@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { nodeBindingsOf } from './node-response.ts';
+import { nodeBindingsOf, requestHeader } from './node-response.ts';
 
 /**
  * The client's address. With `trustedHops` proxies in front, it is the address the
@@ -9,7 +9,7 @@ import { nodeBindingsOf } from './node-response.ts';
 export function clientAddress(c: Context, trustedHops: number): string {
   const peer = nodeBindingsOf(c)?.incoming?.socket?.remoteAddress ?? 'unknown';
   if (trustedHops === 0) return peer;
-  const forwarded = (c.req.header('x-forwarded-for') ?? '')
+  const forwarded = (requestHeader(c, 'x-forwarded-for') ?? '')
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry.length > 0);

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { RequestVariables } from '../app-env.ts';
+import { requestHeader } from '../node-response.ts';
 import { ProblemError } from '../problem.ts';
 import type { Principal } from './principal.ts';
 import type { Scope } from './scopes.ts';
@@ -29,8 +30,10 @@ const REASONS = {
 export function requireAuth(scopes: readonly Scope[]): MiddlewareHandler<AuthedEnv> {
   return async function requireAuth(c, next) {
     const result = await c.get('auth').authenticate({
-      authorization: c.req.header('authorization'),
-      apiKey: c.req.header('x-api-key'),
+      // Read from Node's own headers: through `c.req.header`, the first header read builds
+      // the request's whole web `Headers` (see `requestHeader`).
+      authorization: requestHeader(c, 'authorization'),
+      apiKey: requestHeader(c, 'x-api-key'),
     });
     if (!result.ok) {
       const error = result.reason === 'missing' ? '' : ', error="invalid_token"';
