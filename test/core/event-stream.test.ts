@@ -1,7 +1,7 @@
 /**
  * Server-sent events written to Node's response: each event reaches the client as it is
  * produced, after the answer's early headers, ending with the last event; those produced in
- * one turn in one write; a client that
+ * one turn in one write, the end after them; a client that
  * leaves ends the producer; a reader that stops reading holds the producer back; a producer
  * that fails cuts the connection and is logged; without Node, the same bytes.
  */
@@ -129,7 +129,7 @@ test('each event arrives as it is produced, after the early headers, then the la
   assert.equal(text, 'data: first\n\ndata: second\n\ndata: [DONE]\n\n');
 });
 
-test('events produced in one turn leave in one chunk of the answer; a later one in its own', async () => {
+test('events produced in one turn leave in one chunk of the answer; a later one in its own, the end after it', async () => {
   // Flowing, the client's response hands over each chunk of the chunked answer as its own.
   const chunks = await new Promise<string[]>((resolve, reject) => {
     const received: string[] = [];
@@ -140,7 +140,12 @@ test('events produced in one turn leave in one chunk of the answer; a later one 
     req.on('error', reject);
     req.end();
   });
-  assert.deepEqual(chunks, ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\ndata: [DONE]\n\n']);
+  // The end, with the last event, leaves after the turn's events (decision 074).
+  assert.deepEqual(chunks, [
+    'data: a\n\ndata: b\n\ndata: c\n\n',
+    'data: d\n\n',
+    'data: [DONE]\n\n',
+  ]);
 });
 
 test('a client that leaves ends the producer', async () => {
