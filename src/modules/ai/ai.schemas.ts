@@ -357,9 +357,9 @@ export const BudgetList = z
   .object({ data: z.array(Budget) })
   .openapi('AiBudgetList', { example: { data: [exampleBudget] } });
 
-/** The most a template's JSON Schema may take as JSON, in bytes (templates.service.ts). */
+/** The most a template's JSON Schema may take as JSON, in bytes (template-schemas.ts). */
 export const TEMPLATE_SCHEMA_MAX_BYTES = 65_536;
-/** How deep a template's JSON Schema may nest objects and arrays (templates.service.ts). */
+/** How deep a template's JSON Schema may nest objects and arrays (template-schemas.ts). */
 export const TEMPLATE_SCHEMA_MAX_DEPTH = 32;
 
 /** A JSON Schema, as a template declares one (an object). */

@@ -35,7 +35,12 @@ import {
   promptTokensOf,
 } from './tokens.ts';
 import { type StreamEvent, UpstreamError } from './upstream.ts';
-import { type CallRecord, recordCall } from './usage.service.ts';
+import {
+  type CallRecord,
+  type InBackground,
+  recordBesideAnswer,
+  recordCall,
+} from './usage.service.ts';
 
 /**
  * Everything a chat call needs, built once per process from the service's dependencies: what
@@ -65,13 +70,8 @@ export interface ChatOptions {
   countRequest?: boolean;
   /** Hears what the call was billed, once it is recorded (a batch sums its lines). */
   onBilled?: (bill: Bill) => void;
-  /**
-   * Runs the writing of the call's record and the settling of its reservations without the
-   * answer waiting for them (the API's background tasks, which shutdown waits for): a commit
-   * costs the answer a WAL flush, milliseconds on a real disk (decision 062), and the
-   * settlement a round trip to Redis (decision 073). Absent, both are awaited.
-   */
-  recordInBackground?: (write: () => Promise<void>) => void;
+  /** Where the call's record and settlement run without the answer waiting (`recordBesideAnswer`). */
+  recordInBackground?: InBackground;
 }
 
 /** What a call was billed, as recorded. */
@@ -273,10 +273,7 @@ async function runChatCall(
         ? 0n
         : costInPicodollars(outcome.chargedModel, tokens);
     const latencyMs = Math.round(performance.now() - started);
-    // Settled and recorded side by side: neither waits for the other's round trip, and with
-    // a background the answer waits for neither (decision 073). The settlement still goes to
-    // Redis in the turn the answer ends, before the caller's next request can be read, and
-    // Redis runs one connection's commands in order: that next call sees the real amounts.
+    // Started here, beside the record (`recordBesideAnswer`).
     const settled = reservation
       ?.settle({ tokens: tokens.input + tokens.output, costPicodollars: cost })
       .catch((error: unknown) => {
@@ -312,11 +309,7 @@ async function runChatCall(
           ctx.logger.error({ err: recordError }, 'could not record an AI call');
         },
       );
-    if (options.recordInBackground) {
-      options.recordInBackground(() => Promise.all([record(), settled]).then(() => undefined));
-    } else {
-      await Promise.all([record(), settled]);
-    }
+    await recordBesideAnswer(record, settled, options.recordInBackground);
     const labels = { operation: 'chat', model: model.id };
     ctx.metrics.calls.inc({
       ...labels,

@@ -14,7 +14,7 @@ import { type RetryPolicy, upstreamFailure, withRetries } from './resilience.ts'
 import { type AiMetrics, endCallSpan, GEN_AI, startCallSpan } from './telemetry.ts';
 import { countTextTokens } from './tokens.ts';
 import { type Upstream, UpstreamError } from './upstream.ts';
-import { recordCall } from './usage.service.ts';
+import { type InBackground, recordBesideAnswer, recordCall } from './usage.service.ts';
 
 /** What an embeddings call needs of the gateway; a chat call's context extends it. */
 export interface EmbeddingsContext {
@@ -40,12 +40,8 @@ export interface EmbedOptions {
   cache: EmbeddingCacheMode;
   /** False for a document's chunks: one request of their client, paced by tokens. */
   countRequest?: boolean;
-  /**
-   * Runs the writing of the call's record and the settling of its reservations without the
-   * answer waiting for them, as a chat completion's (decisions 062 and 073). Absent (a
-   * document's chunks), both are awaited.
-   */
-  recordInBackground?: (write: () => Promise<void>) => void;
+  /** As a chat completion's (`recordBesideAnswer`); absent for a document's chunks. */
+  recordInBackground?: InBackground;
 }
 
 export interface EmbedRequest {
@@ -123,8 +119,7 @@ export async function runEmbeddings(
     error?: unknown,
   ) => {
     const latencyMs = Math.round(performance.now() - started);
-    // Settled and recorded side by side; the settlement is sent in this turn, before the
-    // caller's next request can be read (decision 073).
+    // Started here, beside the record (`recordBesideAnswer`).
     const settled = reservation
       ?.settle({ tokens: outcome.tokens, costPicodollars: outcome.cost })
       .catch((settleError: unknown) => {
@@ -153,11 +148,7 @@ export async function runEmbeddings(
       }).catch((recordError: unknown) => {
         ctx.logger.error({ err: recordError }, 'could not record an AI call');
       });
-    if (options.recordInBackground) {
-      options.recordInBackground(() => Promise.all([stored(), settled]).then(() => undefined));
-    } else {
-      await Promise.all([stored(), settled]);
-    }
+    await recordBesideAnswer(stored, settled, options.recordInBackground);
     const labels = { operation: 'embeddings', model: model.id };
     ctx.metrics.calls.inc({ ...labels, status, cache: outcome.cacheHit ? 'hit' : 'miss' });
     ctx.metrics.duration.observe({ ...labels, status }, latencyMs / 1000);

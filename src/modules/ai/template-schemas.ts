@@ -13,7 +13,7 @@ import { TEMPLATE_SCHEMA_MAX_BYTES, TEMPLATE_SCHEMA_MAX_DEPTH } from './ai.schem
 
 /**
  * The most checks one validation may take (one schema applied to one value, or one of its
- * keys, properties or items; see `checkSteps`). Past it, zod's work is seconds and its issues
+ * keys, properties or items; see `stepCounter`). Past it, zod's work is seconds and its issues
  * gigabytes: a 64 KB schema of 2,000 `anyOf` branches under `items`, given 2,000 values that
  * fit none, took 4.4 s and 1.2 GB; 3,000 branches and 20,000 values ran out of memory.
  */
@@ -400,7 +400,8 @@ export function compiledSchema(
   const cached = compiledSchemas.get(id);
   if (cached) return cached;
   const schema = usableSchema(jsonSchema, which);
-  const compiled = { check: (value: unknown) => checkAgainst(schema, jsonSchema, value) };
+  const steps = stepCounter(jsonSchema);
+  const compiled = { check: (value: unknown) => checkAgainst(schema, steps, value) };
   compiledSchemas.set(id, compiled, { size: Buffer.byteLength(JSON.stringify(jsonSchema)) });
   return compiled;
 }
@@ -463,22 +464,28 @@ function ownSteps(schema: Record<string, unknown>, part: unknown): number {
   return steps;
 }
 
+/** How many steps zod takes to check a value, counted past `limit` at most (`stepCounter`). */
+type StepCounter = (value: unknown, limit: number) => number;
+
 /**
- * About how many steps zod takes to check `value` against the JSON Schema `root` (see
+ * About how many steps zod takes to check a value against the JSON Schema `root` (see
  * `ownSteps` and `nextChecks`), counted before it does them, without recursion (the value may
- * nest deeply). Counting stops once past `limit`, so it costs about that much at most.
+ * nest deeply). Counting stops once past `limit`, so it costs about that much at most. The
+ * definitions `$ref`s name are found once, for every value checked.
  */
-function checkSteps(root: Record<string, unknown>, value: unknown, limit: number): number {
+function stepCounter(root: Record<string, unknown>): StepCounter {
   const resolve = refResolver(root);
-  const pending: [Record<string, unknown>, unknown][] = [[root, value]];
-  let steps = 0;
-  for (let next = pending.pop(); next && steps <= limit; next = pending.pop()) {
-    const [schema, part] = next;
-    steps += ownSteps(schema, part);
-    if (steps > limit) break;
-    for (const check of nextChecks(schema, part, resolve)) pending.push(check);
-  }
-  return steps;
+  return (value, limit) => {
+    const pending: [Record<string, unknown>, unknown][] = [[root, value]];
+    let steps = 0;
+    for (let next = pending.pop(); next && steps <= limit; next = pending.pop()) {
+      const [schema, part] = next;
+      steps += ownSteps(schema, part);
+      if (steps > limit) break;
+      for (const check of nextChecks(schema, part, resolve)) pending.push(check);
+    }
+    return steps;
+  };
 }
 
 export type Checked =
@@ -490,12 +497,8 @@ export type Checked =
  * `value` checked against a template's schema, unless that would take too long (more than
  * `MAX_CHECK_STEPS`) or more stack than there is.
  */
-function checkAgainst(
-  schema: z.ZodType,
-  jsonSchema: Record<string, unknown>,
-  value: unknown,
-): Checked {
-  if (checkSteps(jsonSchema, value, MAX_CHECK_STEPS) > MAX_CHECK_STEPS) {
+function checkAgainst(schema: z.ZodType, steps: StepCounter, value: unknown): Checked {
+  if (steps(value, MAX_CHECK_STEPS) > MAX_CHECK_STEPS) {
     return {
       kind: 'cannot check',
       reason: `it would take more than ${MAX_CHECK_STEPS} steps (a step is one schema applied to one value, or to one of its keys, items or properties)`,

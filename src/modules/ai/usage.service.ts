@@ -74,6 +74,29 @@ const callWriter = preparedPerDatabase((db) => {
   );
 });
 
+/**
+ * Runs work without the answer waiting for it: the API's background tasks, which shutdown
+ * waits for (decisions 062 and 073).
+ */
+export type InBackground = (work: () => Promise<void>) => void;
+
+/**
+ * A call's record and the settling of its reservations, side by side: with `inBackground`
+ * the answer waits for neither (a commit's WAL flush, a round trip to Redis); without it,
+ * both are awaited. The settlement has started already, so it goes to Redis in the turn the
+ * call ends, before the caller's next request can be read; Redis runs one connection's
+ * commands in order, so that next call sees the real amounts.
+ */
+export async function recordBesideAnswer(
+  record: () => Promise<unknown>,
+  settled: Promise<void> | undefined,
+  inBackground: InBackground | undefined,
+): Promise<void> {
+  const both = () => Promise.all([record(), settled]).then(() => undefined);
+  if (inBackground) inBackground(both);
+  else await both();
+}
+
 /** Records one call as it ended; resolves once it is stored, with its id. */
 export async function recordCall(db: Database, record: CallRecord): Promise<string> {
   const id = uuidv7();
