@@ -154,6 +154,29 @@ export function connectionFor(redis: Redis, prefixedKey: string): RedisServer {
   return found;
 }
 
+/**
+ * Defines a Lua script called with the number of its keys first (`numkeys key… arg…`), for
+ * scripts whose key count varies. ioredis' auto-pipelining puts a cluster command in the
+ * pipeline of the node that holds its first argument's slot, here the count's, and fails the
+ * whole pipeline when the keys' slot is on another node: every command sent beside it in that
+ * tick fails too (decision 075). On a cluster such a script is sent on its own, to the node
+ * its keys name.
+ *
+ * @example
+ * defineScriptWithKeyCount(redis, 'rateLimitTake', TAKE_SCRIPT);
+ * await redis.rateLimitTake(2, 'a', 'b', 60_000, 1, 10, 60_000, 1, 10);
+ */
+export function defineScriptWithKeyCount(redis: Redis, name: string, lua: string): void {
+  redis.defineCommand(name, { lua });
+  if (redis instanceof Cluster) {
+    // A new list: the options may share ioredis' default one with every other client.
+    redis.options.autoPipeliningIgnoredCommands = [
+      ...(redis.options.autoPipeliningIgnoredCommands ?? []),
+      name,
+    ];
+  }
+}
+
 /** The key prefix `redis` writes before every key. */
 export function keyPrefixOf(redis: Redis): string {
   return redis.options.keyPrefix ?? '';

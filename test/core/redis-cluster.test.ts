@@ -10,9 +10,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster } from 'ioredis';
 import { createApp } from '../../src/app.ts';
 import type { JobWorker } from '../../src/core/jobs/job-queue.ts';
-import { hashSlot, hashTag } from '../../src/core/redis.ts';
+import { redisRateLimiter } from '../../src/core/rate-limit/rate-limiter.ts';
+import { redisReservationLimiter } from '../../src/core/rate-limit/reservations.ts';
+import { hashSlot, hashTag, keyPrefixOf } from '../../src/core/redis.ts';
 import { parseSettings } from '../../src/core/settings.ts';
 import { redisSharedFlights } from '../../src/core/single-flight.ts';
 import { createDeps, type OwnedDeps } from '../../src/deps.ts';
@@ -246,6 +249,59 @@ describe('on a Redis Cluster of three primaries', () => {
     } finally {
       await Promise.all([leaderSide.close(), followerSide.close()]);
     }
+  });
+
+  test('scripts called with a key count share a tick with other commands on every node', async (t) => {
+    if (!cluster) return t.skip(missingToolReason('redis-server'));
+    const redis = deps.redis;
+    assert.ok(redis instanceof Cluster);
+    const run = randomBytes(4).toString('hex');
+    const prefix = keyPrefixOf(redis);
+    /** One name for each primary, whose key (as `keyOf` makes it) that primary holds. */
+    const onEachNode = (keyOf: (name: string) => string) => {
+      const byNode = new Map<string, string>();
+      for (let index = 0; byNode.size < 3; index++) {
+        const node = redis.slots[hashSlot(`${prefix}${keyOf(`n${index}`)}`)]?.join(',');
+        if (node && !byNode.has(node)) byNode.set(node, `n${index}`);
+      }
+      return [...byNode.values()];
+    };
+    let failures = 0;
+    const onFailure = () => failures++;
+    const limiter = redisRateLimiter(redis, { onError: 'deny', logger: deps.logger, onFailure });
+    const reservations = redisReservationLimiter(redis, {
+      onError: 'deny',
+      logger: deps.logger,
+      onFailure,
+    });
+    const policy = { name: `tick-${run}`, limit: 10, windowSeconds: 60 };
+    const subjects = onEachNode((subject) => `ratelimit:${policy.name}:${subject}`);
+    const windows = onEachNode((window) => `reservation:tick-${run}:${window}`);
+    const plain = onEachNode((key) => `tick-${run}:${key}`);
+    // The other commands go first, so a script routed by its count joins their pipeline.
+    const sameTick = <T>(scripts: () => Promise<T>[]) =>
+      Promise.allSettled([
+        ...plain.map((key) => redis.set(`tick-${run}:${key}`, '1')),
+        ...scripts(),
+      ]);
+    const reserved = await sameTick(() => [
+      ...subjects.map((subject) => limiter.hit(policy, subject)),
+      ...windows.map((window) =>
+        reservations.reserve(`tick-${run}:${window}`, 5, 10, { seconds: 60 }),
+      ),
+    ]);
+    const adjusted = await sameTick(() =>
+      windows.map((window) => reservations.adjust(`tick-${run}:${window}`, -3)),
+    );
+    assert.deepEqual(
+      [...reserved, ...adjusted].filter((outcome) => outcome.status === 'rejected'),
+      [],
+    );
+    assert.equal(failures, 0, 'no script failed');
+    const used = await Promise.all(
+      windows.map(async (window) => (await reservations.used(`tick-${run}:${window}`)).used),
+    );
+    assert.deepEqual(used, [2, 2, 2]);
   });
 
   test('the keys are spread over the nodes', async (t) => {
