@@ -1,4 +1,5 @@
 import type { Database } from '../../core/db/database.ts';
+import { leasedReservations } from '../../core/rate-limit/reservation-leases.ts';
 import type { ReservationLimiter } from '../../core/rate-limit/reservations.ts';
 import type { Principal } from '../../core/security/principal.ts';
 import { AiRateLimitError, BudgetExceededError } from './ai-errors.ts';
@@ -60,7 +61,9 @@ const MINUTE = { seconds: 60 } as const;
  * Requests and tokens per minute per key (or user), and spend budgets per user and per key,
  * all as reservations: a call reserves its prompt plus its output cap (and their cost) before
  * it starts, atomically in Redis across every API process, and settles to what it used after.
- * Two processes together can therefore never pass a limit, whatever their replicas.
+ * Two processes together can therefore never pass a limit, whatever their replicas. Per
+ * minute, a process reserves ahead and settles into what it holds (`leasedReservations`):
+ * another process reads the window fuller by up to 1% of its limit.
  */
 export function aiLimits(options: {
   db: Database;
@@ -72,6 +75,9 @@ export function aiLimits(options: {
   budgetWarningRatio: number;
 }): AiLimits {
   const { limiter } = options;
+  // Requests and tokens per minute come in many small reservations: a process answers most
+  // from what it reserved ahead (decision 076). Budgets stay exact, one round trip each.
+  const perMinute = leasedReservations(limiter);
 
   /** Reserves in a budget's window of this period, started from the database's record. */
   async function reserveInBudget(budget: StoredBudget, amount: number, now: Date) {
@@ -101,8 +107,8 @@ export function aiLimits(options: {
       // it meets; each window is still atomic on its own, and when one refuses, the others
       // are given back. Asking for 0 requests reads the window without starting one.
       const [requests, tokens, ...inBudgets] = await Promise.all([
-        limiter.reserve(rpmKey, countRequest ? 1 : 0, options.requestsPerMinute, MINUTE),
-        limiter.reserve(tpmKey, need.tokens, options.tokensPerMinute, MINUTE),
+        perMinute.reserve(rpmKey, countRequest ? 1 : 0, options.requestsPerMinute, MINUTE),
+        perMinute.reserve(tpmKey, need.tokens, options.tokensPerMinute, MINUTE),
         ...budgets.map((budget) => reserveInBudget(budget, reserved, now)),
       ]);
       const requestsRefused = countRequest && !requests.allowed;
@@ -123,8 +129,8 @@ export function aiLimits(options: {
       };
       if (refused) {
         await Promise.all([
-          countRequest && requests.allowed ? limiter.adjust(rpmKey, -1) : undefined,
-          tokensGivenBack ? limiter.adjust(tpmKey, -need.tokens) : undefined,
+          countRequest && requests.allowed ? perMinute.adjust(rpmKey, -1) : undefined,
+          tokensGivenBack ? perMinute.adjust(tpmKey, -need.tokens) : undefined,
           ...inBudgets
             .filter(({ outcome }) => outcome.allowed)
             .map(({ key }) => limiter.adjust(key, -reserved)),
@@ -155,7 +161,7 @@ export function aiLimits(options: {
         async settle(actual) {
           const spent = toNanodollars(actual.costPicodollars);
           await Promise.all([
-            limiter.adjust(tpmKey, actual.tokens - need.tokens),
+            perMinute.adjust(tpmKey, actual.tokens - need.tokens),
             ...inBudgets.map(({ key }) => limiter.adjust(key, spent - reserved)),
           ]);
         },
