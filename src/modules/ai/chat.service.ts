@@ -309,54 +309,56 @@ async function runChatCall(
           ctx.logger.error({ err: recordError }, 'could not record an AI call');
         },
       );
-    await recordBesideAnswer(record, settled, options.recordInBackground);
-    const labels = { operation: 'chat', model: model.id };
-    ctx.metrics.calls.inc({
-      ...labels,
-      status: outcome.status,
-      cache: outcome.cacheHit ? 'hit' : 'miss',
-    });
-    ctx.metrics.duration.observe({ ...labels, status: outcome.status }, latencyMs / 1000);
-    if (!outcome.cacheHit && outcome.chargedModel) {
-      ctx.metrics.tokens.observe({ ...labels, type: 'input' }, tokens.input);
-      ctx.metrics.tokens.observe({ ...labels, type: 'cached_input' }, tokens.cachedInput);
-      ctx.metrics.tokens.observe({ ...labels, type: 'output' }, tokens.output);
-    }
-    span.setAttributes({
-      [GEN_AI.inputTokens]: tokens.input,
-      [GEN_AI.outputTokens]: tokens.output,
-      [GEN_AI.cachedInputTokens]: tokens.cachedInput,
-      ...(outcome.upstreamModel ? { [GEN_AI.responseModel]: outcome.upstreamModel } : {}),
-      ...(outcome.finishReason ? { [GEN_AI.finishReasons]: [outcome.finishReason] } : {}),
-    });
-    const failed = outcome.status !== 'ok' && outcome.status !== 'fallback';
-    endCallSpan(span, failed ? (error ?? outcome.status) : undefined);
-    // Sizes, tokens and timings; the text only when AI_LOG_CONTENT asks for it.
-    ctx.logger.info(
-      {
-        ai: {
-          model: model.id,
-          upstreamModel: outcome.upstreamModel,
-          status: outcome.status,
-          stream,
-          cacheHit: outcome.cacheHit ?? false,
-          inputTokens: tokens.input,
-          cachedInputTokens: tokens.cachedInput,
-          outputTokens: tokens.output,
-          estimated: tokens.estimated,
-          cost: formatPicodollars(cost),
-          latencyMs,
-          timeToFirstTokenMs: outcome.timeToFirstTokenMs,
-          messages: request.messages.length,
-          promptChars: request.messages.reduce(
-            (sum, message) => sum + messageText(message).length,
-            0,
-          ),
-          ...(ctx.logContent ? { prompt: request.messages } : {}),
+    const account = () => {
+      const labels = { operation: 'chat', model: model.id };
+      ctx.metrics.calls.inc({
+        ...labels,
+        status: outcome.status,
+        cache: outcome.cacheHit ? 'hit' : 'miss',
+      });
+      ctx.metrics.duration.observe({ ...labels, status: outcome.status }, latencyMs / 1000);
+      if (!outcome.cacheHit && outcome.chargedModel) {
+        ctx.metrics.tokens.observe({ ...labels, type: 'input' }, tokens.input);
+        ctx.metrics.tokens.observe({ ...labels, type: 'cached_input' }, tokens.cachedInput);
+        ctx.metrics.tokens.observe({ ...labels, type: 'output' }, tokens.output);
+      }
+      span.setAttributes({
+        [GEN_AI.inputTokens]: tokens.input,
+        [GEN_AI.outputTokens]: tokens.output,
+        [GEN_AI.cachedInputTokens]: tokens.cachedInput,
+        ...(outcome.upstreamModel ? { [GEN_AI.responseModel]: outcome.upstreamModel } : {}),
+        ...(outcome.finishReason ? { [GEN_AI.finishReasons]: [outcome.finishReason] } : {}),
+      });
+      const failed = outcome.status !== 'ok' && outcome.status !== 'fallback';
+      endCallSpan(span, failed ? (error ?? outcome.status) : undefined);
+      // Sizes, tokens and timings; the text only when AI_LOG_CONTENT asks for it.
+      ctx.logger.info(
+        {
+          ai: {
+            model: model.id,
+            upstreamModel: outcome.upstreamModel,
+            status: outcome.status,
+            stream,
+            cacheHit: outcome.cacheHit ?? false,
+            inputTokens: tokens.input,
+            cachedInputTokens: tokens.cachedInput,
+            outputTokens: tokens.output,
+            estimated: tokens.estimated,
+            cost: formatPicodollars(cost),
+            latencyMs,
+            timeToFirstTokenMs: outcome.timeToFirstTokenMs,
+            messages: request.messages.length,
+            promptChars: request.messages.reduce(
+              (sum, message) => sum + messageText(message).length,
+              0,
+            ),
+            ...(ctx.logContent ? { prompt: request.messages } : {}),
+          },
         },
-      },
-      'AI call',
-    );
+        'AI call',
+      );
+    };
+    await recordBesideAnswer(record, settled, options.recordInBackground, account);
   };
 
   let messages: ChatMessage[];

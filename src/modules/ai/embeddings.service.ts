@@ -148,29 +148,31 @@ export async function runEmbeddings(
       }).catch((recordError: unknown) => {
         ctx.logger.error({ err: recordError }, 'could not record an AI call');
       });
-    await recordBesideAnswer(stored, settled, options.recordInBackground);
-    const labels = { operation: 'embeddings', model: model.id };
-    ctx.metrics.calls.inc({ ...labels, status, cache: outcome.cacheHit ? 'hit' : 'miss' });
-    ctx.metrics.duration.observe({ ...labels, status }, latencyMs / 1000);
-    if (outcome.tokens > 0)
-      ctx.metrics.tokens.observe({ ...labels, type: 'input' }, outcome.tokens);
-    span.setAttribute(GEN_AI.inputTokens, outcome.tokens);
-    endCallSpan(span, status === 'ok' ? undefined : (error ?? status));
-    ctx.logger.info(
-      {
-        ai: {
-          operation: 'embeddings',
-          model: model.id,
-          status,
-          inputs: request.input.length,
-          inputTokens: outcome.tokens,
-          cacheHit: outcome.cacheHit,
-          cost: formatPicodollars(outcome.cost),
-          latencyMs,
+    const account = () => {
+      const labels = { operation: 'embeddings', model: model.id };
+      ctx.metrics.calls.inc({ ...labels, status, cache: outcome.cacheHit ? 'hit' : 'miss' });
+      ctx.metrics.duration.observe({ ...labels, status }, latencyMs / 1000);
+      if (outcome.tokens > 0)
+        ctx.metrics.tokens.observe({ ...labels, type: 'input' }, outcome.tokens);
+      span.setAttribute(GEN_AI.inputTokens, outcome.tokens);
+      endCallSpan(span, status === 'ok' ? undefined : (error ?? status));
+      ctx.logger.info(
+        {
+          ai: {
+            operation: 'embeddings',
+            model: model.id,
+            status,
+            inputs: request.input.length,
+            inputTokens: outcome.tokens,
+            cacheHit: outcome.cacheHit,
+            cost: formatPicodollars(outcome.cost),
+            latencyMs,
+          },
         },
-      },
-      'AI call',
-    );
+        'AI call',
+      );
+    };
+    await recordBesideAnswer(stored, settled, options.recordInBackground, account);
   };
 
   let texts: string[];

@@ -80,21 +80,34 @@ const callWriter = preparedPerDatabase((db) => {
  */
 export type InBackground = (work: () => Promise<void>) => void;
 
+/** Resolves at the end of this turn of the event loop, after what its microtasks write. */
+const afterThisTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
- * A call's record and the settling of its reservations, side by side: with `inBackground`
- * the answer waits for neither (a commit's WAL flush, a round trip to Redis); without it,
- * both are awaited. The settlement has started already, so it goes to Redis in the turn the
- * call ends, before the caller's next request can be read; Redis runs one connection's
- * commands in order, so that next call sees the real amounts.
+ * A call's bookkeeping: its record, the settling of its reservations, and `account` (its
+ * metrics, span and log line). With `inBackground` the answer waits for none of it: the
+ * record and `account` run at the end of the turn, after the answer has been written
+ * (decision 077), and the record's commit is not waited for either; without it, all of it is
+ * done first. The settlement has started already, so it goes to Redis in the turn the call
+ * ends, before the caller's next request can be read; Redis runs one connection's commands
+ * in order, so that next call sees the real amounts.
  */
 export async function recordBesideAnswer(
   record: () => Promise<unknown>,
   settled: Promise<void> | undefined,
   inBackground: InBackground | undefined,
+  account: () => void,
 ): Promise<void> {
-  const both = () => Promise.all([record(), settled]).then(() => undefined);
-  if (inBackground) inBackground(both);
-  else await both();
+  if (!inBackground) {
+    await Promise.all([record(), settled]);
+    account();
+    return;
+  }
+  inBackground(async () => {
+    await afterThisTurn();
+    account();
+    await Promise.all([record(), settled]);
+  });
 }
 
 /** Records one call as it ended; resolves once it is stored, with its id. */

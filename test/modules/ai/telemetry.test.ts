@@ -38,7 +38,10 @@ async function chat(body: Record<string, unknown>): Promise<string> {
     }),
   });
   assert.equal(res.status, 200);
-  return res.text();
+  const text = await res.text();
+  // The span, metrics and log line are written after the answer (decision 077).
+  await deps.background.drain(5_000);
+  return text;
 }
 
 describe('telemetry of AI calls', () => {
