@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { ChatMessage } from './ai.schemas.ts';
 import { loadTokenizer as tokenizer } from './tokenizer.ts';
 
@@ -89,14 +90,29 @@ async function forEachSegment(text: string, each: (segment: string) => void): Pr
   }
 }
 
+/**
+ * Counts of texts counted lately, by the text itself. A conversation sends every earlier turn
+ * again with each new one, and a system prompt comes with every call: without them, a long
+ * conversation's every call counted all of it again (a hundred thousand characters, tens of
+ * milliseconds of CPU), where only its last message is new. Bounded by the characters held.
+ */
+const counted = new LRUCache<string, number>({
+  maxSize: 4_000_000,
+  maxEntrySize: 1_000_000,
+  sizeCalculation: (_count, text) => text.length,
+});
+
 /** Tokens of a piece of text. */
 export async function countTextTokens(text: string): Promise<number> {
   if (text.length === 0) return 0;
+  const known = counted.get(text);
+  if (known !== undefined) return known;
   const { countTokens } = await tokenizer();
   let count = 0;
   await forEachSegment(text, (segment) => {
     count += countTokens(segment);
   });
+  counted.set(text, count);
   return count;
 }
 

@@ -75,3 +75,27 @@ test('a large count lets the event loop turn while it runs', async () => {
   assert.ok((tokens ?? 0) > 100_000);
   assert.ok(turns > 5, `${turns} turns of the event loop during the count`);
 });
+
+test('a text counted lately is not counted again: an earlier turn, a system prompt', async () => {
+  const turns = async (count: () => Promise<number>) => {
+    let seen = 0;
+    let counting = true;
+    const tick = () => {
+      seen++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const tokens = await count();
+    counting = false;
+    return { tokens, seen };
+  };
+  const earlier = randomBytes(300_000).toString('base64');
+  const first = await turns(() => countTextTokens(earlier));
+  assert.ok(first.seen > 5, `${first.seen} turns while counting`);
+  const again = await turns(() => countTextTokens(earlier));
+  assert.equal(again.tokens, first.tokens);
+  assert.ok(again.seen <= 1, `counted again: ${again.seen} turns`);
+  // The whole text is the key: a text that starts the same is another text.
+  const longer = await countTextTokens(`${earlier} and one more turn`);
+  assert.ok(longer > first.tokens, `${longer} tokens for four more words`);
+});
