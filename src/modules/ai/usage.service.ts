@@ -105,8 +105,10 @@ export async function recordBesideAnswer(
   }
   inBackground(async () => {
     await afterThisTurn();
+    // The record first: it is kept even should `account` throw.
+    const stored = Promise.all([record(), settled]);
     account();
-    await Promise.all([record(), settled]);
+    await stored;
   });
 }
 
