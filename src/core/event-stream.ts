@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { setImmediate as turnEnd } from 'node:timers/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { AppEnv } from './app-env.ts';
@@ -92,9 +93,6 @@ async function writeEvents(
     if (!ended) await iterator.return?.(undefined);
   }
 }
-
-/** Resolves once the current turn of the event loop has run its I/O (`setImmediate`). */
-const turnEnd = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function drainedOrClosed(outgoing: ServerResponse): Promise<void> {
   return new Promise((resolve) => {

@@ -1,15 +1,13 @@
-import type {
-  ReservationLimiter,
-  ReservationOutcome,
-  ReservationWindow,
-  ReserveOptions,
-} from './reservations.ts';
+import type { ReservationLimiter, ReservationOutcome, ReserveOptions } from './reservations.ts';
 
 /**
  * The most a process holds ahead in one window: 1% of its limit, as the request rate
  * limiter's leases (decision 058), so what processes hold unused is a small share of it.
  */
 const LEASE_SHARE = 0.01;
+
+/** The most one process holds of a window with this limit. */
+const capOf = (limit: number) => Math.floor(limit * LEASE_SHARE);
 
 /** What this process reserved in a window and has not used yet. */
 interface Lease {
@@ -72,14 +70,13 @@ export function leasedReservations(
     key: string,
     outcome: ReservationOutcome,
     ahead: number,
-    cap: number,
     limit: number,
   ): ReservationOutcome {
     // A whole second short of the window's end: the limiter reports whole seconds, rounded up.
     const expiresAt = now() + (outcome.resetSeconds - 1) * 1000;
     if (!outcome.allowed || outcome.uncounted || expiresAt <= now()) return outcome;
     const left = (live(key)?.left ?? 0) + ahead;
-    leases.set(key, { left, used: outcome.used, expiresAt, ahead, cap });
+    leases.set(key, { left, used: outcome.used, expiresAt, ahead, cap: capOf(limit) });
     if (leases.size > 100_000) {
       for (const [name, lease] of leases) if (lease.expiresAt <= now()) leases.delete(name);
     }
@@ -95,7 +92,7 @@ export function leasedReservations(
         lease.left -= amount;
         return fromLease(lease, limit);
       }
-      const cap = Math.floor(limit * LEASE_SHARE);
+      const cap = capOf(limit);
       if (cap < amount) return limiter.reserve(key, amount, limit, window);
       // Twice what was asked ahead last time in this window, at least this reservation's
       // worth; nothing ahead the first time, so a key used once holds nothing but what its
@@ -103,9 +100,9 @@ export function leasedReservations(
       const ahead = lease ? Math.min(cap, Math.max(amount, lease.ahead * 2)) : 0;
       if (ahead > 0 && lease && lease.used + amount + ahead <= limit) {
         const outcome = await limiter.reserve(key, amount + ahead, limit, window);
-        if (outcome.allowed) return keep(key, outcome, ahead, cap, limit);
+        if (outcome.allowed) return keep(key, outcome, ahead, limit);
       }
-      return keep(key, await limiter.reserve(key, amount, limit, window), 0, cap, limit);
+      return keep(key, await limiter.reserve(key, amount, limit, window), 0, limit);
     },
     async adjust(key, delta) {
       const lease = live(key);
@@ -123,8 +120,7 @@ export function leasedReservations(
         await limiter.adjust(key, -excess);
       }
     },
-    seed: (key: string, value: number, window: ReservationWindow) =>
-      limiter.seed(key, value, window),
-    used: (key: string) => limiter.used(key),
+    seed: (key, value, window) => limiter.seed(key, value, window),
+    used: (key) => limiter.used(key),
   };
 }

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { ChatMessage } from './ai.schemas.ts';
 import { loadTokenizer as tokenizer } from './tokenizer.ts';
@@ -82,7 +83,7 @@ async function forEachSegment(text: string, each: (segment: string) => void): Pr
   let sinceTurn = 0;
   for (const segment of tokenizerSegments(text)) {
     if (sinceTurn >= TURN_CHARACTERS) {
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
       sinceTurn = 0;
     }
     each(segment);

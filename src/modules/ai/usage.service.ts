@@ -1,3 +1,4 @@
+import { setImmediate as afterThisTurn } from 'node:timers/promises';
 import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
 import { preparedPerDatabase } from '../../core/db/prepared.ts';
@@ -79,9 +80,6 @@ const callWriter = preparedPerDatabase((db) => {
  * waits for (decisions 062 and 073).
  */
 export type InBackground = (work: () => Promise<void>) => void;
-
-/** Resolves at the end of this turn of the event loop, after what its microtasks write. */
-const afterThisTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * A call's bookkeeping: its record, the settling of its reservations, and `account` (its

@@ -60,7 +60,8 @@ test('cut stretches count close to the whole count, and decode back to the text'
   }
 });
 
-test('a large count lets the event loop turn while it runs', async () => {
+/** What `count` answers, and how many turns the event loop took while it ran. */
+async function turnsDuring<T>(count: () => Promise<T>): Promise<{ result: T; turns: number }> {
   let turns = 0;
   let counting = true;
   const tick = () => {
@@ -68,34 +69,30 @@ test('a large count lets the event loop turn while it runs', async () => {
     if (counting) setImmediate(tick);
   };
   setImmediate(tick);
-  const [tokens] = await countMessageTokens([
-    { role: 'user', content: randomBytes(300_000).toString('base64') },
-  ]);
+  const result = await count();
   counting = false;
+  return { result, turns };
+}
+
+test('a large count lets the event loop turn while it runs', async () => {
+  const {
+    result: [tokens],
+    turns,
+  } = await turnsDuring(() =>
+    countMessageTokens([{ role: 'user', content: randomBytes(300_000).toString('base64') }]),
+  );
   assert.ok((tokens ?? 0) > 100_000);
   assert.ok(turns > 5, `${turns} turns of the event loop during the count`);
 });
 
 test('a text counted lately is not counted again: an earlier turn, a system prompt', async () => {
-  const turns = async (count: () => Promise<number>) => {
-    let seen = 0;
-    let counting = true;
-    const tick = () => {
-      seen++;
-      if (counting) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const tokens = await count();
-    counting = false;
-    return { tokens, seen };
-  };
   const earlier = randomBytes(300_000).toString('base64');
-  const first = await turns(() => countTextTokens(earlier));
-  assert.ok(first.seen > 5, `${first.seen} turns while counting`);
-  const again = await turns(() => countTextTokens(earlier));
-  assert.equal(again.tokens, first.tokens);
-  assert.ok(again.seen <= 1, `counted again: ${again.seen} turns`);
+  const first = await turnsDuring(() => countTextTokens(earlier));
+  assert.ok(first.turns > 5, `${first.turns} turns while counting`);
+  const again = await turnsDuring(() => countTextTokens(earlier));
+  assert.equal(again.result, first.result);
+  assert.ok(again.turns <= 1, `counted again: ${again.turns} turns`);
   // The whole text is the key: a text that starts the same is another text.
   const longer = await countTextTokens(`${earlier} and one more turn`);
-  assert.ok(longer > first.tokens, `${longer} tokens for four more words`);
+  assert.ok(longer > first.result, `${longer} tokens for four more words`);
 });
