@@ -8,21 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { createApp } from '../src/app.ts';
 import { type Client, createClient } from '../src/client.ts';
 import { listen, type RunningServer } from '../src/core/http-server.ts';
+// An item as JSON, written out by hand (shared with the generated client's program): if the
+// API's type changes, this file stops compiling.
+import type { ItemJson } from './fixtures/generated-client/observed.ts';
 import { createTestUser, type TestUser } from './support/auth.ts';
 import { createTestDeps, type TestDeps } from './support/deps.ts';
-
-/** An item as JSON, written out by hand: if the API's type changes, this file stops compiling. */
-interface ItemJson {
-  id: string;
-  name: string;
-  description: string | null;
-  price: string;
-  tags: string[];
-  status: 'draft' | 'active' | 'archived';
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
 
 interface ItemPageJson {
   data: ItemJson[];
