@@ -64,9 +64,10 @@ async function writeEvents(
   // What waits for the turn's end; while it holds anything, a flush is scheduled.
   let pending = '';
   const flush = () => {
+    // Once the events have ended, `end()` carries what is pending, in the same write.
+    if (ended) return;
     const text = pending;
     pending = '';
-    // Once ended, `end()` carried what was pending.
     if (text !== '' && !outgoing.writableEnded && !outgoing.destroyed) outgoing.write(text);
   };
   try {
@@ -77,12 +78,13 @@ async function writeEvents(
       if (outgoing.destroyed) return;
       if (next.done) {
         ended = true;
-        // The turn's events leave first, at the turn's end, as ever; the end after them, at
-        // the turn's end too: ended at once, in the middle of the turn's reads, the write
-        // cost twice as much CPU (decision 074).
+        // The end leaves at the turn's end, with the turn's events in the same write: ended
+        // at once, in the middle of the turn's reads, the write cost twice as much CPU
+        // (decision 074), and written after them, a second write (decision 080).
         await turnEnd();
-        flush();
-        if (!outgoing.destroyed) outgoing.end(done === undefined ? undefined : eventOf(done));
+        const last = pending + (done === undefined ? '' : eventOf(done));
+        pending = '';
+        if (!outgoing.destroyed) outgoing.end(last === '' ? undefined : last);
         return;
       }
       if (pending === '') setImmediate(flush);

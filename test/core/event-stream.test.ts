@@ -129,7 +129,7 @@ test('each event arrives as it is produced, after the early headers, then the la
   assert.equal(text, 'data: first\n\ndata: second\n\ndata: [DONE]\n\n');
 });
 
-test('events produced in one turn leave in one chunk of the answer; a later one in its own, the end after it', async () => {
+test('events produced in one turn leave in one chunk of the answer; a later one in its own, with the end', async () => {
   // Flowing, the client's response hands over each chunk of the chunked answer as its own.
   const chunks = await new Promise<string[]>((resolve, reject) => {
     const received: string[] = [];
@@ -140,12 +140,9 @@ test('events produced in one turn leave in one chunk of the answer; a later one 
     req.on('error', reject);
     req.end();
   });
-  // The end, with the last event, leaves after the turn's events (decision 074).
-  assert.deepEqual(chunks, [
-    'data: a\n\ndata: b\n\ndata: c\n\n',
-    'data: d\n\n',
-    'data: [DONE]\n\n',
-  ]);
+  // The end, with the last event, leaves at the turn's end (decision 074), in the same write
+  // as that turn's events (decision 080).
+  assert.deepEqual(chunks, ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\ndata: [DONE]\n\n']);
 });
 
 test('a client that leaves ends the producer', async () => {

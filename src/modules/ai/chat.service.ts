@@ -693,15 +693,18 @@ async function* relay(
   try {
     for (let event: StreamEvent | undefined = answer.first; event !== undefined; ) {
       const added = assembly.add(event.chunk);
-      await run.leader?.publish(
-        JSON.stringify({ type: 'chunk', data: event.data } satisfies FlightPart),
-      );
+      if (run.leader) {
+        await run.leader.publish(
+          JSON.stringify({ type: 'chunk', data: event.data } satisfies FlightPart),
+        );
+      }
       // Only what is new, with the overlap: the text before it passed already, and reading it
       // all again at every chunk is quadratic too.
       if (added !== '') {
         try {
           unguarded += added;
-          await ctx.guard.output(unguarded, run.signal, { final: false });
+          const checking = ctx.guard.output(unguarded, run.signal, { final: false });
+          if (checking) await checking;
           unguarded = unguarded.slice(-GUARD_OVERLAP);
         } catch (error) {
           if (!(error instanceof GuardBlockedError)) throw error;

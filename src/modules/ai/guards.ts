@@ -19,12 +19,14 @@ export class GuardBlockedError extends DomainError {
  * Checks what goes to the model and what comes back. `input` may give back the messages
  * changed (personal data masked); either may throw `GuardBlockedError`. A streamed answer is
  * checked as it grows (`final: false`, with its new text) and once whole (`final: true`); a
- * guard that is costly to ask (moderation) waits for the whole.
+ * guard that is costly to ask (moderation) waits for the whole. `output` answers at once
+ * (`undefined`, or it throws) when it needs no I/O: a streamed answer asks it at every event,
+ * and a promise each time cost more than the check (decision 080).
  */
 export interface Guard {
   readonly name: string;
   input(messages: ChatMessage[], signal: AbortSignal): Promise<ChatMessage[]>;
-  output(text: string, signal: AbortSignal, options: { final: boolean }): Promise<void>;
+  output(text: string, signal: AbortSignal, options: { final: boolean }): Promise<void> | undefined;
 }
 
 /** Applies each guard in turn: the first to block wins, masks accumulate. */
@@ -36,8 +38,15 @@ export function guardChain(guards: readonly Guard[]): Guard {
       for (const guard of guards) current = await guard.input(current, signal);
       return current;
     },
-    async output(text, signal, options) {
-      for (const guard of guards) await guard.output(text, signal, options);
+    output(text, signal, options) {
+      const from = (start: number): Promise<void> | undefined => {
+        for (let index = start; index < guards.length; index++) {
+          const pending = guards[index]?.output(text, signal, options);
+          if (pending) return pending.then(() => from(index + 1));
+        }
+        return undefined;
+      };
+      return from(0);
     },
   };
 }
@@ -143,10 +152,11 @@ export function ruleGuard(options: {
       }
       return messages.map((message) => mapText(message, (text) => personalData(text).masked));
     },
-    async output(text) {
+    output(text) {
       const hit = blocked(text);
       if (hit)
         throw new GuardBlockedError('rules', 'output', `matches a blocked pattern (${hit.source})`);
+      return undefined;
     },
   };
 }
@@ -170,8 +180,8 @@ export function moderationGuard(upstream: Pick<Upstream, 'moderate'>): Guard {
       await check('input', texts(messages).join('\n'), signal);
       return messages;
     },
-    async output(text, signal, { final }) {
-      if (final) await check('output', text, signal);
+    output(text, signal, { final }) {
+      return final ? check('output', text, signal) : undefined;
     },
   };
 }
