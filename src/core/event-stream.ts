@@ -16,8 +16,18 @@ export interface EventStreamOptions {
 const eventOf = (data: string) => `data: ${data}\n\n`;
 
 /**
- * Answers with server-sent events, each of `events` as one `data:` event as it comes, with
- * the answer's early headers (the request id, the security and rate-limit headers).
+ * The data of one event, or of several that are ready together: a producer that has them in
+ * groups hands over a group at a time, a promise for the group rather than one per event.
+ */
+export type EventData = string | readonly string[];
+
+const eventsOf = (data: EventData) =>
+  typeof data === 'string' ? eventOf(data) : data.map(eventOf).join('');
+
+/**
+ * Answers with server-sent events, each of `events` as one `data:` event (or each of a
+ * group, in order) as it comes, with the answer's early headers (the request id, the
+ * security and rate-limit headers).
  *
  * Served by Node, the events are written to Node's response as they come. Through a web
  * `ReadableStream` handed to @hono/node-server, every event also cost a read promise and an
@@ -28,7 +38,7 @@ const eventOf = (data: string) => `data: ${data}\n\n`;
  */
 export function eventStreamAnswer<E extends AppEnv>(
   c: Context<E>,
-  events: AsyncIterable<string>,
+  events: AsyncIterable<EventData>,
   options: EventStreamOptions = {},
 ): Response {
   const headers = { 'content-type': 'text/event-stream', ...options.headers };
@@ -55,7 +65,7 @@ export function eventStreamAnswer<E extends AppEnv>(
  * end is `setImmediate`: no event waits for a later one, or for a timer.
  */
 async function writeEvents(
-  events: AsyncIterable<string>,
+  events: AsyncIterable<EventData>,
   outgoing: ServerResponse,
   done: string | undefined,
 ): Promise<void> {
@@ -88,7 +98,7 @@ async function writeEvents(
         return;
       }
       if (pending === '') setImmediate(flush);
-      pending += eventOf(next.value);
+      pending += eventsOf(next.value);
     }
   } finally {
     // The client left: ending the events lets their producer stop and tidy up.
@@ -110,7 +120,7 @@ function drainedOrClosed(outgoing: ServerResponse): Promise<void> {
 
 /** The same events as a web stream, for an answer no Node response carries. */
 function readableEvents(
-  events: AsyncIterable<string>,
+  events: AsyncIterable<EventData>,
   done: string | undefined,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -126,7 +136,7 @@ function readableEvents(
         controller.close();
         return;
       }
-      controller.enqueue(encoder.encode(eventOf(next.value)));
+      controller.enqueue(encoder.encode(eventsOf(next.value)));
     },
     async cancel() {
       await iterator.return?.(undefined);

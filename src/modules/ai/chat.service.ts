@@ -83,18 +83,22 @@ export interface Bill {
   costPicodollars: bigint;
 }
 
-/** The answer: whole, or as server-sent event data to relay (the route adds `[DONE]`). */
+/**
+ * The answer: whole, or as the data of server-sent events to relay (the route adds `[DONE]`),
+ * in groups of those that are ready together.
+ */
 export type ChatResult =
   | { kind: 'json'; completion: ChatCompletion; headers: Record<string, string> }
-  | { kind: 'stream'; events: AsyncIterable<string>; headers: Record<string, string> };
+  | { kind: 'stream'; events: AsyncIterable<readonly string[]>; headers: Record<string, string> };
 
 /** What came back from the upstream, before it is relayed. */
 type Answer =
   | { kind: 'json'; completion: ChatCompletion; model: AiModel; requestId: string | undefined }
   | {
       kind: 'stream';
-      first: StreamEvent;
-      rest: AsyncIterator<StreamEvent>;
+      /** The first events that arrived, never none. */
+      first: StreamEvent[];
+      rest: AsyncIterator<StreamEvent[]>;
       model: AiModel;
       requestId: string | undefined;
       release: () => void;
@@ -216,13 +220,14 @@ export async function runChat(
     ...result,
     events: (async function* () {
       let first = true;
-      for await (const data of events) {
-        if (first) {
+      for await (const group of events) {
+        const [data] = group;
+        if (first && data !== undefined) {
           first = false;
           // Before the answer, in a chunk without choices, as OpenAI's usage chunk is.
           const chunk: unknown = JSON.parse(data);
           const head = typeof chunk === 'object' && chunk !== null ? chunk : {};
-          yield JSON.stringify({
+          const cited = JSON.stringify({
             id: 'id' in head ? head.id : 'chatcmpl-citations',
             object: 'chat.completion.chunk',
             created: 'created' in head ? head.created : Math.floor(Date.now() / 1000),
@@ -230,8 +235,10 @@ export async function runChat(
             choices: [],
             citations,
           });
+          yield [cited, ...group];
+          continue;
         }
-        yield data;
+        yield group;
       }
     })(),
   };
@@ -407,9 +414,7 @@ async function runChatCall(
     });
     if (!stream) return { kind: 'json', completion, headers };
     const events = (async function* () {
-      for (const chunk of chunksOf(completion, { includeUsage })) {
-        yield JSON.stringify(chunk);
-      }
+      yield Array.from(chunksOf(completion, { includeUsage }), (chunk) => JSON.stringify(chunk));
     })();
     return { kind: 'stream', events, headers };
   };
@@ -651,19 +656,19 @@ async function fallback(
   await finish({ status: 'fallback', finishReason: 'stop' });
   if (!stream) return { kind: 'json', completion, headers };
   const events = (async function* () {
-    for (const chunk of chunksOf(completion, { includeUsage })) {
-      yield JSON.stringify({ ...chunk, fallback: true });
-    }
+    yield Array.from(chunksOf(completion, { includeUsage }), (chunk) =>
+      JSON.stringify({ ...chunk, fallback: true }),
+    );
   })();
   return { kind: 'stream', events, headers };
 }
 
 /**
- * Relays a streamed answer event by event as it arrives, and on the way: gathers it (for the
- * record, the cache and the followers of a shared call), checks it against the guards (a
- * block ends it with `content_filter`), and hides the usage chunk from a client that did not
- * ask for it. However it ends (done, blocked, failed, or the client gone), the call is
- * recorded with the tokens that were streamed.
+ * Relays a streamed answer as it arrives, the events that arrived together as one group, and
+ * on the way: gathers it (for the record, the cache and the followers of a shared call),
+ * checks each event against the guards (a block ends it with `content_filter`), and hides the
+ * usage chunk from a client that did not ask for it. However it ends (done, blocked, failed,
+ * or the client gone), the call is recorded with the tokens that were streamed.
  */
 async function* relay(
   ctx: AiContext,
@@ -679,7 +684,7 @@ async function* relay(
     model: string;
     finish: Finish;
   },
-): AsyncGenerator<string> {
+): AsyncGenerator<readonly string[]> {
   const assembly = new StreamAssembly();
   const timeToFirstTokenMs = Math.round(performance.now() - run.started);
   ctx.metrics.timeToFirstToken.observe({ model: run.model }, timeToFirstTokenMs / 1000);
@@ -690,42 +695,51 @@ async function* relay(
   // every slice would copy it all: for an answer in small pieces, quadratic (a megabyte
   // streamed four characters at a time took 87 s).
   let unguarded = '';
+  // The group being relayed: what a failure leaves of it goes out before the error.
+  let relayed: string[] = [];
   try {
-    for (let event: StreamEvent | undefined = answer.first; event !== undefined; ) {
-      const added = assembly.add(event.chunk);
-      if (run.leader) {
-        await run.leader.publish(
-          JSON.stringify({ type: 'chunk', data: event.data } satisfies FlightPart),
-        );
-      }
-      // Only what is new, with the overlap: the text before it passed already, and reading it
-      // all again at every chunk is quadratic too.
-      if (added !== '') {
-        try {
-          unguarded += added;
-          const checking = ctx.guard.output(unguarded, run.signal, { final: false });
-          if (checking) await checking;
-          unguarded = unguarded.slice(-GUARD_OVERLAP);
-        } catch (error) {
-          if (!(error instanceof GuardBlockedError)) throw error;
-          status = 'blocked';
-          failure = error;
-          yield JSON.stringify({
-            id: event.chunk.id,
-            object: 'chat.completion.chunk',
-            created: event.chunk.created,
-            model: event.chunk.model,
-            choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
-            gateway: { blockedBy: error.guard },
-          });
-          return;
+    for (let group: StreamEvent[] | undefined = answer.first; group !== undefined; ) {
+      for (const event of group) {
+        const added = assembly.add(event.chunk);
+        if (run.leader) {
+          await run.leader.publish(
+            JSON.stringify({ type: 'chunk', data: event.data } satisfies FlightPart),
+          );
         }
+        // Only what is new, with the overlap: the text before it passed already, and reading
+        // it all again at every chunk is quadratic too.
+        if (added !== '') {
+          try {
+            unguarded += added;
+            const checking = ctx.guard.output(unguarded, run.signal, { final: false });
+            if (checking) await checking;
+            unguarded = unguarded.slice(-GUARD_OVERLAP);
+          } catch (error) {
+            if (!(error instanceof GuardBlockedError)) throw error;
+            status = 'blocked';
+            failure = error;
+            relayed.push(
+              JSON.stringify({
+                id: event.chunk.id,
+                object: 'chat.completion.chunk',
+                created: event.chunk.created,
+                model: event.chunk.model,
+                choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
+                gateway: { blockedBy: error.guard },
+              }),
+            );
+            yield relayed;
+            return;
+          }
+        }
+        const usageOnly = event.chunk.choices.length === 0 && event.chunk.usage;
+        // Passed through as the upstream wrote it, byte for byte.
+        if (!usageOnly || run.includeUsage) relayed.push(event.data);
       }
-      const usageOnly = event.chunk.choices.length === 0 && event.chunk.usage;
-      // Passed through as the upstream wrote it, byte for byte.
-      if (!usageOnly || run.includeUsage) yield event.data;
+      if (relayed.length > 0) yield relayed;
+      relayed = [];
       const next = await answer.rest.next();
-      event = next.done ? undefined : next.value;
+      group = next.done ? undefined : next.value;
     }
     // The whole answer, once, for the guards that read it whole (moderation): what it finds
     // has been streamed already, so the call ends as blocked, said in a last event.
@@ -735,14 +749,17 @@ async function* relay(
       if (!(error instanceof GuardBlockedError)) throw error;
       status = 'blocked';
       failure = error;
-      yield JSON.stringify({
-        id: answer.first.chunk.id,
-        object: 'chat.completion.chunk',
-        created: answer.first.chunk.created,
-        model: answer.first.chunk.model,
-        choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
-        gateway: { blockedBy: error.guard },
-      });
+      const [head] = answer.first;
+      yield [
+        JSON.stringify({
+          id: head?.chunk.id,
+          object: 'chat.completion.chunk',
+          created: head?.chunk.created,
+          model: head?.chunk.model,
+          choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
+          gateway: { blockedBy: error.guard },
+        }),
+      ];
       return;
     }
     status = 'ok';
@@ -751,13 +768,16 @@ async function* relay(
     failure = error;
     // Mid-stream, an error can only be told as an event: OpenAI's clients raise it.
     if (!run.signal.aborted) {
-      yield JSON.stringify({
-        error: {
-          message: error instanceof Error ? error.message : String(error),
-          type: 'server_error',
-          code: 'upstream_error',
-        },
-      });
+      yield [
+        ...relayed,
+        JSON.stringify({
+          error: {
+            message: error instanceof Error ? error.message : String(error),
+            type: 'server_error',
+            code: 'upstream_error',
+          },
+        }),
+      ];
     }
   } finally {
     answer.release();

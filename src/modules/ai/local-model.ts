@@ -61,7 +61,7 @@ export function localModel(options: { wordDelayMs: number }): Upstream {
         body.stream_options !== null &&
         'include_usage' in body.stream_options &&
         body.stream_options.include_usage === true;
-      async function* events(): AsyncGenerator<StreamEvent> {
+      async function* events(): AsyncGenerator<StreamEvent[]> {
         const chunk = (
           delta: ChatCompletionChunk['choices'][number]['delta'],
           finish: string | null,
@@ -73,16 +73,20 @@ export function localModel(options: { wordDelayMs: number }): Upstream {
             model,
             choices: [{ index: 0, delta, finish_reason: finish }],
           });
-        yield chunk({ role: 'assistant', content: '' }, null);
+        // Each word on its own, as a model streaming token by token sends them.
+        yield [chunk({ role: 'assistant', content: '' }, null)];
         for (const word of kept) {
           if (options.wordDelayMs > 0) await sleep(options.wordDelayMs, undefined, { signal });
           signal.throwIfAborted();
-          yield chunk({ content: word }, null);
+          yield [chunk({ content: word }, null)];
         }
-        yield chunk({}, finishReason);
+        const last = [chunk({}, finishReason)];
         if (includeUsage) {
-          yield event({ id, object: 'chat.completion.chunk', created, model, choices: [], usage });
+          last.push(
+            event({ id, object: 'chat.completion.chunk', created, model, choices: [], usage }),
+          );
         }
+        yield last;
       }
       return { kind: 'stream', events: events(), requestId: id } satisfies ChatReply;
     },

@@ -14,10 +14,14 @@ export interface StreamEvent {
   chunk: Chunk;
 }
 
-/** What an upstream answers a chat call with. */
+/**
+ * What an upstream answers a chat call with. A stream's events come in groups, those that
+ * arrived together (one chunk of the body), never empty: handled a group at a time, an
+ * answer costs a few promises per chunk rather than per event (decision 080).
+ */
 export type ChatReply =
   | { kind: 'json'; completion: Completion; requestId: string | undefined }
-  | { kind: 'stream'; events: AsyncIterable<StreamEvent>; requestId: string | undefined };
+  | { kind: 'stream'; events: AsyncIterable<StreamEvent[]>; requestId: string | undefined };
 
 export interface ModerationResult {
   flagged: boolean;
@@ -351,7 +355,7 @@ export function openAiCompatible(options: {
     controller: AbortController,
     clearTotal: () => void,
     signal: AbortSignal,
-  ): AsyncGenerator<StreamEvent> {
+  ): AsyncGenerator<StreamEvent[]> {
     const onAbort = () => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     const clearFirst = deadline(
@@ -365,14 +369,27 @@ export function openAiCompatible(options: {
       // Stopping at `[DONE]` leaves the body as it is, not destroyed: the rest is read below,
       // so the connection goes back to the pool.
       for await (const chunk of response.body.iterator({ destroyOnReturn: false })) {
-        for (const event of reader.feed(chunk as Buffer)) {
-          clearFirst();
+        const arrived = reader.feed(chunk as Buffer);
+        if (arrived.length === 0) continue;
+        clearFirst();
+        const events: StreamEvent[] = [];
+        // The events before a bad one are still the answer's: they go first, then the error.
+        let failure: unknown;
+        for (const event of arrived) {
           if (event.data === '[DONE]') {
             done = true;
-            return;
+            break;
           }
-          yield streamEventOf(event.data);
+          try {
+            events.push(streamEventOf(event.data));
+          } catch (error) {
+            failure = error;
+            break;
+          }
         }
+        if (events.length > 0) yield events;
+        if (failure !== undefined) throw failure;
+        if (done) return;
       }
       throw new UpstreamError('the upstream stream ended without [DONE]', { retryable: false });
     } catch (error) {

@@ -64,7 +64,12 @@ describe('the upstream client', () => {
   async function streamed(seen: string[] = []): Promise<string[]> {
     const reply = await upstream.chat({ model: 'm', stream: true }, never);
     assert.equal(reply.kind, 'stream');
-    if (reply.kind === 'stream') for await (const event of reply.events) seen.push(event.data);
+    if (reply.kind === 'stream') {
+      for await (const group of reply.events) {
+        assert.ok(group.length > 0, 'a group holds events');
+        for (const event of group) seen.push(event.data);
+      }
+    }
     return seen;
   }
 
@@ -124,6 +129,25 @@ describe('the upstream client', () => {
     };
     // Each event's data as the upstream wrote it, byte for byte.
     assert.deepEqual(await streamed(), [chunk('ça'), chunk('été')]);
+  });
+
+  test('events that arrive together come as one group; those before a bad one, before its error', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${chunk('a')}\n\ndata: ${chunk('b')}\n\n`);
+      setTimeout(() => res.end(`data: ${chunk('c')}\n\ndata: not json\n\ndata: [DONE]\n\n`), 10);
+    };
+    const reply = await upstream.chat({ model: 'm', stream: true }, never);
+    assert.equal(reply.kind, 'stream');
+    if (reply.kind !== 'stream') return;
+    const groups: string[][] = [];
+    await assert.rejects(
+      async () => {
+        for await (const group of reply.events) groups.push(group.map((event) => event.data));
+      },
+      (error: unknown) => error instanceof UpstreamError && /not JSON/.test(error.message),
+    );
+    assert.deepEqual(groups, [[chunk('a'), chunk('b')], [chunk('c')]]);
   });
 
   test('streamed calls read to [DONE] leave their connection for the next call', async () => {
