@@ -1,6 +1,8 @@
 import { setImmediate as afterThisTurn } from 'node:timers/promises';
-import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, gte, lt, sql } from 'drizzle-orm';
+import { CasingCache } from 'drizzle-orm/casing';
 import type { Database } from '../../core/db/database.ts';
+import { DB_CASING } from '../../core/db/migrate.ts';
 import { preparedPerDatabase } from '../../core/db/prepared.ts';
 import { groupedWrites } from '../../core/grouped-writes.ts';
 import { uuidv7 } from '../../core/ids.ts';
@@ -14,66 +16,83 @@ export type CallRecord = Omit<typeof aiCalls.$inferInsert, 'id' | 'cost' | 'crea
 
 type CallRow = Omit<typeof aiCalls.$inferInsert, 'createdAt'>;
 
-/** The most calls one INSERT records: as many prepared statements per database, at most. */
+/** The most calls one INSERT records. */
 const MAX_GROUP = 32;
 
-/** The placeholders of the `index`th row of a many-row INSERT: each column's name and index. */
-function rowPlaceholders(index: number) {
-  const p = (column: keyof CallRow) => sql.placeholder(`${column}${index}`);
-  return {
-    id: p('id'),
-    userId: p('userId'),
-    apiKeyId: p('apiKeyId'),
-    operation: p('operation'),
-    model: p('model'),
-    upstreamModel: p('upstreamModel'),
-    stream: p('stream'),
-    status: p('status'),
-    inputTokens: p('inputTokens'),
-    cachedInputTokens: p('cachedInputTokens'),
-    outputTokens: p('outputTokens'),
-    usageEstimated: p('usageEstimated'),
-    cost: p('cost'),
-    latencyMs: p('latencyMs'),
-    timeToFirstTokenMs: p('timeToFirstTokenMs'),
-    finishReason: p('finishReason'),
-    cacheHit: p('cacheHit'),
-    upstreamRequestId: p('upstreamRequestId'),
-    error: p('error'),
-  };
-}
+/** A call's row, every column the INSERT gives, in its order. */
+const ROW_KEYS = [
+  'id',
+  'userId',
+  'apiKeyId',
+  'operation',
+  'model',
+  'upstreamModel',
+  'stream',
+  'status',
+  'inputTokens',
+  'cachedInputTokens',
+  'outputTokens',
+  'usageEstimated',
+  'cost',
+  'latencyMs',
+  'timeToFirstTokenMs',
+  'finishReason',
+  'cacheHit',
+  'upstreamRequestId',
+  'error',
+] as const satisfies readonly (keyof CallRow)[];
+// A column added to the table and not to the INSERT fails the compile here.
+const everyColumn: Exclude<keyof CallRow, (typeof ROW_KEYS)[number]> extends never ? true : never =
+  true;
+void everyColumn;
 
-function prepareInsert(db: Database, size: number) {
-  return db
-    .insert(aiCalls)
-    .values(Array.from({ length: size }, (_, index) => rowPlaceholders(index)))
-    .prepare(`ai_record_calls_${size}`);
+const columns = getTableColumns(aiCalls);
+// The names the table's columns have in the database, as drizzle's own queries name them.
+const casing = new CasingCache(DB_CASING);
+/**
+ * One INSERT of the rows given as one JSON array (`json_to_recordset`, each key typed as its
+ * column): a parameter a group rather than one per column and row. Per row, drizzle's
+ * placeholders and postgres.js's parameters cost more than the JSON (decision 080).
+ */
+const insertRows = (rowsJson: string) =>
+  sql`insert into ${aiCalls} (${sql.join(
+    ROW_KEYS.map((key) => sql.identifier(casing.getColumnCasing(columns[key]))),
+    sql`, `,
+  )}) select ${sql.join(
+    ROW_KEYS.map((key) => sql.identifier(key)),
+    sql`, `,
+  )} from json_to_recordset(${rowsJson}::json) as row(${sql.join(
+    ROW_KEYS.map((key) => sql`${sql.identifier(key)} ${sql.raw(columns[key].getSQLType())}`),
+    sql`, `,
+  )})`;
+
+/**
+ * The rows as JSON that PostgreSQL reads back as text. An upstream's text (an error, a finish
+ * reason) may hold a lone surrogate or a NUL, which JSON escapes and PostgreSQL then refuses
+ * in text: such strings go as the UTF-8 of a parameter would have them (U+FFFD for a lone
+ * surrogate), and a NUL as U+FFFD too, rather than failing the row.
+ */
+function rowsJson(rows: CallRow[]): string {
+  const json = JSON.stringify(rows);
+  if (!json.includes('\\ud') && !json.includes('\\u0000')) return json;
+  return JSON.stringify(rows, (_key, value: unknown) =>
+    typeof value === 'string' ? value.toWellFormed().replaceAll('\0', '\ufffd') : value,
+  );
 }
 
 /**
  * The calls' rows of one database, written in groups while one is in flight (group commit):
  * under load, a row per call and statement was most of what the gateway cost PostgreSQL
- * (decision 059). Each size of group has its statement, prepared once: drizzle building a
- * many-row INSERT anew cost more CPU per row than the rest of the call's recording.
+ * (decision 059).
  */
-const callWriter = preparedPerDatabase((db) => {
-  const bySize = new Map<number, ReturnType<typeof prepareInsert>>();
-  return groupedWrites(
+const callWriter = preparedPerDatabase((db) =>
+  groupedWrites(
     async (rows: CallRow[]) => {
-      let statement = bySize.get(rows.length);
-      if (!statement) {
-        statement = prepareInsert(db, rows.length);
-        bySize.set(rows.length, statement);
-      }
-      const values: Record<string, unknown> = {};
-      rows.forEach((row, index) => {
-        for (const [column, value] of Object.entries(row)) values[`${column}${index}`] = value;
-      });
-      await statement.execute(values);
+      await db.execute(insertRows(rowsJson(rows)));
     },
     { maxGroup: MAX_GROUP },
-  );
-});
+  ),
+);
 
 /**
  * Runs work without the answer waiting for it: the API's background tasks, which shutdown

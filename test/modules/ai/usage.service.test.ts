@@ -106,6 +106,22 @@ for (const [kind, open] of [
       assert.ok(writes < rows.length, `${rows.length} rows in ${writes} writes`);
     });
 
+    test('text PostgreSQL refuses (a lone surrogate, a NUL) is stored replaced, in a group', async () => {
+      const { db } = await open();
+      const user = await newUser(db);
+      const texts = ['half \ud83d of an emoji', 'a \u0000 in it', 'plain \\ud83d text', 'ok'];
+      await Promise.all(
+        texts.map((error, n) => recordCall(db, { ...callOf(user.id, n), status: 'error', error })),
+      );
+      const rows = await db.select().from(aiCalls).where(eq(aiCalls.userId, user.id));
+      assert.deepEqual(rows.map((row) => row.error).sort(), [
+        'a \ufffd in it',
+        'half \ufffd of an emoji',
+        'ok',
+        'plain \\ud83d text',
+      ]);
+    });
+
     test('a row the database refuses fails its own call only', async () => {
       const { db } = await open();
       const user = await newUser(db);
