@@ -663,6 +663,21 @@ async function fallback(
   return { kind: 'stream', events, headers };
 }
 
+/** The last event of an answer a guard blocked: the answer's ids, `content_filter`, the guard. */
+function blockedEvent(
+  chunk: Pick<StreamEvent['chunk'], 'id' | 'created' | 'model'>,
+  error: GuardBlockedError,
+): string {
+  return JSON.stringify({
+    id: chunk.id,
+    object: 'chat.completion.chunk',
+    created: chunk.created,
+    model: chunk.model,
+    choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
+    gateway: { blockedBy: error.guard },
+  });
+}
+
 /**
  * Relays a streamed answer as it arrives, the events that arrived together as one group, and
  * on the way: gathers it (for the record, the cache and the followers of a shared call),
@@ -718,16 +733,7 @@ async function* relay(
             if (!(error instanceof GuardBlockedError)) throw error;
             status = 'blocked';
             failure = error;
-            relayed.push(
-              JSON.stringify({
-                id: event.chunk.id,
-                object: 'chat.completion.chunk',
-                created: event.chunk.created,
-                model: event.chunk.model,
-                choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
-                gateway: { blockedBy: error.guard },
-              }),
-            );
+            relayed.push(blockedEvent(event.chunk, error));
             yield relayed;
             return;
           }
@@ -750,16 +756,7 @@ async function* relay(
       status = 'blocked';
       failure = error;
       const [head] = answer.first;
-      yield [
-        JSON.stringify({
-          id: head?.chunk.id,
-          object: 'chat.completion.chunk',
-          created: head?.chunk.created,
-          model: head?.chunk.model,
-          choices: [{ index: 0, delta: {}, finish_reason: 'content_filter' }],
-          gateway: { blockedBy: error.guard },
-        }),
-      ];
+      if (head) yield [blockedEvent(head.chunk, error)];
       return;
     }
     status = 'ok';

@@ -217,7 +217,7 @@ async function jsonOf(response: UpstreamResponse, signal: AbortSignal): Promise<
  * body's end completes none). Not a generator of its own: a layer of async iteration per
  * event cost a streamed call more than the events' parse (decision 080).
  */
-function serverSentEventReader(): { feed(chunk: Buffer): EventSourceMessage[] } {
+function serverSentEventReader(): (chunk: Buffer) => EventSourceMessage[] {
   const decoder = new TextDecoder();
   let events: EventSourceMessage[] = [];
   // Text fed since an event or a comment last ended: what the parser may be holding. Counted
@@ -235,7 +235,7 @@ function serverSentEventReader(): { feed(chunk: Buffer): EventSourceMessage[] } 
       ended = true;
     },
   });
-  const feed = (chunk: Buffer) => {
+  return (chunk) => {
     const text = decoder.decode(chunk, { stream: true });
     ended = false;
     parser.feed(text);
@@ -249,7 +249,6 @@ function serverSentEventReader(): { feed(chunk: Buffer): EventSourceMessage[] } 
     events = [];
     return completed;
   };
-  return { feed };
 }
 
 function abortReason(signal: AbortSignal, fallback: string): unknown {
@@ -365,16 +364,14 @@ export function openAiCompatible(options: {
     );
     let done = false;
     try {
-      const reader = serverSentEventReader();
+      const eventsOf = serverSentEventReader();
       // Stopping at `[DONE]` leaves the body as it is, not destroyed: the rest is read below,
       // so the connection goes back to the pool.
       for await (const chunk of response.body.iterator({ destroyOnReturn: false })) {
-        const arrived = reader.feed(chunk as Buffer);
+        const arrived = eventsOf(chunk as Buffer);
         if (arrived.length === 0) continue;
         clearFirst();
         const events: StreamEvent[] = [];
-        // The events before a bad one are still the answer's: they go first, then the error.
-        let failure: unknown;
         for (const event of arrived) {
           if (event.data === '[DONE]') {
             done = true;
@@ -383,12 +380,12 @@ export function openAiCompatible(options: {
           try {
             events.push(streamEventOf(event.data));
           } catch (error) {
-            failure = error;
-            break;
+            // The events before a bad one are still the answer's: they go first.
+            if (events.length > 0) yield events;
+            throw error;
           }
         }
         if (events.length > 0) yield events;
-        if (failure !== undefined) throw failure;
         if (done) return;
       }
       throw new UpstreamError('the upstream stream ended without [DONE]', { retryable: false });

@@ -49,22 +49,26 @@ void everyColumn;
 const columns = getTableColumns(aiCalls);
 // The names the table's columns have in the database, as drizzle's own queries name them.
 const casing = new CasingCache(DB_CASING);
+// The INSERT's fixed parts, built once: the table's columns, the JSON keys, their types.
+const targets = sql.join(
+  ROW_KEYS.map((key) => sql.identifier(casing.getColumnCasing(columns[key]))),
+  sql`, `,
+);
+const sources = sql.join(
+  ROW_KEYS.map((key) => sql.identifier(key)),
+  sql`, `,
+);
+const shape = sql.join(
+  ROW_KEYS.map((key) => sql`${sql.identifier(key)} ${sql.raw(columns[key].getSQLType())}`),
+  sql`, `,
+);
 /**
  * One INSERT of the rows given as one JSON array (`json_to_recordset`, each key typed as its
  * column): a parameter a group rather than one per column and row. Per row, drizzle's
  * placeholders and postgres.js's parameters cost more than the JSON (decision 080).
  */
 const insertRows = (rowsJson: string) =>
-  sql`insert into ${aiCalls} (${sql.join(
-    ROW_KEYS.map((key) => sql.identifier(casing.getColumnCasing(columns[key]))),
-    sql`, `,
-  )}) select ${sql.join(
-    ROW_KEYS.map((key) => sql.identifier(key)),
-    sql`, `,
-  )} from json_to_recordset(${rowsJson}::json) as row(${sql.join(
-    ROW_KEYS.map((key) => sql`${sql.identifier(key)} ${sql.raw(columns[key].getSQLType())}`),
-    sql`, `,
-  )})`;
+  sql`insert into ${aiCalls} (${targets}) select ${sources} from json_to_recordset(${rowsJson}::json) as row(${shape})`;
 
 /**
  * The rows as JSON that PostgreSQL reads back as text. An upstream's text (an error, a finish
