@@ -61,8 +61,9 @@ export function eventStreamAnswer<E extends AppEnv>(
  * chunk of an upstream, say) leave together, in one write at the turn's end. Written one by
  * one, each was its own chunk of the chunked answer, with its own framing and bookkeeping in
  * Node's response: 7.5% of a streamed AI gateway call's CPU (decision 066). The end of the
- * answer (with its last event) leaves at the turn's end as well (decision 074). The turn's
- * end is `setImmediate`: no event waits for a later one, or for a timer.
+ * answer (with its last event) leaves at the turn's end as well (decision 074), in the write
+ * its turn's events were waiting for (decision 081). The turn's end is `setImmediate`: no
+ * event waits for a later one, or for a timer.
  */
 async function writeEvents(
   events: AsyncIterable<EventData>,
@@ -71,11 +72,17 @@ async function writeEvents(
 ): Promise<void> {
   const iterator = events[Symbol.asyncIterator]();
   let ended = false;
-  // What waits for the turn's end; while it holds anything, a flush is scheduled.
+  // What waits for the turn's end, and whether a flush is scheduled for it.
   let pending = '';
+  let flushScheduled = false;
+  // Set once the events have ended while a flush was scheduled: that flush ends the answer.
+  let flushed: (() => void) | undefined;
   const flush = () => {
-    // Once the events have ended, `end()` carries what is pending, in the same write.
-    if (ended) return;
+    flushScheduled = false;
+    if (ended) {
+      flushed?.();
+      return;
+    }
     const text = pending;
     pending = '';
     if (text !== '' && !outgoing.writableEnded && !outgoing.destroyed) outgoing.write(text);
@@ -90,15 +97,27 @@ async function writeEvents(
         ended = true;
         // The end leaves at the turn's end, with the turn's events in the same write: ended
         // at once, in the middle of the turn's reads, the write cost twice as much CPU
-        // (decision 074), and written after them, a second write (decision 080).
-        await turnEnd();
+        // (decision 074), and written after them, a second write (decision 080). With
+        // events pending, in the turn's end they already wait for, so ahead of what the
+        // producer left for the next turn as it ended (an AI call's record and log line),
+        // which the client would otherwise wait for (decision 081).
+        if (flushScheduled) {
+          await new Promise<void>((resolve) => {
+            flushed = resolve;
+          });
+        } else {
+          await turnEnd();
+        }
         const last = pending + (done === undefined ? '' : eventOf(done));
         pending = '';
         if (!outgoing.destroyed) outgoing.end(last === '' ? undefined : last);
         return;
       }
-      if (pending === '') setImmediate(flush);
       pending += eventsOf(next.value);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
     }
   } finally {
     // The client left: ending the events lets their producer stop and tidy up.

@@ -1,7 +1,7 @@
 /**
  * Server-sent events written to Node's response: each event reaches the client as it is
  * produced, after the answer's early headers, ending with the last event; those produced in
- * one turn in one write, the end after them; a client that
+ * one turn in one write, the end with them, before what the producer left for later; a client that
  * leaves ends the producer; a reader that stops reading holds the producer back; a producer
  * that fails cuts the connection and is logged; without Node, the same bytes.
  */
@@ -13,7 +13,7 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../../src/core/app-env.ts';
 import { eventStreamAnswer } from '../../src/core/event-stream.ts';
 import { listen, type RunningServer } from '../../src/core/http-server.ts';
-import { setAnswerHeader } from '../../src/core/node-response.ts';
+import { nodeBindingsOf, setAnswerHeader } from '../../src/core/node-response.ts';
 import { type CapturedLogs, captureLogs } from '../support/deps.ts';
 
 /** Resolves when `condition` holds, checked every few milliseconds, or fails after 5 s. */
@@ -28,10 +28,17 @@ let logs: CapturedLogs;
 let server: RunningServer;
 let base: string;
 /** What the producers did, for the tests to read. */
-const seen: { release: (() => void) | undefined; endedEarly: boolean; produced: number } = {
+const seen: {
+  release: (() => void) | undefined;
+  endedEarly: boolean;
+  produced: number;
+  /** Whether the answer had been written when the producer's next turn came. */
+  answeredFirst: boolean | undefined;
+} = {
   release: undefined,
   endedEarly: false,
   produced: 0,
+  answeredFirst: undefined,
 };
 
 /** Lets the paced producer make its second event. */
@@ -85,6 +92,24 @@ function app() {
         yield 'c';
         await sleep(20);
         yield 'd';
+      })(),
+      { done: '[DONE]' },
+    ),
+  );
+  // As the AI gateway's relay ends: its last events, then, as it finishes, bookkeeping left
+  // for the next turn (the call's record and log line).
+  routes.get('/bookkept', (c) =>
+    eventStreamAnswer(
+      c,
+      (async function* () {
+        try {
+          yield 'a';
+          yield 'b';
+        } finally {
+          setImmediate(() => {
+            seen.answeredFirst = nodeBindingsOf(c)?.outgoing?.writableEnded;
+          });
+        }
       })(),
       { done: '[DONE]' },
     ),
@@ -143,6 +168,14 @@ test('events produced in one turn leave in one chunk of the answer; a later one 
   // The end, with the last event, leaves at the turn's end (decision 074), in the same write
   // as that turn's events (decision 080).
   assert.deepEqual(chunks, ['data: a\n\ndata: b\n\ndata: c\n\n', 'data: d\n\ndata: [DONE]\n\n']);
+});
+
+test('the answer ends before what its producer left for the next turn as it ended', async () => {
+  seen.answeredFirst = undefined;
+  const res = await fetch(`${base}/bookkept`);
+  assert.equal(await res.text(), 'data: a\n\ndata: b\n\ndata: [DONE]\n\n');
+  await until(() => seen.answeredFirst !== undefined, 'the producer’s next turn');
+  assert.equal(seen.answeredFirst, true, 'written and ended before the bookkeeping ran');
 });
 
 test('a client that leaves ends the producer', async () => {
