@@ -1,8 +1,6 @@
 import { setImmediate as afterThisTurn } from 'node:timers/promises';
 import { and, eq, getTableColumns, gte, lt, sql } from 'drizzle-orm';
-import { CasingCache } from 'drizzle-orm/casing';
 import type { Database } from '../../core/db/database.ts';
-import { DB_CASING } from '../../core/db/migrate.ts';
 import { preparedPerDatabase } from '../../core/db/prepared.ts';
 import { groupedWrites } from '../../core/grouped-writes.ts';
 import { uuidv7 } from '../../core/ids.ts';
@@ -19,7 +17,7 @@ type CallRow = Omit<typeof aiCalls.$inferInsert, 'createdAt'>;
 /** The most calls one INSERT records. */
 const MAX_GROUP = 32;
 
-/** A call's row, every column the INSERT gives, in its order. */
+/** A call's row as the INSERT reads it from JSON: every column but `createdAt` (its default). */
 const ROW_KEYS = [
   'id',
   'userId',
@@ -47,28 +45,19 @@ const everyColumn: Exclude<keyof CallRow, (typeof ROW_KEYS)[number]> extends nev
 void everyColumn;
 
 const columns = getTableColumns(aiCalls);
-// The names the table's columns have in the database, as drizzle's own queries name them.
-const casing = new CasingCache(DB_CASING);
-// The INSERT's fixed parts, built once: the table's columns, the JSON keys, their types.
-const targets = sql.join(
-  ROW_KEYS.map((key) => sql.identifier(casing.getColumnCasing(columns[key]))),
+/**
+ * What the INSERT gives each of the table's columns, in the table's order, as drizzle's
+ * INSERT … SELECT names them all: the row's value, and for `createdAt` what its default is.
+ */
+const selected = sql.join(
+  Object.keys(columns).map((key) => (key === 'createdAt' ? sql`now()` : sql.identifier(key))),
   sql`, `,
 );
-const sources = sql.join(
-  ROW_KEYS.map((key) => sql.identifier(key)),
-  sql`, `,
-);
+/** The rows' JSON keys and their types: each its column's. */
 const shape = sql.join(
   ROW_KEYS.map((key) => sql`${sql.identifier(key)} ${sql.raw(columns[key].getSQLType())}`),
   sql`, `,
 );
-/**
- * One INSERT of the rows given as one JSON array (`json_to_recordset`, each key typed as its
- * column): a parameter a group rather than one per column and row. Per row, drizzle's
- * placeholders and postgres.js's parameters cost more than the JSON (decision 080).
- */
-const insertRows = (rowsJson: string) =>
-  sql`insert into ${aiCalls} (${targets}) select ${sources} from json_to_recordset(${rowsJson}::json) as row(${shape})`;
 
 /**
  * The rows as JSON that PostgreSQL reads back as text. An upstream's text (an error, a finish
@@ -89,14 +78,24 @@ function rowsJson(rows: CallRow[]): string {
  * under load, a row per call and statement was most of what the gateway cost PostgreSQL
  * (decision 059).
  */
-const callWriter = preparedPerDatabase((db) =>
-  groupedWrites(
+const callWriter = preparedPerDatabase((db) => {
+  // One INSERT of the rows given as one JSON array (`json_to_recordset`): a parameter a
+  // group rather than one per column and row (decision 080). Prepared, so a group costs one
+  // round trip; as `db.execute(sql)` it was an unnamed statement, parsed and described
+  // (a round trip of its own) at every group (decision 081).
+  const insert = db
+    .insert(aiCalls)
+    .select(
+      sql`select ${selected} from json_to_recordset(${sql.placeholder('rows')}::json) as row(${shape})`,
+    )
+    .prepare('ai_calls_insert');
+  return groupedWrites(
     async (rows: CallRow[]) => {
-      await db.execute(insertRows(rowsJson(rows)));
+      await insert.execute({ rows: rowsJson(rows) });
     },
     { maxGroup: MAX_GROUP },
-  ),
-);
+  );
+});
 
 /**
  * Runs work without the answer waiting for it: the API's background tasks, which shutdown
