@@ -4,7 +4,7 @@
  * input; a failing group is written again one input at a time, so only the bad one fails.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { groupedWrites } from '../../src/core/grouped-writes.ts';
 
 /** A write that records its groups and finishes only when told. */
@@ -93,4 +93,47 @@ test('a write that throws instead of rejecting fails its callers, and the next g
   );
   await record(2);
   assert.equal(calls, 5, 'alone, the group, its two inputs again, the next');
+});
+
+describe('lingering', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
+  const linger = { linger: true };
+
+  test('a lingering input with none in flight waits lingerMs for company, then goes with it', async () => {
+    const { groups, write, finishNext } = heldWrites<number>();
+    const record = groupedWrites(write, { lingerMs: 20 });
+    const all = Promise.all([record(1, linger), record(2, linger)]);
+    assert.deepEqual(groups, [], 'nothing sent while it lingers');
+    mock.timers.tick(19);
+    assert.deepEqual(groups, []);
+    const third = record(3, linger);
+    mock.timers.tick(1);
+    assert.deepEqual(groups, [[1, 2, 3]], 'sent when the time is up, with what came meanwhile');
+    await finishNext();
+    await Promise.all([all, third]);
+  });
+
+  test('an input someone waits for goes at once, and takes the lingering ones along', async () => {
+    const { groups, write, finishNext } = heldWrites<number>();
+    const record = groupedWrites(write, { lingerMs: 20 });
+    const lingering = record(1, linger);
+    assert.deepEqual(groups, []);
+    const awaited = record(2);
+    assert.deepEqual(groups, [[1, 2]]);
+    await finishNext();
+    await Promise.all([lingering, awaited]);
+  });
+
+  test('a full group goes at once; what waits for a write in flight does not linger', async () => {
+    const { groups, write, finishNext } = heldWrites<number>();
+    const record = groupedWrites(write, { lingerMs: 20, maxGroup: 2 });
+    const all = Promise.all([1, 2, 3].map((n) => record(n, linger)));
+    assert.deepEqual(groups, [[1, 2]], 'full: sent without waiting');
+    await finishNext();
+    assert.deepEqual(groups, [[1, 2], [3]], 'after a write in flight, the next goes at once');
+    await finishNext();
+    await all;
+  });
 });

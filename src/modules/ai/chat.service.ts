@@ -38,6 +38,7 @@ import { type StreamEvent, UpstreamError } from './upstream.ts';
 import {
   type CallRecord,
   type InBackground,
+  type RecordOptions,
   recordBesideAnswer,
   recordCall,
 } from './usage.service.ts';
@@ -294,23 +295,28 @@ async function runChatCall(
       outputTokens: tokens.output,
       costPicodollars: cost,
     });
-    const record = () =>
-      recordCall(ctx.db, {
-        ...base,
-        status: outcome.status,
-        upstreamModel: outcome.upstreamModel ?? null,
-        upstreamRequestId: outcome.upstreamRequestId ?? null,
-        finishReason: outcome.finishReason ?? null,
-        timeToFirstTokenMs: outcome.timeToFirstTokenMs ?? null,
-        cacheHit: outcome.cacheHit ?? false,
-        inputTokens: tokens.input,
-        cachedInputTokens: tokens.cachedInput,
-        outputTokens: tokens.output,
-        usageEstimated: tokens.estimated,
-        costPicodollars: cost,
-        latencyMs,
-        error: error === undefined ? null : error instanceof Error ? error.message : String(error),
-      }).then(
+    const record = (recordOptions: RecordOptions) =>
+      recordCall(
+        ctx.db,
+        {
+          ...base,
+          status: outcome.status,
+          upstreamModel: outcome.upstreamModel ?? null,
+          upstreamRequestId: outcome.upstreamRequestId ?? null,
+          finishReason: outcome.finishReason ?? null,
+          timeToFirstTokenMs: outcome.timeToFirstTokenMs ?? null,
+          cacheHit: outcome.cacheHit ?? false,
+          inputTokens: tokens.input,
+          cachedInputTokens: tokens.cachedInput,
+          outputTokens: tokens.output,
+          usageEstimated: tokens.estimated,
+          costPicodollars: cost,
+          latencyMs,
+          error:
+            error === undefined ? null : error instanceof Error ? error.message : String(error),
+        },
+        recordOptions,
+      ).then(
         () => undefined,
         (recordError: unknown) => {
           ctx.logger.error({ err: recordError }, 'could not record an AI call');

@@ -14,7 +14,12 @@ import { type RetryPolicy, upstreamFailure, withRetries } from './resilience.ts'
 import { type AiMetrics, endCallSpan, GEN_AI, startCallSpan } from './telemetry.ts';
 import { countTextTokens } from './tokens.ts';
 import { type Upstream, UpstreamError } from './upstream.ts';
-import { type InBackground, recordBesideAnswer, recordCall } from './usage.service.ts';
+import {
+  type InBackground,
+  type RecordOptions,
+  recordBesideAnswer,
+  recordCall,
+} from './usage.service.ts';
 
 /** What an embeddings call needs of the gateway; a chat call's context extends it. */
 export interface EmbeddingsContext {
@@ -125,27 +130,32 @@ export async function runEmbeddings(
       .catch((settleError: unknown) => {
         ctx.logger.warn({ err: settleError }, 'could not settle an AI call’s reservations');
       });
-    const stored = () =>
-      recordCall(ctx.db, {
-        userId: caller.userId,
-        apiKeyId: caller.apiKeyId ?? null,
-        operation: 'embeddings',
-        model: model.id,
-        upstreamModel,
-        stream: false,
-        status,
-        inputTokens: outcome.tokens,
-        cachedInputTokens: 0,
-        outputTokens: 0,
-        usageEstimated: outcome.estimated,
-        costPicodollars: outcome.cost,
-        latencyMs,
-        timeToFirstTokenMs: null,
-        finishReason: null,
-        cacheHit: outcome.cacheHit,
-        upstreamRequestId: null,
-        error: error === undefined ? null : error instanceof Error ? error.message : String(error),
-      }).catch((recordError: unknown) => {
+    const stored = (recordOptions: RecordOptions) =>
+      recordCall(
+        ctx.db,
+        {
+          userId: caller.userId,
+          apiKeyId: caller.apiKeyId ?? null,
+          operation: 'embeddings',
+          model: model.id,
+          upstreamModel,
+          stream: false,
+          status,
+          inputTokens: outcome.tokens,
+          cachedInputTokens: 0,
+          outputTokens: 0,
+          usageEstimated: outcome.estimated,
+          costPicodollars: outcome.cost,
+          latencyMs,
+          timeToFirstTokenMs: null,
+          finishReason: null,
+          cacheHit: outcome.cacheHit,
+          upstreamRequestId: null,
+          error:
+            error === undefined ? null : error instanceof Error ? error.message : String(error),
+        },
+        recordOptions,
+      ).catch((recordError: unknown) => {
         ctx.logger.error({ err: recordError }, 'could not record an AI call');
       });
     const account = () => {

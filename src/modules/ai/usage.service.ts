@@ -16,6 +16,13 @@ type CallRow = Omit<typeof aiCalls.$inferInsert, 'createdAt'>;
 
 /** The most calls one INSERT records. */
 const MAX_GROUP = 32;
+/**
+ * How long a record nobody waits for (written beside its answer) waits for others when no
+ * INSERT is in flight (decision 082): at a low rate, each call was an INSERT and a commit of
+ * its own, each waking PostgreSQL while the next call was being answered. Shutdown waits for
+ * it, as for any background task.
+ */
+const LINGER_MS = 25;
 
 /** A call's row as the INSERT reads it from JSON: every column but `createdAt` (its default). */
 const ROW_KEYS = [
@@ -93,7 +100,7 @@ const callWriter = preparedPerDatabase((db) => {
     async (rows: CallRow[]) => {
       await insert.execute({ rows: rowsJson(rows) });
     },
-    { maxGroup: MAX_GROUP },
+    { maxGroup: MAX_GROUP, lingerMs: LINGER_MS },
   );
 });
 
@@ -113,49 +120,61 @@ export type InBackground = (work: () => Promise<void>) => void;
  * in order, so that next call sees the real amounts.
  */
 export async function recordBesideAnswer(
-  record: () => Promise<unknown>,
+  record: (options: RecordOptions) => Promise<unknown>,
   settled: Promise<void> | undefined,
   inBackground: InBackground | undefined,
   account: () => void,
 ): Promise<void> {
   if (!inBackground) {
-    await Promise.all([record(), settled]);
+    await Promise.all([record({ linger: false }), settled]);
     account();
     return;
   }
   inBackground(async () => {
     await afterThisTurn();
     // The record first: it is kept even should `account` throw.
-    const stored = Promise.all([record(), settled]);
+    const stored = Promise.all([record({ linger: true }), settled]);
     account();
     await stored;
   });
 }
 
+export interface RecordOptions {
+  /** Nobody waits for it: it may wait a moment for other records to go with (decision 082). */
+  linger?: boolean;
+}
+
 /** Records one call as it ended; resolves once it is stored, with its id. */
-export async function recordCall(db: Database, record: CallRecord): Promise<string> {
+export async function recordCall(
+  db: Database,
+  record: CallRecord,
+  options: RecordOptions = {},
+): Promise<string> {
   const id = uuidv7();
-  await callWriter(db)({
-    id,
-    userId: record.userId,
-    apiKeyId: record.apiKeyId ?? null,
-    operation: record.operation,
-    model: record.model,
-    upstreamModel: record.upstreamModel ?? null,
-    stream: record.stream,
-    status: record.status,
-    inputTokens: record.inputTokens ?? 0,
-    cachedInputTokens: record.cachedInputTokens ?? 0,
-    outputTokens: record.outputTokens ?? 0,
-    usageEstimated: record.usageEstimated ?? false,
-    cost: formatPicodollars(record.costPicodollars),
-    latencyMs: record.latencyMs,
-    timeToFirstTokenMs: record.timeToFirstTokenMs ?? null,
-    finishReason: record.finishReason ?? null,
-    cacheHit: record.cacheHit ?? false,
-    upstreamRequestId: record.upstreamRequestId ?? null,
-    error: record.error ?? null,
-  });
+  await callWriter(db)(
+    {
+      id,
+      userId: record.userId,
+      apiKeyId: record.apiKeyId ?? null,
+      operation: record.operation,
+      model: record.model,
+      upstreamModel: record.upstreamModel ?? null,
+      stream: record.stream,
+      status: record.status,
+      inputTokens: record.inputTokens ?? 0,
+      cachedInputTokens: record.cachedInputTokens ?? 0,
+      outputTokens: record.outputTokens ?? 0,
+      usageEstimated: record.usageEstimated ?? false,
+      cost: formatPicodollars(record.costPicodollars),
+      latencyMs: record.latencyMs,
+      timeToFirstTokenMs: record.timeToFirstTokenMs ?? null,
+      finishReason: record.finishReason ?? null,
+      cacheHit: record.cacheHit ?? false,
+      upstreamRequestId: record.upstreamRequestId ?? null,
+      error: record.error ?? null,
+    },
+    { linger: options.linger ?? false },
+  );
   return id;
 }
 

@@ -132,10 +132,13 @@ describe('the upstream client', () => {
   });
 
   test('events that arrive together come as one group; those before a bad one, before its error', async () => {
+    // The rest is sent once the first group is in: sent on a timer, a slow machine could read
+    // both writes as one chunk.
+    let sendRest: () => void = () => {};
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(`data: ${chunk('a')}\n\ndata: ${chunk('b')}\n\n`);
-      setTimeout(() => res.end(`data: ${chunk('c')}\n\ndata: not json\n\ndata: [DONE]\n\n`), 10);
+      sendRest = () => res.end(`data: ${chunk('c')}\n\ndata: not json\n\ndata: [DONE]\n\n`);
     };
     const reply = await upstream.chat({ model: 'm', stream: true }, never);
     assert.equal(reply.kind, 'stream');
@@ -143,7 +146,10 @@ describe('the upstream client', () => {
     const groups: string[][] = [];
     await assert.rejects(
       async () => {
-        for await (const group of reply.events) groups.push(group.map((event) => event.data));
+        for await (const group of reply.events) {
+          groups.push(group.map((event) => event.data));
+          if (groups.length === 1) sendRest();
+        }
       },
       (error: unknown) => error instanceof UpstreamError && /not JSON/.test(error.message),
     );

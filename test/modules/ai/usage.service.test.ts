@@ -12,7 +12,12 @@ import { after, describe, test } from 'node:test';
 import { eq } from 'drizzle-orm';
 import { type Database, type DatabaseHandle, openDatabase } from '../../../src/core/db/database.ts';
 import { aiCalls } from '../../../src/modules/ai/ai.table.ts';
-import { type CallRecord, recordCall } from '../../../src/modules/ai/usage.service.ts';
+import {
+  type CallRecord,
+  type RecordOptions,
+  recordBesideAnswer,
+  recordCall,
+} from '../../../src/modules/ai/usage.service.ts';
 import { createUser } from '../../../src/modules/users/users.service.ts';
 import { createTestDatabase } from '../../support/database.ts';
 
@@ -136,3 +141,35 @@ for (const [kind, open] of [
     });
   });
 }
+
+describe('a record beside its answer', () => {
+  /** A record that only notes the options it was written with. */
+  const spy = () => {
+    const written: RecordOptions[] = [];
+    const record = async (options: RecordOptions) => {
+      written.push(options);
+    };
+    return { written, record };
+  };
+
+  test('written in the background, it may wait for company: nobody waits for it', async () => {
+    const { written, record } = spy();
+    let background: Promise<void> | undefined;
+    await recordBesideAnswer(
+      record,
+      undefined,
+      (work) => {
+        background = work();
+      },
+      () => {},
+    );
+    await background;
+    assert.deepEqual(written, [{ linger: true }]);
+  });
+
+  test('waited for, it goes at once', async () => {
+    const { written, record } = spy();
+    await recordBesideAnswer(record, undefined, undefined, () => {});
+    assert.deepEqual(written, [{ linger: false }]);
+  });
+});
