@@ -753,7 +753,7 @@ async function bench(session: Session) {
       `  ${fmt.int(JOBS.count)} jobs per run, ${JOBS.rounds} rounds (median), variants alternating, after a warm-up of ${fmt.int(WARMUP_JOBS)} unmeasured jobs of each variant at each concurrency (steady state, as a long-lived worker runs); all enqueued first, then timed from starting the worker until every job has run and none is waiting or active. Same Redis, same job options (attempts, backoff, removeOnComplete/Fail from defineJob's defaults), one worker in this process`,
     );
     console.log(
-      '  defineJob + worker: bullmqJobQueue (src/core/jobs/bullmq-queue.ts) enqueue (zod, uuidv7 id, Queue.add), startWorker (runJobOnce: zod again, AbortSignal, child logger, span, metrics; job events are BullMQ’s own stream, decision 035); raw: Queue.addBulk, Worker(processor returning job.data.n)',
+      '  defineJob + worker: bullmqJobQueue (src/core/jobs/bullmq-queue.ts) enqueue (zod, uuidv7 id, Queue.add), startWorker (runJobOnce: zod again, AbortSignal, child logger, metrics, a span when tracing is on; job events are BullMQ’s own stream, decision 035); raw: Queue.addBulk, Worker(processor returning job.data.n)',
     );
     console.log('');
   }
