@@ -28,7 +28,7 @@ const tracer = () => trace.getTracer('hono-service-template');
  * Whether `startTracing` has run in this process. Until it has, the spans of jobs (and the
  * trace context carried with them) are skipped outright, as the requests' spans are (their
  * middleware is installed only with tracing on): even OpenTelemetry's no-op path builds a
- * context and a span per call, about a fifth of what a job's try costs beside its own work.
+ * context and a span per call, and looks its tracer up again.
  */
 let tracingStarted = false;
 

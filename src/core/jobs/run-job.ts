@@ -49,8 +49,8 @@ export async function runJobOnce<D extends JobRuntime>(request: RunRequest<D>): 
   }
   // One controller, its timer and its listeners released when the try ends.
   // (`AbortSignal.any` with `AbortSignal.timeout` cost 13 µs a try, and left each try's
-  // timer alive for the whole timeout after it had finished; a listener on the controller's
-  // own signal to end the race, a fifth of what is left.)
+  // timer alive for the whole timeout after it had finished.) The stop ends the race itself
+  // rather than through a listener on the signal it aborts.
   const controller = new AbortController();
   const { signal } = controller;
   let endRace: (reason: Error) => void = () => {};
