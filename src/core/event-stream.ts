@@ -72,13 +72,11 @@ async function writeEvents(
 ): Promise<void> {
   const iterator = events[Symbol.asyncIterator]();
   let ended = false;
-  // What waits for the turn's end, and whether a flush is scheduled for it.
+  // What waits for the turn's end; while it holds anything, a flush is scheduled.
   let pending = '';
-  let flushScheduled = false;
   // Set once the events have ended while a flush was scheduled: that flush ends the answer.
   let flushed: (() => void) | undefined;
   const flush = () => {
-    flushScheduled = false;
     if (ended) {
       flushed?.();
       return;
@@ -101,7 +99,7 @@ async function writeEvents(
         // events pending, in the turn's end they already wait for, so ahead of what the
         // producer left for the next turn as it ended (an AI call's record and log line),
         // which the client would otherwise wait for (decision 081).
-        if (flushScheduled) {
+        if (pending !== '') {
           await new Promise<void>((resolve) => {
             flushed = resolve;
           });
@@ -113,11 +111,8 @@ async function writeEvents(
         if (!outgoing.destroyed) outgoing.end(last === '' ? undefined : last);
         return;
       }
+      if (pending === '') setImmediate(flush);
       pending += eventsOf(next.value);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
     }
   } finally {
     // The client left: ending the events lets their producer stop and tidy up.

@@ -71,17 +71,13 @@ export function groupedWrites<In>(
     }
   }
 
-  function stopLingering(): void {
-    clearTimeout(lingering);
-    lingering = undefined;
-  }
-
   return (input, { linger = false } = {}) =>
     new Promise<void>((resolve, reject) => {
       waiting.push({ input, resolve, reject });
       if (lingering) {
         if (linger && waiting.length < maxGroup) return;
-        stopLingering();
+        clearTimeout(lingering);
+        lingering = undefined;
       } else if (linger && lingerMs > 0 && inFlight === 0 && waiting.length < maxGroup) {
         lingering = setTimeout(() => {
           lingering = undefined;

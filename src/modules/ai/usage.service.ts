@@ -173,7 +173,7 @@ export async function recordCall(
       upstreamRequestId: record.upstreamRequestId ?? null,
       error: record.error ?? null,
     },
-    { linger: options.linger ?? false },
+    options,
   );
   return id;
 }
