@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Histogram } from './histogram.ts';
 
 /** Every metric the service records, in its own registry (so tests never share one). */
 export interface Metrics {

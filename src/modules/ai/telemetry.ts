@@ -1,5 +1,6 @@
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { Histogram } from '../../core/histogram.ts';
 
 /**
  * OpenTelemetry's semantic conventions for generative AI, in one place: the names a tracing
