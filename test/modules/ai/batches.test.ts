@@ -344,9 +344,10 @@ describe('a worker killed with -9 mid-batch', () => {
       AI_MODELS: JSON.stringify(TEST_MODELS),
       AI_CACHE_TTL_SECONDS: '0',
       AI_BATCH_CONCURRENCY: '8',
-      // Short, so the successor takes over soon; not so short that a loaded machine lets the
-      // first worker's lock lapse while it lives (its try would then be cancelled and run again).
-      JOB_LOCK_MS: '5000',
+      // Short, so the successor takes over soon; not so short that a loaded machine lets a
+      // live worker's lock lapse (its try would then be taken over too, and its lines in flight
+      // reported interrupted: 16 of them, seen at 5 s with the machine's two cores busy).
+      JOB_LOCK_MS: '10000',
       WORKER_JOBS: 'ai.run-batch',
       LOG_LEVEL: 'warn',
     };
