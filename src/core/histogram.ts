@@ -227,7 +227,7 @@ export class Histogram<T extends string = string> extends PromHistogram<T> {
 
   #checked(labels: LabelValues<T>): LabelValues<T> {
     for (const name of Object.keys(labels)) {
-      if (!this.#names.some((known) => known === name) || name === 'le') {
+      if (!this.#names.some((known) => known === name)) {
         throw new Error(
           `Added label "${name}" is not included in initial labelset: ${this.#names.join(', ')}`,
         );
