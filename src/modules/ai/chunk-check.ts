@@ -5,10 +5,12 @@ import type { ChatCompletionChunk } from './ai.schemas.ts';
  *
  * The schema's `safeParse` gives a copy of every object it accepts (loose objects keep their
  * other fields by copying them): every event of every streamed answer was parsed by
- * `JSON.parse`, then copied, and the copies were most of what outlived a young-generation
- * collection under load (decision 084). This accepts exactly what the schema accepts, and
- * `test/modules/ai/chunk-check.test.ts` holds the two to that over valid chunks and every
- * field of them broken; a change to the schema fails it until this follows.
+ * `JSON.parse`, then copied, and the copies were the largest share of what outlived a
+ * young-generation collection under load (decision 084). This accepts exactly what the
+ * schema accepts: `test/modules/ai/chunk-check.test.ts` holds the two to that over valid
+ * chunks and every field of them broken. A field the schema comes to require, or a change to
+ * one it names, fails that test until this follows; a new optional field needs a chunk
+ * carrying it among the test's valid ones.
  */
 export function isChatCompletionChunk(value: unknown): value is ChatCompletionChunk {
   if (!isRecord(value)) return false;
