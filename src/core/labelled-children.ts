@@ -4,7 +4,7 @@ type Labels = 'method' | 'route' | 'status';
 
 /**
  * A histogram's children by method, route and status, looked up once per combination: an
- * `observe` with a label object looks its series up each time, five times the cost of the
+ * `observe` with a label object looks its series up each time, which costs some 25 times the
  * observation itself (decision 083). The combinations are bounded by the routes and statuses
  * the app answers with ('unmatched' stands for any path no route matched).
  */
