@@ -6,7 +6,7 @@
  * the gateway adds is its figure less the upstream's, called directly in the same run.
  */
 import { Agent, request } from 'node:http';
-import { percentile } from './report.ts';
+import { median, percentile } from './report.ts';
 
 export interface LatencyTarget {
   label: string;
@@ -17,10 +17,12 @@ export interface LatencyTarget {
 
 export interface LatencyFigures {
   label: string;
-  /** Non-streamed: status line to the end of the body. */
+  /** Non-streamed: status line to the end of the body. Medians of the rounds' percentiles. */
   completion: { p50: number; p99: number };
   /** Streamed: request sent to the first content delta read. */
   firstToken: { p50: number; p99: number };
+  /** Each round's p50, as `completion` and `firstToken` take their median of them. */
+  rounds: { completionP50: number[]; firstTokenP50: number[] };
 }
 
 /** Text that only a content delta of the bench upstream's first piece holds. */
@@ -73,13 +75,15 @@ function timed(
 }
 
 /**
- * `requests` of each kind per target after `warmup`, the targets taking turns request by
- * request so a pause of the machine falls on all of them alike.
+ * `rounds` rounds of `requests` of each kind per target, after `warmup` of each; the targets
+ * take turns request by request so a pause of the machine falls on all of them alike, and
+ * each figure is the median of the rounds' (as the throughput's), so one slow stretch of a
+ * noisy machine does not decide it.
  */
 export async function measureGatewayLatency(
   targets: LatencyTarget[],
   model: string,
-  { requests, warmup }: { requests: number; warmup: number },
+  { requests, warmup, rounds }: { requests: number; warmup: number; rounds: number },
 ): Promise<LatencyFigures[]> {
   const messages = [{ role: 'user', content: 'Say something short about benchmarks.' }];
   const plain = JSON.stringify({ model, messages });
@@ -90,27 +94,52 @@ export async function measureGatewayLatency(
     stream_options: { include_usage: true },
   });
   const agents = targets.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
-  const samples = targets.map(() => ({ completion: [] as number[], firstToken: [] as number[] }));
+  const perRound = targets.map(() => ({
+    completion: [] as { p50: number; p99: number }[],
+    firstToken: [] as { p50: number; p99: number }[],
+  }));
   try {
-    for (let index = 0; index < warmup + requests; index++) {
-      for (const [position, target] of targets.entries()) {
-        const agent = agents[position] as Agent;
-        const completion = await timed(agent, target, plain, 'end');
-        const firstToken = await timed(agent, target, streamed, 'first-token');
-        if (index < warmup) continue;
-        samples[position]?.completion.push(completion);
-        samples[position]?.firstToken.push(firstToken);
+    for (let round = -1; round < rounds; round++) {
+      // Round -1 is the warm-up, its samples dropped.
+      const count = round < 0 ? warmup : requests;
+      const samples = targets.map(() => ({ completion: [] as number[], firstToken: [] as number[] }));
+      for (let index = 0; index < count; index++) {
+        for (const [position, target] of targets.entries()) {
+          const agent = agents[position] as Agent;
+          samples[position]?.completion.push(await timed(agent, target, plain, 'end'));
+          samples[position]?.firstToken.push(await timed(agent, target, streamed, 'first-token'));
+        }
+      }
+      if (round < 0) continue;
+      for (const [position, { completion, firstToken }] of samples.entries()) {
+        perRound[position]?.completion.push(percentiles(completion));
+        perRound[position]?.firstToken.push(percentiles(firstToken));
       }
     }
   } finally {
     for (const agent of agents) agent.destroy();
   }
   return targets.map((target, position) => {
-    const { completion, firstToken } = samples[position] ?? { completion: [], firstToken: [] };
+    const { completion, firstToken } = perRound[position] ?? { completion: [], firstToken: [] };
     return {
       label: target.label,
-      completion: { p50: percentile(completion, 0.5), p99: percentile(completion, 0.99) },
-      firstToken: { p50: percentile(firstToken, 0.5), p99: percentile(firstToken, 0.99) },
+      completion: medians(completion),
+      firstToken: medians(firstToken),
+      rounds: {
+        completionP50: completion.map((figures) => figures.p50),
+        firstTokenP50: firstToken.map((figures) => figures.p50),
+      },
     };
   });
+}
+
+function percentiles(samples: number[]): { p50: number; p99: number } {
+  return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
+}
+
+function medians(rounds: { p50: number; p99: number }[]): { p50: number; p99: number } {
+  return {
+    p50: median(rounds.map((figures) => figures.p50)),
+    p99: median(rounds.map((figures) => figures.p99)),
+  };
 }

@@ -75,10 +75,11 @@ const JOBS = {
   rounds: positiveInt('BENCH_JOB_ROUNDS', ROUNDS),
   concurrencies: [1, 50],
 };
-/** The gateway's latency: requests of each kind per target, one at a time. */
+/** The gateway's latency: requests of each kind per target and round, one at a time. */
 const LATENCY = {
   requests: positiveInt('BENCH_LATENCY_REQUESTS', 300),
   warmup: positiveInt('BENCH_LATENCY_WARMUP', 30),
+  rounds: ROUNDS,
 };
 const SOAK = {
   on:
@@ -711,6 +712,7 @@ async function bench(session: Session) {
           'first token p50',
           'first token p99',
           'added p50 / p99',
+          'rounds p50 (answer; first token)',
         ],
         latency.map((figures) => [
           figures.label,
@@ -720,11 +722,12 @@ async function bench(session: Session) {
           fmt.ms(figures.firstToken.p50),
           fmt.ms(figures.firstToken.p99),
           figures === direct ? '' : added(figures, 'firstToken'),
+          `${figures.rounds.completionP50.map(fmt.ms).join(' / ')}; ${figures.rounds.firstTokenP50.map(fmt.ms).join(' / ')}`,
         ]),
       ),
     );
     console.log(
-      `  ${LATENCY.requests} requests of each kind per target after ${LATENCY.warmup} of warm-up, one at a time over one keep-alive connection each, the targets taking turns; answer: a non-streamed completion, sent to its last byte; first token: a streamed one, sent to its first content delta; added: less upstream direct's figure`,
+      `  ${LATENCY.rounds} rounds of ${LATENCY.requests} requests of each kind per target (median of the rounds' percentiles) after ${LATENCY.warmup} of warm-up, one at a time over one keep-alive connection each, the targets taking turns; answer: a non-streamed completion, sent to its last byte; first token: a streamed one, sent to its first content delta; added: less upstream direct's figure`,
     );
     console.log('');
   }
