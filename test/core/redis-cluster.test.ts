@@ -2,26 +2,25 @@
  * Every use of Redis on a Redis Cluster (REDIS_CLUSTER=true): three primaries started here
  * from the machine's redis-server, the app and a worker built on them. Queues and job events
  * (an export followed over SSE and resumed with Last-Event-ID), rate limits, the login
- * throttle, caches, revocation messages between two processes' worth of dependencies, and the
- * AI gateway's reservations, answer cache and shared flights. The keys must land on more than
- * one node, or the cluster proved nothing.
+ * throttle, caches, revocation messages and shared flights between two processes' worth of
+ * dependencies (the AI gateway's own: test/modules/ai/redis-cluster.test.ts). The keys must
+ * land on more than one node, or the cluster proved nothing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
-import { createApp } from '../../src/app.ts';
 import type { JobWorker } from '../../src/core/jobs/job-queue.ts';
 import { redisRateLimiter } from '../../src/core/rate-limit/rate-limiter.ts';
 import { redisReservationLimiter } from '../../src/core/rate-limit/reservations.ts';
 import { hashSlot, hashTag, keyPrefixOf } from '../../src/core/redis.ts';
-import { parseSettings } from '../../src/core/settings.ts';
 import { redisSharedFlights } from '../../src/core/single-flight.ts';
-import { createDeps, type OwnedDeps } from '../../src/deps.ts';
+import type { OwnedDeps } from '../../src/deps.ts';
 import { JOBS } from '../../src/modules.ts';
 import { createTestApiKey, createTestUser } from '../support/auth.ts';
-import { createTestDeps, type TestDeps } from '../support/deps.ts';
+import { type ClusterProcesses, twoProcessesOnCluster } from '../support/cluster-processes.ts';
+import type { TestDeps } from '../support/deps.ts';
 import {
   authFlow,
   type Call,
@@ -33,6 +32,7 @@ import { startRedisCluster, type TestRedisCluster } from '../support/redis-clust
 import { missingToolReason } from '../support/system-tools.ts';
 
 let cluster: TestRedisCluster | undefined;
+let processes: ClusterProcesses | undefined;
 let deps: TestDeps;
 /** A second process's dependencies on the same cluster, prefix and database. */
 let other: OwnedDeps;
@@ -43,35 +43,14 @@ let callOther: Call;
 before(async () => {
   cluster = await startRedisCluster();
   if (!cluster) return;
-  const env = {
-    REDIS_URL: cluster.url,
-    REDIS_CLUSTER: 'true',
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
-    AI_REQUESTS_PER_MINUTE: '4',
-  };
-  deps = await createTestDeps({ env });
-  other = await createDeps(
-    parseSettings({
-      NODE_ENV: 'test',
-      DATABASE_URL: deps.settings.DATABASE_URL,
-      REDIS_KEY_PREFIX: deps.redisPrefix,
-      LOG_LEVEL: 'silent',
-      MIGRATE_ON_START: 'false',
-      DATABASE_POOL_MAX: '3',
-      ...env,
-    }),
-  );
-  const app = createApp(deps);
-  const otherApp = createApp(other);
-  call = async (path, init) => app.request(path, init);
-  callOther = async (path, init) => otherApp.request(path, init);
+  processes = await twoProcessesOnCluster(cluster, { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+  ({ deps, other, call, callOther } = processes);
   worker = await other.jobs.startWorker(JOBS, other);
 });
 
 after(async () => {
   await worker?.close(1_000);
-  await other?.close();
-  await deps?.close();
+  await processes?.close();
   await cluster?.close();
 });
 
@@ -198,33 +177,8 @@ describe('on a Redis Cluster of three primaries', () => {
     assert.ok('exports.generate' in depth, 'queue depths read from the cluster');
   });
 
-  test('AI gateway: reservations limit across processes, answers are cached, flights shared', async (t) => {
+  test('shared flights: a follower on the other process reads every part the leader publishes', async (t) => {
     if (!cluster) return t.skip(missingToolReason('redis-server'));
-    const owner = await createTestUser(deps);
-    const apiKey = await createTestApiKey(deps, owner.user, ['ai:chat']);
-    const chat = (through: Call, content: string) =>
-      through('/v1/chat/completions', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${apiKey.key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: 'dev-local-echo',
-          messages: [{ role: 'user', content }],
-          temperature: 0,
-        }),
-      });
-    const first = await chat(call, 'the same question');
-    assert.equal(first.status, 200, await first.clone().text());
-    assert.equal(first.headers.get('x-ai-cache'), 'miss');
-    const again = await chat(callOther, 'the same question');
-    assert.equal(again.headers.get('x-ai-cache'), 'hit', 'cached by the other process');
-    // AI_REQUESTS_PER_MINUTE=4: reserved across both processes, so the fifth is refused.
-    const statuses = [first.status, again.status];
-    for (let index = 0; index < 3; index++) {
-      statuses.push((await chat(index % 2 === 0 ? call : callOther, `question ${index}`)).status);
-    }
-    assert.deepEqual(statuses, [200, 200, 200, 200, 429]);
-
-    // Shared flights: the follower, on the other process's connection, reads every part.
     assert.ok(deps.redis && other.redis);
     const leaderSide = redisSharedFlights(deps.redis);
     const followerSide = redisSharedFlights(other.redis);
