@@ -102,7 +102,10 @@ export async function measureGatewayLatency(
     for (let round = -1; round < rounds; round++) {
       // Round -1 is the warm-up, its samples dropped.
       const count = round < 0 ? warmup : requests;
-      const samples = targets.map(() => ({ completion: [] as number[], firstToken: [] as number[] }));
+      const samples = targets.map(() => ({
+        completion: [] as number[],
+        firstToken: [] as number[],
+      }));
       for (let index = 0; index < count; index++) {
         for (const [position, target] of targets.entries()) {
           const agent = agents[position] as Agent;
