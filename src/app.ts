@@ -1,4 +1,6 @@
+import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
+import type { AppEnv } from './core/app-env.ts';
 import type { Deps } from './core/deps.ts';
 import { docsPage } from './core/docs-page.ts';
 import { createErrorHandler, createNotFoundHandler } from './core/error-handler.ts';
@@ -29,25 +31,12 @@ export function createApp(deps: Deps) {
     windowSeconds: settings.RATE_LIMIT_DEFAULT_WINDOW_SECONDS,
   };
 
-  if (deps.tracing) app.use(traceRequests());
-  app.use(
-    requestContext({
-      logger: deps.logger,
-      metrics: deps.metrics,
-      background: deps.background,
-      provide(c) {
-        c.set('auth', deps.auth);
-        c.set('rateLimiter', deps.rateLimiter);
-        c.set('defaultRateLimit', defaultRateLimit);
-        c.set('requestTimeoutMs', settings.REQUEST_TIMEOUT_MS);
-        c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
-        c.set('strictResponses', settings.NODE_ENV !== 'production');
-      },
-    }),
-  );
+  const answerError = createErrorHandler(deps.logger, problemMappingsOf(MODULES));
+  // CORS and the input check run as if mounted after the request context, from inside it.
+  const firstOfAll: MiddlewareHandler<AppEnv>[] = [];
   if (settings.CORS_ORIGINS.length > 0) {
     const anyOrigin = settings.CORS_ORIGINS.includes('*');
-    app.use(
+    firstOfAll.push(
       cors({
         origin: anyOrigin ? '*' : settings.CORS_ORIGINS,
         exposeHeaders: [
@@ -62,10 +51,28 @@ export function createApp(deps: Deps) {
       }),
     );
   }
-  app.use(
+  firstOfAll.push(
     checkRequestInput({
       bytes: settings.BODY_LIMIT_BYTES,
       uploadBytes: settings.UPLOAD_MAX_BYTES,
+    }),
+  );
+
+  if (deps.tracing) app.use(traceRequests());
+  app.use(
+    requestContext({
+      logger: deps.logger,
+      metrics: deps.metrics,
+      background: deps.background,
+      provide(c) {
+        c.set('auth', deps.auth);
+        c.set('rateLimiter', deps.rateLimiter);
+        c.set('defaultRateLimit', defaultRateLimit);
+        c.set('requestTimeoutMs', settings.REQUEST_TIMEOUT_MS);
+        c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
+        c.set('strictResponses', settings.NODE_ENV !== 'production');
+      },
+      within: { handlers: firstOfAll, answerError },
     }),
   );
 
@@ -86,7 +93,7 @@ export function createApp(deps: Deps) {
   app.get('/metrics', metricsEndpoint(deps.metrics, settings.METRICS_TOKEN));
   mountPages(app, MODULES, deps);
 
-  app.onError(createErrorHandler(deps.logger, problemMappingsOf(MODULES)));
+  app.onError(answerError);
   app.notFound(createNotFoundHandler(app.routes));
   return routes;
 }

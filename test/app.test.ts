@@ -320,3 +320,59 @@ describe('request id and logs', () => {
     assert.ok(res.headers.get('x-frame-options'));
   });
 });
+
+describe('CORS, with the input check behind it', () => {
+  const ORIGIN = 'https://app.example';
+  let corsLogs: Awaited<ReturnType<typeof captureLogs>>;
+  let corsDeps: TestDeps;
+  let corsApp: ReturnType<typeof createApp>;
+  before(async () => {
+    corsLogs = await captureLogs();
+    corsDeps = await createTestDeps({
+      logger: corsLogs.logger,
+      env: { CORS_ORIGINS: ORIGIN, BODY_LIMIT_BYTES: '1024' },
+    });
+    corsApp = createApp(corsDeps);
+  });
+  after(() => corsDeps.close());
+
+  test('a refused input (400, 413) carries the CORS headers, its request id and its access line', async () => {
+    const cases = [
+      { url: '/livez?x=100%', init: { headers: { origin: ORIGIN } }, status: 400 },
+      {
+        url: '/v1/items',
+        init: json(JSON.stringify({ name: 'x'.repeat(2_000) }), { origin: ORIGIN }),
+        status: 413,
+      },
+    ];
+    for (const { url, init, status } of cases) {
+      const res = await corsApp.request(url, init);
+      assert.equal(res.status, status, url);
+      await problemOf(res);
+      assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN, url);
+      assert.match(res.headers.get('access-control-expose-headers') ?? '', /x-request-id/, url);
+      const requestId = res.headers.get('x-request-id');
+      assert.ok(requestId, url);
+      const line = corsLogs
+        .records()
+        .find((record) => record.msg === 'request' && record.requestId === requestId);
+      assert.equal(line?.status, status, url);
+    }
+  });
+
+  test('a preflight is answered by CORS, with its request id; another origin gets no grant', async () => {
+    const preflight = await corsApp.request('/v1/items', {
+      method: 'OPTIONS',
+      headers: { origin: ORIGIN, 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
+    assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.ok(preflight.headers.get('x-request-id'));
+    const other = await corsApp.request('/livez', {
+      headers: { origin: 'https://elsewhere.example' },
+    });
+    assert.equal(other.status, 200);
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+  });
+});

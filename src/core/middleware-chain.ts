@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler, Next } from 'hono';
+import type { Context, Env, ErrorHandler, MiddlewareHandler, Next } from 'hono';
 
 /**
  * Runs `handlers` in order as one middleware, each one's `next` calling the one after and
@@ -26,4 +26,42 @@ async function run<E extends object>(
   const answer = await handler(c, () => run(handlers, index + 1, c, next));
   // A middleware that answers itself returns its response, as Hono's composer expects.
   if (answer instanceof Response) c.res = answer;
+}
+
+/**
+ * Runs `handlers` in order as Hono runs middleware mounted with `app.use`, but inside the
+ * one middleware that calls it: each one's `next` calls the one after, the last one's the
+ * `next` it is given; an `Error` one of them throws or rejects with becomes the answer
+ * through `answerError`, as Hono's composer makes it at the layer that threw, so those
+ * before it still see a response after `next()` (CORS adds its headers to a 413). What it
+ * saves is the composer's `async` frame and promise for each layer: about 8,000
+ * instructions a request each (decision 085).
+ */
+export function layeredMiddleware<E extends Env>(
+  handlers: readonly MiddlewareHandler<E>[],
+  answerError: ErrorHandler<E>,
+): (c: Context<E>, next: Next) => Promise<void> {
+  const answer = async (c: Context<E>, error: unknown): Promise<void> => {
+    if (!(error instanceof Error)) throw error;
+    c.error = error;
+    c.res = await answerError(error, c);
+  };
+  const layer = (index: number, c: Context<E>, next: Next): Promise<void> => {
+    const handler = handlers[index];
+    if (!handler) return next();
+    let result: ReturnType<MiddlewareHandler<E>>;
+    try {
+      result = handler(c, () => layer(index + 1, c, next));
+    } catch (error) {
+      return answer(c, error);
+    }
+    return Promise.resolve(result).then(
+      (response) => {
+        // A middleware that answers itself returns its response, as Hono's composer expects.
+        if (response instanceof Response && !c.finalized) c.res = response;
+      },
+      (error: unknown) => answer(c, error),
+    );
+  };
+  return (c, next) => layer(0, c, next);
 }

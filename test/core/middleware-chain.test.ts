@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Hono, type MiddlewareHandler } from 'hono';
-import { chainMiddleware } from '../../src/core/middleware-chain.ts';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { chainMiddleware, layeredMiddleware } from '../../src/core/middleware-chain.ts';
 
 const appWith = (chain: MiddlewareHandler, seen: string[]) =>
   new Hono()
@@ -11,17 +11,21 @@ const appWith = (chain: MiddlewareHandler, seen: string[]) =>
     })
     .onError((error, c) => c.text(`error: ${error.message}`, 500));
 
+/** A middleware that notes when it runs, and the status it sees after `next()`. */
+const step =
+  (name: string, seen: string[]): MiddlewareHandler =>
+  async (c, next) => {
+    seen.push(`${name} before`);
+    await next();
+    seen.push(`${name} after ${c.res.status}`);
+  };
+
 describe('chainMiddleware', () => {
   test('runs each in order around the handler, and each sees the answer after', async () => {
     const seen: string[] = [];
-    const step =
-      (name: string): MiddlewareHandler =>
-      async (c, next) => {
-        seen.push(`${name} before`);
-        await next();
-        seen.push(`${name} after ${c.res.status}`);
-      };
-    const res = await appWith(chainMiddleware([step('a'), step('b')]), seen).request('/');
+    const res = await appWith(chainMiddleware([step('a', seen), step('b', seen)]), seen).request(
+      '/',
+    );
     assert.equal(await res.text(), 'handled');
     assert.deepEqual(seen, ['a before', 'b before', 'handler', 'b after 200', 'a after 200']);
   });
@@ -47,5 +51,76 @@ describe('chainMiddleware', () => {
     const res = await appWith(chainMiddleware([fail]), seen).request('/');
     assert.equal(await res.text(), 'error: no');
     assert.deepEqual(seen, []);
+  });
+});
+
+describe('layeredMiddleware', () => {
+  const answerError = (error: Error, c: Context) => c.text(`answered: ${error.message}`, 500);
+  const appAround = (layered: MiddlewareHandler, seen: string[]) =>
+    new Hono()
+      .use(layered)
+      .get('/', (c) => {
+        seen.push('handler');
+        return c.text('handled');
+      })
+      .onError((error, c) => c.text(`app error: ${error.message}`, 500));
+  const outer = (seen: string[]): MiddlewareHandler => {
+    const step =
+      (name: string): MiddlewareHandler =>
+      async (c, next) => {
+        seen.push(`${name} before`);
+        await next();
+        seen.push(`${name} after ${c.res.status} ${await c.res.clone().text()}`);
+      };
+    return step('outer');
+  };
+
+  test('runs each in order around the rest of the app, as layers of it would', async () => {
+    const seen: string[] = [];
+    const inner = layeredMiddleware([step('a', seen), step('b', seen)], answerError);
+    const res = await appAround((c, next) => inner(c, next), seen).request('/');
+    assert.equal(await res.text(), 'handled');
+    assert.deepEqual(seen, ['a before', 'b before', 'handler', 'b after 200', 'a after 200']);
+  });
+
+  test('an error thrown or rejected by one is answered there: those before it see the answer', async () => {
+    const thrower: MiddlewareHandler = () => {
+      throw new Error('thrown');
+    };
+    const rejecter: MiddlewareHandler = async () => {
+      throw new Error('rejected');
+    };
+    for (const [fail, message] of [
+      [thrower, 'thrown'],
+      [rejecter, 'rejected'],
+    ] as const) {
+      const seen: string[] = [];
+      const inner = layeredMiddleware([outer(seen), fail], answerError);
+      const res = await appAround((c, next) => inner(c, next), seen).request('/');
+      assert.equal(res.status, 500);
+      assert.deepEqual(seen, ['outer before', `outer after 500 answered: ${message}`]);
+    }
+  });
+
+  test('one that answers itself is the answer; what is thrown that is no Error goes on up', async () => {
+    const seen: string[] = [];
+    const refuse: MiddlewareHandler = async (c) => c.text('refused', 403);
+    const inner = layeredMiddleware([outer(seen), refuse], answerError);
+    const res = await appAround((c, next) => inner(c, next), seen).request('/');
+    assert.equal(res.status, 403);
+    assert.deepEqual(seen, ['outer before', 'outer after 403 refused']);
+
+    const odd = layeredMiddleware(
+      [
+        () => {
+          throw 'not an error';
+        },
+      ],
+      answerError,
+    );
+    await assert.rejects(
+      async () => appAround((c, next) => odd(c, next), []).request('/'),
+      (thrown: unknown) => thrown === 'not an error',
+    );
   });
 });
