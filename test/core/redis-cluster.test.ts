@@ -3,8 +3,8 @@
  * from the machine's redis-server, the app and a worker built on them. Queues and job events
  * (an export followed over SSE and resumed with Last-Event-ID), rate limits, the login
  * throttle, caches, revocation messages and shared flights between two processes' worth of
- * dependencies (the AI gateway's own: test/modules/ai/redis-cluster.test.ts). The keys must
- * land on more than one node, or the cluster proved nothing.
+ * dependencies (the AI gateway's are in its own tests). The keys must land on more than one
+ * node, or the cluster proved nothing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
