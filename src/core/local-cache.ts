@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { ttlCache } from './ttl-cache.ts';
 
 /**
  * A per-process read-through cache: least-recently-used entries go first past `max`, each
@@ -30,7 +30,7 @@ export interface LocalCacheOptions<V> {
 
 export function localCache<V>(options: LocalCacheOptions<V>): LocalCache<V> {
   // Values are boxed: lru-cache stores no null or undefined, and "not found" is an answer.
-  const entries = new LRUCache<string, { value: V }>({ max: options.max, ttl: options.ttlMs });
+  const entries = ttlCache<string, { value: V }>({ max: options.max, ttlMs: options.ttlMs });
   const loading = new Map<string, Promise<V>>();
   // Bumped by every invalidation; a load that began under an older one is not kept.
   let generation = 0;

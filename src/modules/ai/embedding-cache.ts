@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../core/logger.ts';
 import type { Redis } from '../../core/redis.ts';
+import { ttlCache } from '../../core/ttl-cache.ts';
 
 /**
  * Vectors by input, kept for a while. An embedding is deterministic (a model gives one text
@@ -70,7 +70,7 @@ export function redisEmbeddingCache(redis: Redis, logger: Logger): EmbeddingCach
 }
 
 export function memoryEmbeddingCache(): EmbeddingCache {
-  const vectors = new LRUCache<string, Float32Array>({ max: 10_000, ttl: 3_600_000 });
+  const vectors = ttlCache<string, Float32Array>({ max: 10_000, ttlMs: 3_600_000 });
   return {
     async getMany(keys) {
       return keys.map((key) => vectors.get(key));

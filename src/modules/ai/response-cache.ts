@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../core/logger.ts';
 import type { Redis } from '../../core/redis.ts';
+import { ttlCache } from '../../core/ttl-cache.ts';
 import {
   ChatCompletion,
   type ChatCompletionRequest,
@@ -70,11 +70,7 @@ export function redisResponseCache(redis: Redis, logger: Logger): ResponseCache 
 }
 
 export function memoryResponseCache(): ResponseCache {
-  const answers = new LRUCache<string, Completion>({
-    max: 1_000,
-    ttlAutopurge: false,
-    ttl: 3_600_000,
-  });
+  const answers = ttlCache<string, Completion>({ max: 1_000, ttlMs: 3_600_000 });
   return {
     async get(key) {
       return answers.get(key);

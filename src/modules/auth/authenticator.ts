@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../core/clock.ts';
 import type { Database } from '../../core/db/database.ts';
 import type { InvalidationBus } from '../../core/invalidation-bus.ts';
@@ -7,6 +6,7 @@ import type { Logger } from '../../core/logger.ts';
 import type { AccessTokenCodec } from '../../core/security/access-tokens.ts';
 import type { Authenticator, AuthResult, CredentialChange } from '../../core/security/principal.ts';
 import type { Role, Scope, ScopeCatalog } from '../../core/security/scopes.ts';
+import { ttlCache } from '../../core/ttl-cache.ts';
 import {
   API_KEY_PREFIX,
   type ApiKey,
@@ -78,7 +78,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     },
   });
   // Unknown keys are remembered apart, so a flood of made-up keys cannot evict real ones.
-  const unknownKeys = new LRUCache<string, true>({ max: 1_000, ttl: cacheTtlMs });
+  const unknownKeys = ttlCache<string, true>({ max: 1_000, ttlMs: cacheTtlMs });
   const keys = localCache<ApiKey | null>({
     max: CACHED_ENTRIES,
     ttlMs: cacheTtlMs,
@@ -98,7 +98,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       return userId === undefined ? 'ended' : { userId };
     },
   });
-  const lastTouched = new LRUCache<string, true>({ max: CACHED_ENTRIES, ttl: TOUCH_INTERVAL_MS });
+  const lastTouched = ttlCache<string, true>({ max: CACHED_ENTRIES, ttlMs: TOUCH_INTERVAL_MS });
 
   function apply(change: CredentialChange): void {
     if ('userId' in change) {
