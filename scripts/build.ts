@@ -19,8 +19,10 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type OutputFile, type Plugin } from 'esbuild';
+import { MODULE_REPLACEMENTS } from '../src/module-replacements.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -71,6 +73,26 @@ const SELF_LOCATION =
 
 const packageOf = (path: string): string | undefined =>
   /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules\/)/.exec(path)?.[1];
+
+/** Bundles our replacements of dependencies' files in their place, as `src/preload.ts` loads them. */
+function moduleReplacements(): Plugin {
+  const replacements = new Map(
+    MODULE_REPLACEMENTS.map((entry) => [
+      fileURLToPath(entry.original),
+      fileURLToPath(entry.replacement),
+    ]),
+  );
+  return {
+    name: 'module-replacements',
+    setup(buildApi) {
+      // Relative imports only: a package imports its own files so.
+      buildApi.onResolve({ filter: /^\.\.?\// }, ({ path, resolveDir }) => {
+        const replacement = replacements.get(resolve(resolveDir, path));
+        return replacement ? { path: replacement } : undefined;
+      });
+    },
+  };
+}
 
 /**
  * Rewrites our own files' `import.meta.url`, `.filename` and `.dirname` to their source
@@ -152,7 +174,7 @@ export async function buildBundle(options: BuildOptions = {}): Promise<void> {
         "const __dirname = __bundlePath(new URL('.', import.meta.url));",
       ].join('\n'),
     },
-    plugins: [sourceLocations(outdir, selfLocating)],
+    plugins: [moduleReplacements(), sourceLocations(outdir, selfLocating)],
     logLevel: 'warning',
     write: false,
   });

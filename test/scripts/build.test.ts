@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { asciiOnly, buildBundle } from '../../scripts/build.ts';
+import { MODULE_REPLACEMENTS } from '../../src/module-replacements.ts';
 import { createTestUser } from '../support/auth.ts';
 import { TEST_DATABASE_URL } from '../support/database.ts';
 import { createTestDeps, type TestDeps } from '../support/deps.ts';
@@ -161,6 +163,16 @@ describe('the build', () => {
   mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
   const scratch = mkdtempSync(join(ROOT, 'node_modules/.cache/build-test-'));
   after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test("bundles our replacements of dependencies' files in their place (decision 086)", () => {
+    const bundle = readFileSync(join(ROOT, 'dist/server.js'), 'utf8');
+    for (const { original, replacement } of MODULE_REPLACEMENTS) {
+      // esbuild heads each module it bundles with its path, from the working folder.
+      const path = (url: string) => `// ${relative(ROOT, fileURLToPath(url))}\n`;
+      assert.ok(bundle.includes(path(replacement)), `${path(replacement)} bundled`);
+      assert.ok(!bundle.includes(path(original)), `${path(original)} left out`);
+    }
+  });
 
   test('writes pure ASCII: code escaped, and comments keeping their length in UTF-16 units', async () => {
     const text = 'caf\u00e9 \u2192 \u{1f600}';
