@@ -2,6 +2,7 @@ import { createRoute, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
 import { chainMiddleware } from './middleware-chain.ts';
+import { setAnswerHeader } from './node-response.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, ProblemSchema, statusTitle } from './problem.ts';
 import { byClientAddress, byPrincipal, rateLimit } from './rate-limit/rate-limit-middleware.ts';
 import type { RateLimitPolicy } from './rate-limit/rate-limiter.ts';
@@ -103,13 +104,16 @@ interface OperationConfig extends Omit<RouteConfig, 'path' | 'middleware' | 'sec
 
 type RouteEnv<C> = C extends { auth: AuthRequirement } ? AuthedEnv : AppEnv;
 
-/** `Deprecation` (and `Sunset`, RFC 8594) on every answer of a deprecated operation. */
+/**
+ * `Deprecation` (and `Sunset`, RFC 8594) on every answer of a deprecated operation: set
+ * before the rest runs, so a refusal (401, 429) or an error answer carries them too.
+ */
 const announceDeprecation = (sunset: string | undefined): MiddlewareHandler<AppEnv> => {
   const sunsetDate = sunset ? new Date(`${sunset}T00:00:00Z`).toUTCString() : undefined;
-  return async function announceDeprecation(c, next) {
-    await next();
-    c.res.headers.set('deprecation', 'true');
-    if (sunsetDate) c.res.headers.set('sunset', sunsetDate);
+  return function announceDeprecation(c, next) {
+    setAnswerHeader(c, 'deprecation', 'true');
+    if (sunsetDate) setAnswerHeader(c, 'sunset', sunsetDate);
+    return next();
   };
 };
 
