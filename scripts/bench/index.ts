@@ -18,8 +18,9 @@
  * BENCH_ variables still apply.
  *
  * `npm run bench -- --soak` (or BENCH_SOAK_SECONDS=600) runs the soak instead: the mixed
- * workload against the full server for BENCH_SOAK_SECONDS (600), RSS sampled every
- * BENCH_SOAK_SAMPLE_SECONDS (10), growth measured from BENCH_SOAK_WARMUP_SECONDS (60) on.
+ * workload against the full server for BENCH_SOAK_SECONDS (600), RSS and the rate sampled
+ * every BENCH_SOAK_SAMPLE_SECONDS (10), growth and slowing measured from
+ * BENCH_SOAK_WARMUP_SECONDS (60) on.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -116,6 +117,8 @@ const AIMS = {
   jobs: 0.85,
   /** RSS growth over the soak, from the end of its warm-up. */
   soakGrowth: 0.05,
+  /** The soak's rate in the second half after its warm-up, as a share of the first half's. */
+  soakRate: 0.9,
   /** What the gateway adds to the upstream's p50, streamed (first token) or not. */
   gatewayAddedMs: 1,
 };
@@ -364,7 +367,7 @@ async function soak(session: Session) {
     sampleSeconds: SOAK.sampleSeconds,
     onSample: (sample) =>
       log(
-        `soak ${sample.atSeconds} s: RSS ${fmt.mb(sample.rssMb)}, heap used ${sample.heapUsedMb === undefined ? '?' : fmt.mb(sample.heapUsedMb)}`,
+        `soak ${sample.atSeconds} s: RSS ${fmt.mb(sample.rssMb)}, heap used ${sample.heapUsedMb === undefined ? '?' : fmt.mb(sample.heapUsedMb)}, ${sample.requestsPerSecond === undefined ? '?' : fmt.int(sample.requestsPerSecond)} req/s`,
       ),
   });
   const exitCode = await app.stop();
@@ -387,14 +390,16 @@ async function soak(session: Session) {
       `${sample.atSeconds} s${sample === result.warm ? ' (warm)' : ''}${sample === result.end ? ' (end)' : ''}`,
       fmt.mb(sample.rssMb),
       sample.heapUsedMb === undefined ? '?' : fmt.mb(sample.heapUsedMb),
+      sample.requestsPerSecond === undefined ? '' : fmt.int(sample.requestsPerSecond),
     ]),
     [
       `${result.after.atSeconds} s (after the load)`,
       fmt.mb(result.after.rssMb),
       result.after.heapUsedMb === undefined ? '?' : fmt.mb(result.after.heapUsedMb),
+      '',
     ],
   ];
-  console.log(table(['time', 'RSS', 'heap used'], rows));
+  console.log(table(['time', 'RSS', 'heap used', 'req/s since the sample before'], rows));
   console.log('');
   const { warm, end } = result;
   const summary: string[][] = [];
@@ -416,7 +421,18 @@ async function soak(session: Session) {
         '—',
       ]);
     }
-  } else {
+  }
+  const { rates } = result;
+  if (rates) {
+    const kept = rates.second / rates.first;
+    summary.push([
+      "req/s after the warm-up, its second half's median against its first's",
+      `${fmt.int(rates.first)} → ${fmt.int(rates.second)}: ${fmt.pct(kept)}`,
+      `>= ${fmt.pct(AIMS.soakRate)}`,
+      kept >= AIMS.soakRate ? 'met' : 'NOT MET',
+    ]);
+  }
+  if (!(warm && end && end !== warm)) {
     summary.push([
       'RSS growth',
       'too short to tell: no sample after the warm-up',

@@ -1,10 +1,13 @@
 /**
  * The soak of `npm run bench -- --soak`: the mixed workload against the full server for a
- * long while (10 minutes unless told), its memory sampled every few seconds, to show whether
- * it keeps growing once warm.
+ * long while (10 minutes unless told), its memory and its rate sampled every few seconds, to
+ * show whether it keeps growing, or slowing down, once warm: a cost that grows with the
+ * requests a process has served (postgres.js's pool queue did, decision 086) shows as a
+ * rate that falls from one sample to the next.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningTarget } from './processes.ts';
+import { median } from './report.ts';
 import type { BenchLoad } from './scenarios.ts';
 import { runWrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
@@ -14,6 +17,10 @@ export interface SoakSample {
   rssMb: number;
   /** V8 heap in use, from the server's /metrics; undefined if it could not be read. */
   heapUsedMb: number | undefined;
+  /** Requests answered so far (the HTTP duration histogram's counts), from /metrics. */
+  answered: number | undefined;
+  /** Requests answered a second since the sample before. */
+  requestsPerSecond: number | undefined;
 }
 
 export interface SoakResult {
@@ -26,16 +33,29 @@ export interface SoakResult {
   warm: SoakSample | undefined;
   /** The last sample under load. */
   end: SoakSample | undefined;
+  /**
+   * The median rate of the samples after the warm-up, in their first half and in their
+   * second: a process that slows as it serves answers fewer in the second.
+   */
+  rates: { first: number; second: number } | undefined;
 }
 
-async function heapUsedMb(baseUrl: string): Promise<number | undefined> {
+const ANSWERED = /^http_request_duration_seconds_count(?:\{[^}]*\})? ([\d.e+]+)$/gm;
+
+async function readMetrics(
+  baseUrl: string,
+): Promise<{ heapUsedMb: number | undefined; answered: number | undefined }> {
   try {
     const response = await fetch(`${baseUrl}/metrics`);
     const text = await response.text();
-    const match = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec(text);
-    return match ? Number(match[1]) / 1e6 : undefined;
+    const heap = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)/m.exec(text);
+    const counts = Array.from(text.matchAll(ANSWERED), (match) => Number(match[1]));
+    return {
+      heapUsedMb: heap ? Number(heap[1]) / 1e6 : undefined,
+      answered: counts.length > 0 ? counts.reduce((sum, count) => sum + count, 0) : undefined,
+    };
   } catch {
-    return undefined;
+    return { heapUsedMb: undefined, answered: undefined };
   }
 }
 
@@ -48,12 +68,22 @@ export async function runSoak(options: {
   onSample?: (sample: SoakSample) => void;
 }): Promise<SoakResult> {
   const { app, wrk } = options;
+  let previous: { at: number; answered: number } | undefined;
   const sample = async (began: number): Promise<SoakSample> => {
-    const [memory, heap] = await Promise.all([app.memory(), heapUsedMb(app.baseUrl)]);
+    const [memory, metrics] = await Promise.all([app.memory(), readMetrics(app.baseUrl)]);
+    const at = performance.now();
+    const { answered } = metrics;
+    const requestsPerSecond =
+      answered !== undefined && previous
+        ? ((answered - previous.answered) * 1_000) / (at - previous.at)
+        : undefined;
+    previous = answered === undefined ? undefined : { at, answered };
     return {
-      atSeconds: Math.round((performance.now() - began) / 1_000),
+      atSeconds: Math.round((at - began) / 1_000),
       rssMb: memory.rssMb,
-      heapUsedMb: heap,
+      heapUsedMb: metrics.heapUsedMb,
+      answered,
+      requestsPerSecond,
     };
   };
   const began = performance.now();
@@ -77,5 +107,20 @@ export async function runSoak(options: {
   const after = await sample(began);
   const warm = samples.find((taken) => taken.atSeconds >= options.warmupSeconds);
   const end = samples.at(-1);
-  return { wrk: result, samples, after, warm, end };
+  return { wrk: result, samples, after, warm, end, rates: ratesOf(samples, warm) };
+}
+
+function ratesOf(
+  samples: readonly SoakSample[],
+  warm: SoakSample | undefined,
+): SoakResult['rates'] {
+  if (!warm) return undefined;
+  // The rate a sample carries is of the interval before it: from the one after warm on.
+  const rates = samples
+    .slice(samples.indexOf(warm) + 1)
+    .map((taken) => taken.requestsPerSecond)
+    .filter((rate) => rate !== undefined);
+  if (rates.length < 2) return undefined;
+  const half = Math.floor(rates.length / 2);
+  return { first: median(rates.slice(0, half)), second: median(rates.slice(-half)) };
 }
