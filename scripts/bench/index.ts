@@ -421,7 +421,15 @@ async function soak(session: Session) {
         '—',
       ]);
     }
+  } else {
+    summary.push([
+      'RSS growth',
+      'too short to tell: no sample after the warm-up',
+      `< ${fmt.pct(AIMS.soakGrowth)}`,
+      '—',
+    ]);
   }
+  // Rates exist only with samples after the warm-up, so after the RSS rows above.
   const { rates } = result;
   if (rates) {
     const kept = rates.second / rates.first;
@@ -430,14 +438,6 @@ async function soak(session: Session) {
       `${fmt.int(rates.first)} → ${fmt.int(rates.second)}: ${fmt.pct(kept)}`,
       `>= ${fmt.pct(AIMS.soakRate)}`,
       kept >= AIMS.soakRate ? 'met' : 'NOT MET',
-    ]);
-  }
-  if (!(warm && end && end !== warm)) {
-    summary.push([
-      'RSS growth',
-      'too short to tell: no sample after the warm-up',
-      `< ${fmt.pct(AIMS.soakGrowth)}`,
-      '—',
     ]);
   }
   console.log('Summary');

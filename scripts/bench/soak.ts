@@ -17,9 +17,7 @@ export interface SoakSample {
   rssMb: number;
   /** V8 heap in use, from the server's /metrics; undefined if it could not be read. */
   heapUsedMb: number | undefined;
-  /** Requests answered so far (the HTTP duration histogram's counts), from /metrics. */
-  answered: number | undefined;
-  /** Requests answered a second since the sample before. */
+  /** Requests answered a second since the sample before (/metrics' HTTP histogram counts). */
   requestsPerSecond: number | undefined;
 }
 
@@ -82,7 +80,6 @@ export async function runSoak(options: {
       atSeconds: Math.round((at - began) / 1_000),
       rssMb: memory.rssMb,
       heapUsedMb: metrics.heapUsedMb,
-      answered,
       requestsPerSecond,
     };
   };
