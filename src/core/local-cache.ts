@@ -13,6 +13,12 @@ import { ttlCache } from './ttl-cache.ts';
  */
 export interface LocalCache<V> {
   get(key: string): Promise<V>;
+  /**
+   * The cached value, boxed (a value may be `null`), without loading it: `undefined` when
+   * it is not cached. For a caller that answers at once when it can: an `await` of what is
+   * already known still costs a turn of the microtask queue and its allocations.
+   */
+  peek(key: string): { value: V } | undefined;
   delete(key: string): void;
   /** Deletes every entry whose value matches, e.g. all entries of one user. */
   deleteWhere(matches: (value: V) => boolean): void;
@@ -60,6 +66,9 @@ export function localCache<V>(options: LocalCacheOptions<V>): LocalCache<V> {
       );
       loading.set(key, load);
       return load;
+    },
+    peek(key) {
+      return entries.get(key);
     },
     delete(key) {
       invalidated();

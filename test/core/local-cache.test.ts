@@ -26,6 +26,24 @@ function controlledLoad() {
 }
 
 describe('the local cache', () => {
+  test('peek answers what is cached, boxed, and never loads', async () => {
+    const source = controlledLoad();
+    const cache = localCache<string | null>({ max: 10, ttlMs: 60_000, load: source.load });
+    assert.equal(cache.peek('k'), undefined, 'nothing cached yet');
+    assert.deepEqual(source.calls, [], 'peek does not load');
+    const loaded = cache.get('k');
+    assert.equal(cache.peek('k'), undefined, 'a load under way is not an answer yet');
+    source.release();
+    await loaded;
+    assert.deepEqual(cache.peek('k'), { value: 'k@0' });
+    const nulls = localCache<string | null>({ max: 10, ttlMs: 60_000, load: async () => null });
+    await nulls.get('gone');
+    assert.deepEqual(nulls.peek('gone'), { value: null }, 'a cached null is an answer');
+    cache.delete('k');
+    assert.equal(cache.peek('k'), undefined, 'deleted');
+    assert.deepEqual(source.calls, ['k']);
+  });
+
   test('concurrent misses for one key make one load', async () => {
     const source = controlledLoad();
     const cache = localCache({ max: 10, ttlMs: 60_000, load: source.load });
@@ -63,6 +81,7 @@ describe('the local cache', () => {
     assert.equal(await cache.get('k'), 1);
     assert.equal(await cache.get('k'), 1);
     await sleep(60);
+    assert.equal(cache.peek('k'), undefined, 'peek does not answer an expired entry');
     assert.equal(await cache.get('k'), 2);
   });
 

@@ -52,6 +52,31 @@ describe('chainMiddleware', () => {
     assert.equal(await res.text(), 'error: no');
     assert.deepEqual(seen, []);
   });
+
+  test('one that throws at once, not async, rejects the next() of the one before it', async () => {
+    const seen: string[] = [];
+    const outer: MiddlewareHandler = async (_c, next) => {
+      try {
+        await next();
+      } catch (error) {
+        seen.push(`outer caught ${error instanceof Error ? error.message : error}`);
+        throw error;
+      }
+    };
+    // A plain function's throw reaches `outer` as its next() rejecting; a next() that threw
+    // at once instead would escape a middleware that chains `next().then(…)`.
+    const nextOf: MiddlewareHandler = (_c, next) => {
+      const pending = next();
+      seen.push(`next() gave a ${pending instanceof Promise ? 'promise' : 'throw'}`);
+      return pending;
+    };
+    const throwsAtOnce: MiddlewareHandler = () => {
+      throw new Error('at once');
+    };
+    const res = await appWith(chainMiddleware([outer, nextOf, throwsAtOnce]), seen).request('/');
+    assert.equal(await res.text(), 'error: at once');
+    assert.deepEqual(seen, ['next() gave a promise', 'outer caught at once']);
+  });
 });
 
 describe('layeredMiddleware', () => {

@@ -233,7 +233,7 @@ describe('on a Redis Cluster of three primaries', () => {
     const windows = onEachNode((window) => `reservation:tick-${run}:${window}`);
     const plain = onEachNode((key) => `tick-${run}:${key}`);
     // The other commands go first, so a script routed by its count joins their pipeline.
-    const sameTick = <T>(scripts: () => Promise<T>[]) =>
+    const sameTick = <T>(scripts: () => (T | Promise<T>)[]) =>
       Promise.allSettled([
         ...plain.map((key) => redis.set(`tick-${run}:${key}`, '1')),
         ...scripts(),

@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { AppEnv } from '../app-env.ts';
 import { clientAddress } from '../client-address.ts';
 import { setAnswerHeader } from '../node-response.ts';
@@ -43,33 +43,50 @@ export function rateLimit<E extends AppEnv>(
   policy: RateLimitPolicy | 'default',
   subjectOf: (c: Context<E>) => string,
 ): MiddlewareHandler<E> {
-  return async function rateLimit(c, next) {
+  // Not async: a hit answered from a lease goes on to `next` in the same turn (decision 088).
+  return function rateLimit(c, next) {
     const fallback: RateLimitPolicy = c.get('defaultRateLimit');
     const applied = policy === 'default' ? fallback : policy;
-    let result: RateLimitOutcome;
-    try {
-      result = await c.get('rateLimiter').hit(applied, subjectOf(c));
-    } catch (error) {
-      if (error instanceof RateLimiterUnavailableError) {
-        throw new ProblemError(503, {
-          detail: 'Rate limiting is unavailable; retry shortly',
-          headers: { 'retry-after': '5' },
-        });
-      }
-      throw error;
+    const result = c.get('rateLimiter').hit(applied, subjectOf(c));
+    if (result instanceof Promise) {
+      return result.then(
+        (counted) => admit(c, next, applied, counted),
+        (error: unknown) => {
+          throw unavailable(error);
+        },
+      );
     }
-    // Uncounted (Redis down, failing open): no figures rather than made-up ones.
-    if (result.uncounted) return next();
-    const headers = rateLimitHeaders(applied, result.remaining, result.resetSeconds);
-    if (!result.allowed) {
-      throw new ProblemError(429, {
-        detail: `Rate limit "${applied.name}" reached: ${applied.limit} requests per ${applied.windowSeconds} s`,
-        headers: { ...headers, 'retry-after': String(result.resetSeconds) },
-      });
-    }
-    // Set before the handler runs, so an error answer carries them too.
-    setAnswerHeader(c, 'ratelimit-policy', headers['ratelimit-policy']);
-    setAnswerHeader(c, 'ratelimit', headers.ratelimit);
-    await next();
+    return admit(c, next, applied, result);
   };
+}
+
+/** Lets the request on, with where its caller stands, or refuses it with 429. */
+function admit(
+  c: Context,
+  next: Next,
+  applied: RateLimitPolicy,
+  result: RateLimitOutcome,
+): Promise<void> {
+  // Uncounted (Redis down, failing open): no figures rather than made-up ones.
+  if (result.uncounted) return next();
+  const headers = rateLimitHeaders(applied, result.remaining, result.resetSeconds);
+  if (!result.allowed) {
+    throw new ProblemError(429, {
+      detail: `Rate limit "${applied.name}" reached: ${applied.limit} requests per ${applied.windowSeconds} s`,
+      headers: { ...headers, 'retry-after': String(result.resetSeconds) },
+    });
+  }
+  // Set before the handler runs, so an error answer carries them too.
+  setAnswerHeader(c, 'ratelimit-policy', headers['ratelimit-policy']);
+  setAnswerHeader(c, 'ratelimit', headers.ratelimit);
+  return next();
+}
+
+/** A limiter that refuses when Redis fails answers 503; any other error stays as it is. */
+function unavailable(error: unknown): unknown {
+  if (!(error instanceof RateLimiterUnavailableError)) return error;
+  return new ProblemError(503, {
+    detail: 'Rate limiting is unavailable; retry shortly',
+    headers: { 'retry-after': '5' },
+  });
 }

@@ -20,9 +20,13 @@ export interface RateLimitOutcome {
   resetSeconds: number;
 }
 
-/** Counts hits per policy and caller. */
+/**
+ * Counts hits per policy and caller. A hit answered from what the process already holds (a
+ * lease, its own memory) comes back as it is, not in a promise: most hits of a busy caller,
+ * each spared a turn of the microtask queue (decision 088).
+ */
 export interface RateLimiter {
-  hit(policy: RateLimitPolicy, subject: string): Promise<RateLimitOutcome>;
+  hit(policy: RateLimitPolicy, subject: string): RateLimitOutcome | Promise<RateLimitOutcome>;
 }
 
 // One round trip for the hits of an event-loop turn, atomic: every process shares the
@@ -193,8 +197,29 @@ export function redisRateLimiter(
   );
 
   let lastWarning = 0;
+  const takeOrFail = async (key: string, policy: RateLimitPolicy): Promise<RateLimitOutcome> => {
+    try {
+      return await take({ key, policy });
+    } catch (error) {
+      options.onFailure?.();
+      if (Date.now() - lastWarning > 10_000) {
+        lastWarning = Date.now();
+        options.logger.warn(
+          { err: error, policy: policy.name },
+          `rate limiter unavailable; ${options.onError === 'allow' ? 'allowing' : 'refusing'} requests`,
+        );
+      }
+      if (options.onError === 'deny') throw new RateLimiterUnavailableError();
+      return {
+        allowed: true,
+        uncounted: true,
+        remaining: policy.limit,
+        resetSeconds: policy.windowSeconds,
+      };
+    }
+  };
   return {
-    async hit(policy, subject) {
+    hit(policy, subject) {
       const key = `ratelimit:${policy.name}:${subject}`;
       const lease = leases.get(key);
       if (lease && lease.left > 0) {
@@ -204,25 +229,7 @@ export function redisRateLimiter(
           return outcome(policy, lease.count - lease.left, lease.expiresAt - now);
         }
       }
-      try {
-        return await take({ key, policy });
-      } catch (error) {
-        options.onFailure?.();
-        if (Date.now() - lastWarning > 10_000) {
-          lastWarning = Date.now();
-          options.logger.warn(
-            { err: error, policy: policy.name },
-            `rate limiter unavailable; ${options.onError === 'allow' ? 'allowing' : 'refusing'} requests`,
-          );
-        }
-        if (options.onError === 'deny') throw new RateLimiterUnavailableError();
-        return {
-          allowed: true,
-          uncounted: true,
-          remaining: policy.limit,
-          resetSeconds: policy.windowSeconds,
-        };
-      }
+      return takeOrFail(key, policy);
     },
   };
 }
@@ -238,7 +245,7 @@ export class RateLimiterUnavailableError extends Error {
 export function memoryRateLimiter(now: () => number = Date.now): RateLimiter {
   const windows = new Map<string, { count: number; resetAt: number }>();
   return {
-    async hit(policy, subject) {
+    hit(policy, subject) {
       const key = `${policy.name}:${subject}`;
       const at = now();
       let window = windows.get(key);
@@ -262,7 +269,7 @@ export function memoryRateLimiter(now: () => number = Date.now): RateLimiter {
  */
 export function unlimitedRateLimiter(): RateLimiter {
   return {
-    async hit(policy) {
+    hit(policy) {
       return { allowed: true, remaining: policy.limit, resetSeconds: policy.windowSeconds };
     },
   };

@@ -34,7 +34,12 @@ export type CredentialChange =
 
 /** Turns request credentials into a principal. Built by `createDeps`; tests swap it freely. */
 export interface Authenticator {
-  authenticate(credentials: Credentials): Promise<AuthResult>;
+  /**
+   * A credential whose checks are all cached is answered as it is, not in a promise: an
+   * `await` of what is known costs a turn of the microtask queue on every request
+   * (decision 088).
+   */
+  authenticate(credentials: Credentials): AuthResult | Promise<AuthResult>;
   /**
    * Call after changing what `change` names: this process stops trusting its cached copy
    * at once, every other API process within moments (through Redis when there is one).

@@ -1,8 +1,8 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { RequestVariables } from '../app-env.ts';
 import { requestHeader } from '../node-response.ts';
 import { ProblemError } from '../problem.ts';
-import type { Principal } from './principal.ts';
+import type { AuthResult, Principal } from './principal.ts';
 import type { Scope } from './scopes.ts';
 
 export interface AuthedEnv {
@@ -28,30 +28,43 @@ const REASONS = {
  * `c.get('principal')`.
  */
 export function requireAuth(scopes: readonly Scope[]): MiddlewareHandler<AuthedEnv> {
-  return async function requireAuth(c, next) {
-    const result = await c.get('auth').authenticate({
+  // Not async: a credential the process has cached is answered in the same turn, and the
+  // request goes on to `next` without waiting on a promise (decision 088).
+  return function requireAuth(c, next) {
+    const result = c.get('auth').authenticate({
       // Read from Node's own headers: through `c.req.header`, the first header read builds
       // the request's whole web `Headers` (see `requestHeader`).
       authorization: requestHeader(c, 'authorization'),
       apiKey: requestHeader(c, 'x-api-key'),
     });
-    if (!result.ok) {
-      const error = result.reason === 'missing' ? '' : ', error="invalid_token"';
-      throw new ProblemError(401, {
-        detail: REASONS[result.reason],
-        headers: { 'www-authenticate': `${CHALLENGE}${error}` },
-      });
-    }
-    const missing = scopes.filter((scope) => !result.principal.scopes.has(scope));
-    if (missing.length > 0) {
-      throw new ProblemError(403, {
-        detail: `Missing scope: ${missing.join(' ')}`,
-        headers: {
-          'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${scopes.join(' ')}"`,
-        },
-      });
-    }
-    c.set('principal', result.principal);
-    await next();
+    if (result instanceof Promise) return result.then((settled) => admit(c, next, scopes, settled));
+    return admit(c, next, scopes, result);
   };
+}
+
+/** Lets the request on as the principal, or refuses it with 401 or 403. */
+function admit(
+  c: Context<AuthedEnv>,
+  next: Next,
+  scopes: readonly Scope[],
+  result: AuthResult,
+): Promise<void> {
+  if (!result.ok) {
+    const error = result.reason === 'missing' ? '' : ', error="invalid_token"';
+    throw new ProblemError(401, {
+      detail: REASONS[result.reason],
+      headers: { 'www-authenticate': `${CHALLENGE}${error}` },
+    });
+  }
+  const missing = scopes.filter((scope) => !result.principal.scopes.has(scope));
+  if (missing.length > 0) {
+    throw new ProblemError(403, {
+      detail: `Missing scope: ${missing.join(' ')}`,
+      headers: {
+        'www-authenticate': `${CHALLENGE}, error="insufficient_scope", scope="${scopes.join(' ')}"`,
+      },
+    });
+  }
+  c.set('principal', result.principal);
+  return next();
 }

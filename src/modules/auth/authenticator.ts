@@ -25,6 +25,8 @@ interface AccountStatus {
 /** A live session's user (kept so a change to the account drops it), or ended. */
 type SessionStatus = { userId: string } | 'ended';
 
+const BEARER = /^Bearer\s+([A-Za-z0-9_.~+/-]+=*)\s*$/i;
+
 /** `last_used_at` is informative; writing it once a minute per key and process is plenty. */
 const TOUCH_INTERVAL_MS = 60_000;
 const CACHED_ENTRIES = 10_000;
@@ -138,12 +140,39 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return new Set(scopes.forRole(role).filter((scope) => allowed.has(scope)));
   }
 
-  async function viaApiKey(key: string, now: Date): Promise<AuthResult> {
-    const record = await keys.get(hashApiKey(key));
+  // A key's scopes for the account status they were narrowed by, worked out once while both
+  // cached copies last: a new copy of either (reloaded, or changed) is worked out afresh.
+  const keyScopes = new WeakMap<ApiKey, { account: AccountStatus; scopes: ReadonlySet<Scope> }>();
+  function scopesOfKey(record: ApiKey, account: AccountStatus): ReadonlySet<Scope> {
+    const known = keyScopes.get(record);
+    if (known?.account === account) return known.scopes;
+    const narrowed = effectiveScopes(record.scopes, account.role);
+    keyScopes.set(record, { account, scopes: narrowed });
+    return narrowed;
+  }
+
+  /**
+   * A key's record and its account come from the caches when both are there (nearly every
+   * request of a caller), and the answer with them, in this turn; otherwise once loaded.
+   */
+  function viaApiKey(key: string, now: Date): AuthResult | Promise<AuthResult> {
+    const hash = hashApiKey(key);
+    const cached = keys.peek(hash);
+    if (!cached) return keys.get(hash).then((record) => withAccount(record, now));
+    return withAccount(cached.value, now);
+  }
+
+  function withAccount(record: ApiKey | null, now: Date): AuthResult | Promise<AuthResult> {
     if (!record) return { ok: false, reason: 'invalid' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && record.expiresAt <= now) return { ok: false, reason: 'expired' };
-    const account = await accounts.get(record.userId);
+    const cached = accounts.peek(record.userId);
+    if (!cached)
+      return accounts.get(record.userId).then((account) => admitKey(record, account, now));
+    return admitKey(record, cached.value, now);
+  }
+
+  function admitKey(record: ApiKey, account: AccountStatus | null, now: Date): AuthResult {
     if (!account) return { ok: false, reason: 'invalid' };
     if (!account.isActive) return { ok: false, reason: 'inactive' };
     touch(record, now);
@@ -152,19 +181,23 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       principal: {
         userId: record.userId,
         role: account.role,
-        scopes: effectiveScopes(record.scopes, account.role),
+        scopes: scopesOfKey(record, account),
         via: 'api_key',
         credentialId: record.id,
       },
     };
   }
 
-  async function viaToken(authorization: string, now: Date): Promise<AuthResult> {
-    const match = /^Bearer\s+([A-Za-z0-9_.~+/-]+=*)\s*$/i.exec(authorization);
+  function viaAuthorization(authorization: string, now: Date): AuthResult | Promise<AuthResult> {
+    const match = BEARER.exec(authorization);
     if (!match?.[1]) return { ok: false, reason: 'invalid' };
     // OpenAI's clients send their key as a bearer token: an API key is one too.
     if (match[1].startsWith(API_KEY_PREFIX)) return viaApiKey(match[1], now);
-    const claims = await tokens.verify(match[1], now);
+    return viaToken(match[1], now);
+  }
+
+  async function viaToken(token: string, now: Date): Promise<AuthResult> {
+    const claims = await tokens.verify(token, now);
     if (claims === 'expired' || claims === 'invalid') return { ok: false, reason: claims };
     const [account, session] = await Promise.all([
       accounts.get(claims.userId),
@@ -187,10 +220,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   return {
-    async authenticate({ authorization, apiKey }) {
+    authenticate({ authorization, apiKey }) {
       const now = clock.now();
       if (apiKey !== undefined) return viaApiKey(apiKey, now);
-      if (authorization !== undefined) return viaToken(authorization, now);
+      if (authorization !== undefined) return viaAuthorization(authorization, now);
       return { ok: false, reason: 'missing' };
     },
     async forget(change) {

@@ -1,0 +1,59 @@
+/**
+ * The authenticator answers a key it has cached in the same turn, without a promise, and
+ * what it worked out once for a key (its scopes under the account's role) is worked out
+ * again when the account changes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createApp } from '../../../src/app.ts';
+import type { AuthResult } from '../../../src/core/security/principal.ts';
+import { createTestApiKey, createTestUser } from '../../support/auth.ts';
+import { createTestDeps, type TestDeps } from '../../support/deps.ts';
+
+let deps: TestDeps;
+let app: ReturnType<typeof createApp>;
+
+before(async () => {
+  deps = await createTestDeps({ env: { API_KEY_CACHE_TTL_MS: '60000' } });
+  app = createApp(deps);
+});
+after(() => deps.close());
+
+const scopesOf = (result: AuthResult) => (result.ok ? [...result.principal.scopes].sort() : []);
+
+describe('the authenticator', () => {
+  test('a key whose record and account are cached is answered in the same turn', async () => {
+    const owner = await createTestUser(deps);
+    const { key } = await createTestApiKey(deps, owner.user, ['items:read']);
+    for (const credentials of [
+      { authorization: undefined, apiKey: key },
+      { authorization: `Bearer ${key}`, apiKey: undefined },
+    ]) {
+      const first = await deps.auth.authenticate(credentials);
+      assert.deepEqual(scopesOf(first), ['items:read']);
+      const again = deps.auth.authenticate(credentials);
+      assert.ok(!(again instanceof Promise), 'answered without a promise');
+      assert.deepEqual(scopesOf(again), ['items:read']);
+      assert.ok(again.ok && again.principal.userId === owner.user.id);
+    }
+    const unknown = deps.auth.authenticate({ authorization: undefined, apiKey: `${key}x` });
+    assert.ok(unknown instanceof Promise, 'a key not cached is looked up');
+    assert.deepEqual(await unknown, { ok: false, reason: 'invalid' });
+  });
+
+  test('a key’s scopes are narrowed again when its account is demoted', async () => {
+    const admin = await createTestUser(deps, { role: 'admin' });
+    const other = await createTestUser(deps, { role: 'admin' });
+    const { key } = await createTestApiKey(deps, other.user, ['admin', 'items:read']);
+    const credentials = { authorization: undefined, apiKey: key };
+    await deps.auth.authenticate(credentials);
+    assert.deepEqual(scopesOf(await deps.auth.authenticate(credentials)), ['admin', 'items:read']);
+    const res = await app.request(`/v1/users/${other.user.id}`, {
+      method: 'PATCH',
+      headers: { ...admin.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'user' }),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(scopesOf(await deps.auth.authenticate(credentials)), ['items:read']);
+  });
+});
