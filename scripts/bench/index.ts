@@ -21,6 +21,10 @@
  * workload against the full server for BENCH_SOAK_SECONDS (600), RSS and the rate sampled
  * every BENCH_SOAK_SAMPLE_SECONDS (10), growth and slowing measured from
  * BENCH_SOAK_WARMUP_SECONDS (60) on.
+ *
+ * `npm run bench -- --counts` prints, instead of rates, what a request makes: the promises
+ * each server creates and the bytes it allocates a request, under the same load (decision
+ * 088). They move when the code does, not with the machine's speed; BENCH_ONLY applies.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +36,7 @@ import { createTestDatabase, type TestDatabase } from '../../test/support/databa
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
 import { buildBundle } from '../build.ts';
 import { benchAi } from './ai.ts';
+import { counting, countPerRequest, type PerRequest } from './counts.ts';
 import { type LatencyFigures, measureGatewayLatency } from './gateway-latency.ts';
 import { benchJobs, type JobsRun, summarizeJobs, WARMUP_JOBS } from './jobs.ts';
 import {
@@ -60,6 +65,7 @@ import { runSoak } from './soak.ts';
 import { runWrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
 const CI = process.argv.slice(2).includes('--ci');
+const COUNTS = process.argv.slice(2).includes('--counts');
 const STARTUP_RUNS = positiveInt('BENCH_STARTUP_RUNS', CI ? 2 : 5);
 const ROUNDS = positiveInt('BENCH_ROUNDS', 3);
 const WRK: WrkOptions = {
@@ -333,6 +339,55 @@ interface Session {
   running: RunningTarget[];
   began: number;
   loadBefore: number;
+}
+
+/** `--counts`: promises and bytes a request, each variant of each scenario (decision 088). */
+async function counts(session: Session) {
+  const { database, redisPrefix, jwtSecret, running } = session;
+  const seed = await seedBenchData(database.url, jwtSecret);
+  const { targets } = await buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
+  const list = scenarios(seed).filter((scenario) => wanted(scenario.name));
+  // The bench upstream first, for the gateway's scenarios; it is not counted.
+  running.push(await startTarget(targets.upstream));
+  const servers = new Map<AppName, { pid: number; baseUrl: string; countsFile: string }>();
+  for (const name of new Set(list.flatMap((scenario) => scenario.variants.map((v) => v.app)))) {
+    const target = counting(targets[name]);
+    const app = await startTarget(target);
+    running.push(app);
+    servers.set(name, { pid: app.pid, baseUrl: app.baseUrl, countsFile: target.countsFile });
+  }
+  const rows: string[][] = [];
+  for (const scenario of list) {
+    const figures: { label: string; per: PerRequest }[] = [];
+    for (const variant of scenario.variants) {
+      const server = servers.get(variant.app);
+      if (!server) continue;
+      await runWrk(server.baseUrl, variant.request, WARMUP);
+      const per = await countPerRequest(server, variant.request, WRK);
+      figures.push({ label: variant.label, per });
+    }
+    const base = figures.find((figure) => figure.label === scenario.baseline)?.per;
+    for (const { label, per } of figures) {
+      const against =
+        base && label !== scenario.baseline
+          ? `${fmt.times(per.promises / base.promises)} / ${fmt.times(per.bytes / base.bytes)}`
+          : '';
+      rows.push([
+        scenario.name,
+        label,
+        per.promises.toFixed(1),
+        `${(per.bytes / 1_000).toFixed(1)} KB`,
+        against,
+        fmt.int(per.requests),
+      ]);
+    }
+  }
+  console.log(
+    `\n${table(['scenario', 'variant', 'promises', 'allocated', 'promises / bytes against the baseline', 'requests'], rows)}`,
+  );
+  console.log(
+    `  a request's share of what each server made over one ${WRK.durationSeconds} s run (wrk -t${WRK.threads} -c${WRK.connections}, after ${WARMUP.durationSeconds} s of warm-up): promises created (v8.promiseHooks), bytes allocated (V8's sampling heap profiler, collected objects included: one sample every 4 KB); scripts/bench/counts-preload.ts`,
+  );
 }
 
 /** `--soak`: the mixed workload against the full server only, its memory sampled. */
@@ -955,6 +1010,7 @@ async function main() {
   });
   try {
     if (SOAK.on) await soak(session);
+    else if (COUNTS) await counts(session);
     else await bench(session);
   } finally {
     await cleanUp();
