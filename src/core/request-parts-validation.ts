@@ -1,12 +1,13 @@
 import type { Hook, RouteConfig } from '@hono/zod-openapi';
-import type { Context, MiddlewareHandler, Next } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import type { AppEnv } from './app-env.ts';
 import { requestHeader } from './node-response.ts';
 import { headerValues, invalidFields, invalidInput, queryValues } from './validation.ts';
 
-type Part = 'query' | 'param' | 'header' | 'cookie';
+type Part = 'query' | 'param' | 'header' | 'cookie' | 'json';
 type Parsed = z.ZodSafeParseResult<unknown>;
 
 /** A hook a route passes to `openapi()`, answering for invalid input in its own way. */
@@ -95,7 +96,15 @@ function checkPart(
   c: Context<AppEnv>,
   hook: PartsHook | undefined,
 ): Promise<Response | undefined> | undefined {
-  const raw = check.read(c);
+  return checkValue(check, check.read(c), c, hook);
+}
+
+function checkValue(
+  check: PartCheck,
+  raw: unknown,
+  c: Context<AppEnv>,
+  hook: PartsHook | undefined,
+): Promise<Response | undefined> | undefined {
   let parsed: Parsed;
   try {
     parsed = check.schema.safeParse(raw);
@@ -115,7 +124,7 @@ function checkFrom(
   checks: readonly PartCheck[],
   from: number,
   c: Context<AppEnv>,
-  next: Next,
+  next: () => ReturnType<MiddlewareHandler<AppEnv>>,
   hook: PartsHook | undefined,
 ): ReturnType<MiddlewareHandler<AppEnv>> {
   for (let index = from; index < checks.length; index++) {
@@ -128,19 +137,75 @@ function checkFrom(
   return next();
 }
 
+/** zod-openapi's test of a JSON content type, parameters and all (its media-type gate). */
+const JSON_REQUEST = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+/** Hono's validator's test, of the type without its parameters. */
+const JSON_ESSENCE = /^application\/([\w.-]+\+)?json$/i;
+
 /**
- * Validates the query, path, headers and cookies of a request against the route's schemas,
- * in one middleware, as @hono/zod-openapi's validators would, with the same hook and the
- * same 422. Its validators are one async middleware per part, each parsing asynchronously
- * and reading every header into a web `Headers` object; a request whose parts are valid goes
- * through here with no promise of its own, and reads only the headers its route declares.
- * Bodies stay with zod-openapi's validators.
+ * The schema of a body this validator reads: a required body of `application/json` alone.
+ * Any other (a form, an upload, more than one type, an optional body) stays with
+ * zod-openapi's validators.
+ */
+export function jsonBodySchema(request: RouteConfig['request']): z.ZodType | undefined {
+  const body = request?.body;
+  if (!body?.required) return undefined;
+  const media = body.content['application/json'];
+  const schema = media && 'schema' in media ? media.schema : undefined;
+  return Object.keys(body.content).length === 1 && schema instanceof z.ZodType ? schema : undefined;
+}
+
+/**
+ * The body, read and checked as zod-openapi's gate and Hono's validator would: a type other
+ * than JSON is 415 ("Unsupported Media Type"), and so is a body with no type; a body that
+ * does not parse is 400 ("Malformed JSON in request body"); a request sent with no body and
+ * no type is validated as `{}`.
+ */
+async function readJsonBody(c: Context<AppEnv>): Promise<unknown> {
+  const type = requestHeader(c, 'content-type');
+  if (type === undefined) {
+    if (c.req.raw.body !== null && (await c.req.arrayBuffer()).byteLength > 0)
+      throw new HTTPException(415, { message: 'Unsupported Media Type' });
+    return {};
+  }
+  if (!JSON_REQUEST.test(type)) throw new HTTPException(415, { message: 'Unsupported Media Type' });
+  if (!JSON_ESSENCE.test(type.split(';')[0]?.trim() ?? '')) return {};
+  try {
+    return await c.req.json();
+  } catch {
+    throw new HTTPException(400, { message: 'Malformed JSON in request body' });
+  }
+}
+
+/**
+ * Validates the query, path, headers and cookies of a request, and a JSON body
+ * (`jsonBodySchema`), against the route's schemas, in one middleware, as @hono/zod-openapi's
+ * validators would, with the same hook and the same 422. Its validators are one async
+ * middleware per part, each parsing asynchronously and reading every header into a web
+ * `Headers` object, and for a body two layers more (its media-type gate, then Hono's
+ * validator around zod's async parse): 13 of the validated write's 77 promises a request
+ * (decision 089). A request whose parts are valid goes through here with no promise of its
+ * own but the body's read, and reads only the headers its route declares.
  */
 export function requestPartsValidator(
   request: RouteConfig['request'],
   hook: PartsHook | undefined,
 ): MiddlewareHandler<AppEnv> | undefined {
   const checks = request ? partChecks(request) : [];
+  const body = jsonBodySchema(request);
+  if (body) {
+    return function validateRequestParts(c, next) {
+      const afterParts = (): Promise<Response | void> =>
+        readJsonBody(c).then((value): Promise<Response | void> => {
+          const whole = () => value;
+          const check: PartCheck = { target: 'json', schema: body, read: whole, readWhole: whole };
+          const pending = checkValue(check, value, c, hook);
+          if (!pending) return next();
+          return pending.then((answer): Promise<Response | void> | Response => answer ?? next());
+        });
+      return checkFrom(checks, 0, c, afterParts, hook);
+    };
+  }
   if (checks.length === 0) return undefined;
   return function validateRequestParts(c, next) {
     return checkFrom(checks, 0, c, next, hook);

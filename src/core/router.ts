@@ -1,16 +1,20 @@
 import { OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
-import { type PartsHook, requestPartsValidator } from './request-parts-validation.ts';
+import {
+  jsonBodySchema,
+  type PartsHook,
+  requestPartsValidator,
+} from './request-parts-validation.ts';
 import { StaticPathRouter } from './static-path-router.ts';
 import { validationHook } from './validation.ts';
 
 /**
- * zod-openapi's router, with the query, path, headers and cookies of every operation
- * validated by one synchronous middleware (`requestPartsValidator`) instead of one async
- * validator each; the body, the document and the handler's types are zod-openapi's own.
- * Drop the override when its validators no longer cost a promise and a `Headers` object
- * per part and request (decision 064).
+ * zod-openapi's router, with the query, path, headers and cookies of every operation, and
+ * its body when that is JSON alone, validated by one middleware (`requestPartsValidator`)
+ * instead of one async validator each; other bodies, the document and the handler's types
+ * are zod-openapi's own. Drop the override when its validators no longer cost a promise and
+ * a `Headers` object per part and request (decisions 064 and 089).
  */
 class AppRouter extends OpenAPIHono<AppEnv> {
   constructor(options: ConstructorParameters<typeof OpenAPIHono<AppEnv>>[0]) {
@@ -24,7 +28,8 @@ class AppRouter extends OpenAPIHono<AppEnv> {
       // The hook is typed for the input the route declares, which is what either validator
       // hands it; only the types' spelling differs.
       const parts = requestPartsValidator(route.request, hook as PartsHook | undefined);
-      const body = route.request?.body;
+      // A JSON body is read and checked there too; any other stays with zod-openapi.
+      const body = jsonBodySchema(route.request) ? undefined : route.request?.body;
       register<RouteConfig>(
         {
           ...route,

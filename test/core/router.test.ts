@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRoute, z } from '@hono/zod-openapi';
+import { HTTPException } from 'hono/http-exception';
 import { ProblemError } from '../../src/core/problem.ts';
 import { createRouter } from '../../src/core/router.ts';
 
@@ -155,6 +156,86 @@ describe('createRouter: the parts of a request validated in one middleware', () 
     const passed = await app.request('/hooked?grant=password');
     assert.deepEqual(await passed.json(), { grant: 'password' });
     assert.deepEqual(seen, ['refused', { grant: 'password' }]);
+  });
+
+  test('a JSON body is checked in that middleware too: zod-openapi adds no validator of its own', () => {
+    const handlers = appWith().routes.filter(
+      (route) => route.method === 'POST' && route.path === '/things/:id',
+    );
+    // The parts-and-body check and the handler; zod-openapi's would add its media-type gate
+    // and Hono's JSON validator.
+    assert.equal(handlers.length, 2);
+  });
+
+  test('a body of another type, or of none, is 415; malformed JSON is 400; no body at all is {}', async () => {
+    const app = appWith().onError((error, c) =>
+      error instanceof HTTPException
+        ? c.text(error.message, error.status)
+        : error instanceof ProblemError
+          ? c.json(error.init.extensions ?? {}, 422)
+          : c.text(`unexpected: ${error.message}`, 500),
+    );
+    // Bytes rather than a string, which a Request would give a text/plain type of its own.
+    const send = (headers: Record<string, string>, body?: string) =>
+      app.request(`/things/${ID}`, {
+        method: 'POST',
+        headers,
+        body: body === undefined ? undefined : new TextEncoder().encode(body),
+      });
+    const typed = await send({ 'content-type': 'text/plain' }, '{"name":"a"}');
+    assert.deepEqual([typed.status, await typed.text()], [415, 'Unsupported Media Type']);
+    const untyped = await send({}, '{"name":"a"}');
+    assert.deepEqual([untyped.status, await untyped.text()], [415, 'Unsupported Media Type']);
+    const malformed = await send({ 'content-type': 'application/json' }, '{"name":');
+    assert.deepEqual(
+      [malformed.status, await malformed.text()],
+      [400, 'Malformed JSON in request body'],
+    );
+    const parameterised = await send(
+      { 'content-type': 'application/json; charset=utf-8' },
+      '{"name":"b"}',
+    );
+    assert.equal(parameterised.status, 200);
+    assert.deepEqual(((await parameterised.json()) as { json: unknown }).json, { name: 'b' });
+    const empty = await send({});
+    assert.equal(empty.status, 422, 'validated as {}: the name is missing');
+    const { errors } = (await empty.json()) as { errors: { location: string; path: string }[] };
+    assert.deepEqual(
+      errors.map(({ location, path }) => `${location}:${path}`),
+      ['body:name'],
+    );
+  });
+
+  test("a route's own hook answers for an invalid body, and sees the value sent", async () => {
+    const seen: unknown[] = [];
+    const route = createRoute({
+      method: 'post',
+      path: '/hooked-body',
+      request: { body: { content: { 'application/json': { schema: Body } }, required: true } },
+      responses: { 200: { description: 'ok' }, 400: { description: 'refused' } },
+    });
+    const app = createRouter().openapi(
+      route,
+      (c) => c.json(c.req.valid('json'), 200),
+      (result, c) => {
+        seen.push([result.target, result.success, 'data' in result ? result.data : undefined]);
+        if (!result.success) return c.json({ error: 'invalid_request' }, 400);
+      },
+    );
+    const send = (body: string) =>
+      app.request('/hooked-body', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    const refused = await send('{"name":7}');
+    assert.deepEqual([refused.status, await refused.json()], [400, { error: 'invalid_request' }]);
+    const passed = await send('{"name":"n","extra":1}');
+    assert.deepEqual(await passed.json(), { name: 'n' });
+    assert.deepEqual(seen, [
+      ['json', false, { name: 7 }],
+      ['json', true, { name: 'n' }],
+    ]);
   });
 
   test('the document still describes every part', () => {

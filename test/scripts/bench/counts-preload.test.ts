@@ -46,9 +46,6 @@ test('a process reports the promises it made and the bytes it allocated between 
   const code = await new Promise((resolve) => child.on('exit', resolve));
   assert.equal(code, 0, stderr);
   const counts: Counts = JSON.parse(await readFile(file, 'utf8'));
-  assert.ok(
-    counts.promises >= 10_000 && counts.promises < 10_100,
-    `${counts.promises} promises`,
-  );
+  assert.ok(counts.promises >= 10_000 && counts.promises < 10_100, `${counts.promises} promises`);
   assert.ok(counts.bytes > 18e6 && counts.bytes < 30e6, `${counts.bytes} bytes`);
 });
