@@ -9,6 +9,8 @@ import { headerValues, invalidFields, invalidInput, queryValues } from './valida
 
 type Part = 'query' | 'param' | 'header' | 'cookie' | 'json';
 type Parsed = z.ZodSafeParseResult<unknown>;
+/** What a middleware returns: its own answer, or none once `next` has run. */
+type Answer = ReturnType<MiddlewareHandler<AppEnv>>;
 
 /** A hook a route passes to `openapi()`, answering for invalid input in its own way. */
 export type PartsHook = Hook<unknown, AppEnv, string, unknown>;
@@ -124,9 +126,9 @@ function checkFrom(
   checks: readonly PartCheck[],
   from: number,
   c: Context<AppEnv>,
-  next: () => ReturnType<MiddlewareHandler<AppEnv>>,
+  next: () => Answer,
   hook: PartsHook | undefined,
-): ReturnType<MiddlewareHandler<AppEnv>> {
+): Answer {
   for (let index = from; index < checks.length; index++) {
     const check = checks[index];
     if (!check) continue;
@@ -195,13 +197,13 @@ export function requestPartsValidator(
   const body = jsonBodySchema(request);
   if (body) {
     return function validateRequestParts(c, next) {
-      const afterParts = (): Promise<Response | void> =>
-        readJsonBody(c).then((value): Promise<Response | void> => {
+      const afterParts = (): Answer =>
+        readJsonBody(c).then((value): Answer => {
           const whole = () => value;
           const check: PartCheck = { target: 'json', schema: body, read: whole, readWhole: whole };
           const pending = checkValue(check, value, c, hook);
           if (!pending) return next();
-          return pending.then((answer): Promise<Response | void> | Response => answer ?? next());
+          return pending.then((answer): Answer | Response => answer ?? next());
         });
       return checkFrom(checks, 0, c, afterParts, hook);
     };
