@@ -161,11 +161,11 @@ export function jsonBodySchema(request: RouteConfig['request']): z.ZodType | und
  * The body, read and checked as zod-openapi's gate and Hono's validator would: a type other
  * than JSON is 415 ("Unsupported Media Type"), and so is a body with no type; a body that
  * does not parse is 400 ("Malformed JSON in request body"); a request sent with no body and
- * no type is validated as `{}`.
+ * no type (or an empty one, as zod-openapi takes it) is validated as `{}`.
  */
 async function readJsonBody(c: Context<AppEnv>): Promise<unknown> {
   const type = requestHeader(c, 'content-type');
-  if (type === undefined) {
+  if (!type) {
     if (c.req.raw.body !== null && (await c.req.arrayBuffer()).byteLength > 0)
       throw new HTTPException(415, { message: 'Unsupported Media Type' });
     return {};

@@ -197,6 +197,8 @@ describe('createRouter: the parts of a request validated in one middleware', () 
     );
     assert.equal(parameterised.status, 200);
     assert.deepEqual(((await parameterised.json()) as { json: unknown }).json, { name: 'b' });
+    const emptyType = await send({ 'content-type': '' });
+    assert.equal(emptyType.status, 422, 'an empty type is no type: validated as {}');
     const empty = await send({});
     assert.equal(empty.status, 422, 'validated as {}: the name is missing');
     const { errors } = (await empty.json()) as { errors: { location: string; path: string }[] };
