@@ -2,7 +2,7 @@ import { createRoute, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
 import { chainMiddleware } from './middleware-chain.ts';
-import { setAnswerHeader } from './node-response.ts';
+import { requestHeader, setAnswerHeader } from './node-response.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, ProblemSchema, statusTitle } from './problem.ts';
 import { byClientAddress, byPrincipal, rateLimit } from './rate-limit/rate-limit-middleware.ts';
 import type { RateLimitPolicy } from './rate-limit/rate-limiter.ts';
@@ -140,22 +140,31 @@ const acceptMediaTypes = (method: string, types: string[]): MiddlewareHandler<Ap
   const declared = types.map((type) => type.toLowerCase());
   const list = types.join(' or ');
   const acceptHeader = method === 'patch' ? 'accept-patch' : 'accept-post';
-  return async function acceptMediaTypes(c, next) {
-    const header = c.req.header('content-type');
+  const refused = (essence: string) =>
+    new ProblemError(415, {
+      detail: `This operation accepts a body of type ${list}; this one was sent as ${essence || 'no type at all'}`,
+      headers: { [acceptHeader]: types.join(', ') },
+    });
+  // Not async, and the headers read from Node's own (see `requestHeader`): a body of a type
+  // the operation reads goes on at once, without the web `Headers` a first `c.req.header()`
+  // builds.
+  return function acceptMediaTypes(c, next) {
+    const header = requestHeader(c, 'content-type');
     const essence = header?.split(';')[0]?.trim().toLowerCase() ?? '';
-    // The raw body is looked at last: on Node, reading it builds the whole Request.
-    const sendsBody =
+    if (declared.some((type) => readableAs(essence, type))) return next();
+    // Refused if it sends a body at all; the raw body is looked at last, as on Node reading
+    // it builds the whole Request.
+    if (
       header !== undefined ||
-      Number(c.req.header('content-length') ?? 0) > 0 ||
-      c.req.header('transfer-encoding') !== undefined ||
-      (await hasBody(c.req.raw));
-    if (sendsBody && !declared.some((type) => readableAs(essence, type))) {
-      throw new ProblemError(415, {
-        detail: `This operation accepts a body of type ${list}; this one was sent as ${essence || 'no type at all'}`,
-        headers: { [acceptHeader]: types.join(', ') },
-      });
+      Number(requestHeader(c, 'content-length') ?? 0) > 0 ||
+      requestHeader(c, 'transfer-encoding') !== undefined
+    ) {
+      throw refused(essence);
     }
-    await next();
+    return hasBody(c.req.raw).then((sent) => {
+      if (sent) throw refused(essence);
+      return next();
+    });
   };
 };
 

@@ -1,6 +1,7 @@
 /**
- * What `defineRoute` adds to an operation at run time, in the app: here, a deprecated
- * operation's `Deprecation` and `Sunset` on every answer it gives, refusals and errors too.
+ * What `defineRoute` adds to an operation at run time, in the app: a deprecated operation's
+ * `Deprecation` and `Sunset` on every answer it gives, refusals and errors too; and the 415
+ * naming the types an operation with a body accepts.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -36,6 +37,19 @@ const oldGuardedRoute = defineRoute({
   responses: { 200: jsonResponse(z.object({ name: z.string() }), 'A name') },
 });
 
+const postRoute = defineRoute({
+  method: 'post',
+  path: '/probe/notes',
+  operationId: 'createProbeNote',
+  summary: 'A probe taking a JSON body',
+  tags: ['probe'],
+  rateLimit: false,
+  request: {
+    body: { content: { 'application/json': { schema: z.object({ text: z.string() }) } } },
+  },
+  responses: { 200: jsonResponse(z.object({ text: z.string() }), 'The note') },
+});
+
 let deps: TestDeps;
 let app: ReturnType<typeof createApp>;
 
@@ -50,7 +64,8 @@ before(async () => {
         if (name === 'gone') throw new ProblemError(404, { detail: 'No such name' });
         return c.json({ name }, 200);
       })
-      .openapi(oldGuardedRoute, (c) => c.json({ name: 'signed in' }, 200)),
+      .openapi(oldGuardedRoute, (c) => c.json({ name: 'signed in' }, 200))
+      .openapi(postRoute, (c) => c.json(c.req.valid('json'), 200)),
   );
 });
 after(() => deps.close());
@@ -70,3 +85,35 @@ for (const [what, path, status] of [
     assert.equal(res.headers.get('sunset'), SUNSET);
   });
 }
+
+test('a body of a type the operation does not read is 415 naming the types it accepts', async () => {
+  const stream = (text: string) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(text));
+        controller.close();
+      },
+    });
+  for (const [what, headers, body] of [
+    ['another type, with a body', { 'content-type': 'text/plain' }, '{"text":"a"}'],
+    ['another type, with no body', { 'content-type': 'text/plain' }, undefined],
+    ['no type, a body of unknown length', {}, stream('{"text":"a"}')],
+  ] as const) {
+    const res = await app.request('/probe/notes', {
+      method: 'POST',
+      headers,
+      body,
+      ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+    });
+    assert.equal(res.status, 415, what);
+    assert.equal(res.headers.get('accept-post'), 'application/json', what);
+    const { detail } = (await res.json()) as { detail: string };
+    assert.match(detail, /^This operation accepts a body of type application\/json;/, what);
+  }
+  const accepted = await app.request('/probe/notes', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: '{"text":"a"}',
+  });
+  assert.deepEqual([accepted.status, await accepted.json()], [200, { text: 'a' }]);
+});
