@@ -15,13 +15,20 @@ type Answer = ReturnType<MiddlewareHandler<AppEnv>>;
 /** A hook a route passes to `openapi()`, answering for invalid input in its own way. */
 export type PartsHook = Hook<unknown, AppEnv, string, unknown>;
 
-interface PartCheck {
+interface Check {
   target: Part;
   schema: z.ZodType;
+  /**
+   * The value a hook sees when validation fails, where it is not the value validated: for
+   * headers, all of them.
+   */
+  readWhole?(c: Context<AppEnv>): unknown;
+}
+
+/** A part read from the request as it stands (the body is read apart, being a promise). */
+interface PartCheck extends Check {
   /** The value to validate: for headers, only the ones the schema declares. */
   read(c: Context<AppEnv>): unknown;
-  /** The value a hook sees when validation fails: for headers, all of them. */
-  readWhole(c: Context<AppEnv>): unknown;
 }
 
 /**
@@ -32,7 +39,7 @@ interface PartCheck {
 function headerReaders(schema: z.ZodType): Pick<PartCheck, 'read' | 'readWhole'> {
   const readWhole = (c: Context<AppEnv>) => headerValues(c, schema);
   const onlyDeclared = schema instanceof z.ZodObject && schema.def.catchall === undefined;
-  if (!onlyDeclared) return { read: readWhole, readWhole };
+  if (!onlyDeclared) return { read: readWhole };
   const names = Object.keys(schema.shape).map((name) => [name, name.toLowerCase()] as const);
   return {
     read(c) {
@@ -50,7 +57,7 @@ function headerReaders(schema: z.ZodType): Pick<PartCheck, 'read' | 'readWhole'>
 function partChecks(request: NonNullable<RouteConfig['request']>): PartCheck[] {
   const checks: PartCheck[] = [];
   const add = (target: Part, schema: z.ZodType, read: (c: Context<AppEnv>) => unknown) =>
-    checks.push({ target, schema, read, readWhole: read });
+    checks.push({ target, schema, read });
   // The order zod-openapi validates in, so the first part reported is the same.
   if (request.query) add('query', request.query, queryValues);
   if (request.params) add('param', request.params, (c) => c.req.param());
@@ -65,15 +72,16 @@ function partChecks(request: NonNullable<RouteConfig['request']>): PartCheck[] {
  * and recorded for `c.req.valid()`), else a promise of the hook's answer, or of the 422.
  */
 function settle(
-  check: PartCheck,
+  check: Check,
   c: Context<AppEnv>,
+  raw: unknown,
   parsed: Parsed,
   hook: PartsHook | undefined,
 ): Promise<Response | undefined> | undefined {
   // As zod-openapi's hook sees it: the parsed value, or on failure the raw one beside the error.
   const result = parsed.success
     ? { ...parsed, target: check.target }
-    : { ...parsed, data: check.readWhole(c), target: check.target };
+    : { ...parsed, data: check.readWhole ? check.readWhole(c) : raw, target: check.target };
   if (hook) {
     return Promise.resolve(hook(result, c)).then((answer: unknown) => {
       if (answer instanceof Response) return answer;
@@ -102,7 +110,7 @@ function checkPart(
 }
 
 function checkValue(
-  check: PartCheck,
+  check: Check,
   raw: unknown,
   c: Context<AppEnv>,
   hook: PartsHook | undefined,
@@ -113,9 +121,9 @@ function checkValue(
   } catch (error) {
     // A schema with an async refinement or transform cannot be parsed synchronously.
     if (!(error instanceof z.core.$ZodAsyncError)) throw error;
-    return check.schema.safeParseAsync(raw).then((later) => settle(check, c, later, hook));
+    return check.schema.safeParseAsync(raw).then((later) => settle(check, c, raw, later, hook));
   }
-  return settle(check, c, parsed, hook);
+  return settle(check, c, raw, parsed, hook);
 }
 
 /**
@@ -196,12 +204,11 @@ export function requestPartsValidator(
   const checks = request ? partChecks(request) : [];
   const body = jsonBodySchema(request);
   if (body) {
+    const bodyCheck: Check = { target: 'json', schema: body };
     return function validateRequestParts(c, next) {
       const afterParts = (): Answer =>
         readJsonBody(c).then((value): Answer => {
-          const whole = () => value;
-          const check: PartCheck = { target: 'json', schema: body, read: whole, readWhole: whole };
-          const pending = checkValue(check, value, c, hook);
+          const pending = checkValue(bodyCheck, value, c, hook);
           if (!pending) return next();
           return pending.then((answer): Answer | Response => answer ?? next());
         });
