@@ -1,21 +1,17 @@
 /**
- * The authenticator answers a key it has cached in the same turn, without a promise, and
- * what it worked out once for a key (its scopes under the account's role) is worked out
- * again when the account changes.
+ * The authenticator answers a key it has cached in the same turn, without a promise (what it
+ * worked out once for a key is worked out again when the account changes: revocation.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createApp } from '../../../src/app.ts';
 import type { AuthResult } from '../../../src/core/security/principal.ts';
 import { createTestApiKey, createTestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
 
 let deps: TestDeps;
-let app: ReturnType<typeof createApp>;
 
 before(async () => {
   deps = await createTestDeps({ env: { API_KEY_CACHE_TTL_MS: '60000' } });
-  app = createApp(deps);
 });
 after(() => deps.close());
 
@@ -39,21 +35,5 @@ describe('the authenticator', () => {
     const unknown = deps.auth.authenticate({ authorization: undefined, apiKey: `${key}x` });
     assert.ok(unknown instanceof Promise, 'a key not cached is looked up');
     assert.deepEqual(await unknown, { ok: false, reason: 'invalid' });
-  });
-
-  test('a key’s scopes are narrowed again when its account is demoted', async () => {
-    const admin = await createTestUser(deps, { role: 'admin' });
-    const other = await createTestUser(deps, { role: 'admin' });
-    const { key } = await createTestApiKey(deps, other.user, ['admin', 'items:read']);
-    const credentials = { authorization: undefined, apiKey: key };
-    await deps.auth.authenticate(credentials);
-    assert.deepEqual(scopesOf(await deps.auth.authenticate(credentials)), ['admin', 'items:read']);
-    const res = await app.request(`/v1/users/${other.user.id}`, {
-      method: 'PATCH',
-      headers: { ...admin.headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ role: 'user' }),
-    });
-    assert.equal(res.status, 200);
-    assert.deepEqual(scopesOf(await deps.auth.authenticate(credentials)), ['items:read']);
   });
 });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../../src/app.ts';
+import type { AuthResult } from '../../../src/core/security/principal.ts';
 import { createTestApiKey, createTestUser, TEST_PASSWORD } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
 
@@ -36,6 +37,8 @@ async function logIn(email: string, password = TEST_PASSWORD) {
   const body = (await res.json()) as { access_token: string; refresh_token: string };
   return { headers: { authorization: `Bearer ${body.access_token}` }, refresh: body.refresh_token };
 }
+
+const scopesOf = (result: AuthResult) => (result.ok ? [...result.principal.scopes].sort() : []);
 
 async function me(headers: Record<string, string>): Promise<number> {
   return (await app.request('/v1/users/me', { headers })).status;
@@ -78,6 +81,21 @@ describe('revocation in the same process', () => {
     );
     assert.equal(res.status, 200);
     assert.equal((await app.request('/v1/users', { headers: other.headers })).status, 403);
+  });
+
+  test('a demoted administrator’s key is narrowed at once, though its scopes were worked out before', async () => {
+    const admin = await createTestUser(deps, { role: 'admin' });
+    const other = await createTestUser(deps, { role: 'admin' });
+    const { key } = await createTestApiKey(deps, other.user, ['admin', 'items:read']);
+    const credentials = { authorization: undefined, apiKey: key };
+    await deps.auth.authenticate(credentials);
+    assert.deepEqual(scopesOf(await deps.auth.authenticate(credentials)), ['admin', 'items:read']);
+    const res = await app.request(
+      `/v1/users/${other.user.id}`,
+      json('PATCH', admin.headers, { role: 'user' }),
+    );
+    assert.equal(res.status, 200);
+    assert.deepEqual(scopesOf(await deps.auth.authenticate(credentials)), ['items:read']);
   });
 
   test('a password change ends the other sessions at once, and keeps the one that made it', async () => {
