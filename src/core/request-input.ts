@@ -5,6 +5,15 @@ import { requestHeader } from './node-response.ts';
 import { ProblemError } from './problem.ts';
 import { assertWellFormedUrl } from './url-encoding.ts';
 
+/**
+ * Whether a request sends a body of at least one byte, read from a copy so the body is still
+ * there to read. For a request that says nothing of one (no type, length or chunking).
+ */
+export async function hasBody(request: Request): Promise<boolean> {
+  if (request.body === null) return false;
+  return (await request.clone().arrayBuffer()).byteLength > 0;
+}
+
 const tooLarge = (maxSize: number) =>
   new ProblemError(413, { detail: `The body is larger than the limit of ${maxSize} bytes` });
 

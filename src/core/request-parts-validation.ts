@@ -5,6 +5,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import type { AppEnv } from './app-env.ts';
 import { requestHeader } from './node-response.ts';
+import { hasBody } from './request-input.ts';
 import { headerValues, invalidFields, invalidInput, queryValues } from './validation.ts';
 
 type Part = 'query' | 'param' | 'header' | 'cookie' | 'json';
@@ -174,7 +175,7 @@ export function jsonBodySchema(request: RouteConfig['request']): z.ZodType | und
 async function readJsonBody(c: Context<AppEnv>): Promise<unknown> {
   const type = requestHeader(c, 'content-type');
   if (!type) {
-    if (c.req.raw.body !== null && (await c.req.arrayBuffer()).byteLength > 0)
+    if (await hasBody(c.req.raw))
       throw new HTTPException(415, { message: 'Unsupported Media Type' });
     return {};
   }

@@ -6,6 +6,7 @@ import { requestHeader, setAnswerHeader } from './node-response.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, ProblemSchema, statusTitle } from './problem.ts';
 import { byClientAddress, byPrincipal, rateLimit } from './rate-limit/rate-limit-middleware.ts';
 import type { RateLimitPolicy } from './rate-limit/rate-limiter.ts';
+import { hasBody } from './request-input.ts';
 import { requestTimeout } from './request-timeout.ts';
 import { type AuthedEnv, requireAuth, SECURITY_SCHEMES } from './security/require-auth.ts';
 import type { Scope } from './security/scopes.ts';
@@ -125,11 +126,6 @@ function readableAs(essence: string, declared: string): boolean {
   if (JSON_TYPE.test(declared)) return JSON_TYPE.test(essence);
   if (FORM_TYPE.test(declared)) return FORM_TYPE.test(essence);
   return essence === declared;
-}
-
-async function hasBody(request: Request): Promise<boolean> {
-  if (request.body === null) return false;
-  return (await request.clone().arrayBuffer()).byteLength > 0;
 }
 
 /**
