@@ -1,6 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import type { AppEnv } from './core/app-env.ts';
 import type { Deps } from './core/deps.ts';
 import { docsPage } from './core/docs-page.ts';
 import { createErrorHandler, createNotFoundHandler } from './core/error-handler.ts';
@@ -32,32 +30,6 @@ export function createApp(deps: Deps) {
   };
 
   const answerError = createErrorHandler(deps.logger, problemMappingsOf(MODULES));
-  // CORS and the input check run as if mounted after the request context, from inside it.
-  const firstOfAll: MiddlewareHandler<AppEnv>[] = [];
-  if (settings.CORS_ORIGINS.length > 0) {
-    const anyOrigin = settings.CORS_ORIGINS.includes('*');
-    firstOfAll.push(
-      cors({
-        origin: anyOrigin ? '*' : settings.CORS_ORIGINS,
-        exposeHeaders: [
-          'x-request-id',
-          'location',
-          'etag',
-          'retry-after',
-          'ratelimit',
-          'ratelimit-policy',
-        ],
-        maxAge: 600,
-      }),
-    );
-  }
-  firstOfAll.push(
-    checkRequestInput({
-      bytes: settings.BODY_LIMIT_BYTES,
-      uploadBytes: settings.UPLOAD_MAX_BYTES,
-    }),
-  );
-
   if (deps.tracing) app.use(traceRequests());
   app.use(
     requestContext({
@@ -72,7 +44,29 @@ export function createApp(deps: Deps) {
         c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
         c.set('strictResponses', settings.NODE_ENV !== 'production');
       },
-      within: { handlers: firstOfAll, answerError },
+    }),
+  );
+  if (settings.CORS_ORIGINS.length > 0) {
+    const anyOrigin = settings.CORS_ORIGINS.includes('*');
+    app.use(
+      cors({
+        origin: anyOrigin ? '*' : settings.CORS_ORIGINS,
+        exposeHeaders: [
+          'x-request-id',
+          'location',
+          'etag',
+          'retry-after',
+          'ratelimit',
+          'ratelimit-policy',
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use(
+    checkRequestInput({
+      bytes: settings.BODY_LIMIT_BYTES,
+      uploadBytes: settings.UPLOAD_MAX_BYTES,
     }),
   );
 

@@ -1,4 +1,4 @@
-import type { Context, ErrorHandler, MiddlewareHandler, Next } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { AppEnv } from './app-env.ts';
 import type { BackgroundTasks } from './background-tasks.ts';
@@ -6,7 +6,7 @@ import { acceptDeferredTasks, runAfterAnswer } from './deferred-tasks.ts';
 import { LabelledChildren } from './labelled-children.ts';
 import { type Logger, plainLineWriter } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import { layeredMiddleware } from './middleware-chain.ts';
+import { COMPLETED } from './middleware-chain.ts';
 import { requestHeader, setAnswerHeader } from './node-response.ts';
 import { setSecurityHeaders } from './security-headers.ts';
 
@@ -34,12 +34,6 @@ export interface RequestContextOptions {
   background: BackgroundTasks;
   /** Sets the per-request variables every route reads: the auth, the limits, … */
   provide(c: Context<AppEnv>): void;
-  /**
-   * Middleware every request goes through next (CORS, the input check), run from this one
-   * as `app.use` would run them after it (`layeredMiddleware`), without a layer of Hono's
-   * composer each; `answerError` is the app's error handler, which answers what they throw.
-   */
-  within?: { handlers: readonly MiddlewareHandler<AppEnv>[]; answerError: ErrorHandler<AppEnv> };
 }
 
 /**
@@ -54,9 +48,6 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
   const { logger, metrics, background, provide } = options;
   const writeLine = plainLineWriter(logger);
   const durations = new LabelledChildren(metrics.httpDuration);
-  const inner = options.within
-    ? layeredMiddleware(options.within.handlers, options.within.answerError)
-    : (_c: Context<AppEnv>, next: Next) => next();
   return function requestContext(c, next) {
     const started = performance.now();
     metrics.httpInFlight.inc();
@@ -79,7 +70,13 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
       const line = { requestId, method, route, path: c.req.path, status, durationMs };
       writeLine(status >= 500 ? 'error' : 'info', line, 'request');
     };
-    return inner(c, next).then(answered, (error: unknown) => {
+    const outcome = next();
+    // Answered already (`/livez`): the line is written in this turn, and the answer with it.
+    if (outcome === COMPLETED) {
+      answered();
+      return COMPLETED;
+    }
+    return outcome.then(answered, (error: unknown) => {
       metrics.httpInFlight.dec();
       throw error;
     });

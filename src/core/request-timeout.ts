@@ -1,6 +1,7 @@
 import type { RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
+import { COMPLETED } from './middleware-chain.ts';
 import { ProblemError } from './problem.ts';
 
 /**
@@ -16,6 +17,9 @@ export function requestTimeout(
     // The operation's declared input, for the validation hook's report (set here, the first
     // of the operation's middlewares, rather than in one more).
     c.set('routeRequest', request);
+    const pending = next();
+    // Answered in this turn (`/livez`, a refusal): nothing left to time.
+    if (pending === COMPLETED) return COMPLETED;
     const limit = timeoutMs ?? c.get('requestTimeoutMs');
     // One promise settled by whichever comes first, rather than a race of two and an async
     // frame around it: three promises fewer a request.
@@ -30,7 +34,7 @@ export function requestTimeout(
           ),
         limit,
       );
-      next().then(
+      pending.then(
         () => {
           clearTimeout(timer);
           resolve();

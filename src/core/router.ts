@@ -1,6 +1,7 @@
 import { OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
+import { FoldingRouter } from './folding-router.ts';
 import {
   jsonBodySchema,
   type PartsHook,
@@ -14,11 +15,18 @@ import { validationHook } from './validation.ts';
  * its body when that is JSON alone, validated by one middleware (`requestPartsValidator`)
  * instead of one async validator each; other bodies, the document and the handler's types
  * are zod-openapi's own. Drop the override when its validators no longer cost a promise and
- * a `Headers` object per part and request (decisions 064 and 089).
+ * a `Headers` object per part and request (decisions 064 and 089). Its matches are each one
+ * handler once it has an error handler (`FoldingRouter`, decision 090).
  */
 class AppRouter extends OpenAPIHono<AppEnv> {
   constructor(options: ConstructorParameters<typeof OpenAPIHono<AppEnv>>[0]) {
-    super(options);
+    const router = new FoldingRouter<AppEnv>(new StaticPathRouter());
+    super({ ...options, router });
+    const setErrorHandler = this.onError;
+    this.onError = (handler) => {
+      router.answerErrorsWith(handler);
+      return setErrorHandler(handler);
+    };
     const register = this.openapi;
     this.openapi = (config, handler, hook) => {
       const { middleware, hide, ...route } = config;
@@ -53,5 +61,5 @@ class AppRouter extends OpenAPIHono<AppEnv> {
  * export const healthRoutes = (deps: Deps) => createRouter().openapi(livez, (c) => ...);
  */
 export function createRouter(): OpenAPIHono<AppEnv> {
-  return new AppRouter({ defaultHook: validationHook, router: new StaticPathRouter() });
+  return new AppRouter({ defaultHook: validationHook });
 }

@@ -17,6 +17,16 @@ describe('probes', () => {
     assert.deepEqual(await res.json(), { status: 'ok' });
   });
 
+  test('/livez is answered in the turn it arrives, every duty done (decision 090)', () => {
+    const answer = createApp(deps).fetch(new Request('http://localhost/livez'));
+    // The request context, the route's timeout and the handler all finish at once, so the
+    // app hands back a response rather than a promise of one.
+    assert.ok(answer instanceof Response, 'a response, not a promise');
+    assert.equal(answer.status, 200);
+    assert.match(answer.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(answer.headers.get('x-content-type-options'), 'nosniff');
+  });
+
   test('/readyz checks the database and Redis', async () => {
     const res = await createApp(deps).request('/readyz');
     assert.equal(res.status, 200);

@@ -1,0 +1,103 @@
+import type { Context, Env, ErrorHandler, Next } from 'hono';
+import type { ParamIndexMap, Params, Result, Router } from 'hono/router';
+import type { H, RouterRoute } from 'hono/types';
+import { COMPLETED, layeredMiddleware } from './middleware-chain.ts';
+
+/** What Hono's router holds for each route: the handler and the route it belongs to. */
+type Entry = [H, RouterRoute];
+
+/**
+ * A router that hands Hono every match as one handler. Hono runs the handlers a request
+ * matched through its composer (an `async` frame, a promise and an `await` each, and the
+ * whole inside one more async function) whenever there is more than one; a lone handler it
+ * calls directly, and an answer that handler gives at once goes out through
+ * @hono/node-server in the same turn. Every request here matches several (the request
+ * context, the operation's middleware, its validator, its handler), so this router gives
+ * Hono one handler per match that runs them as the composer would (`layeredMiddleware`):
+ * in order, an `Error` thrown by one answered at its layer by the app's error handler, the
+ * route's 404 when the last calls `next()`, a 500 when nothing answered.
+ *
+ * It folds once the app's error handler is known (`answerErrorsWith`, which the app's
+ * `onError` calls); until then matches are the inner router's own. Each combination of
+ * routes is folded once, kept by the inner router's list, which both of Hono's routers the
+ * app uses keep for a path once matched. Drop it when Hono's composer costs no promise per
+ * layer (decision 090).
+ */
+export class FoldingRouter<E extends Env> implements Router<Entry> {
+  readonly name: string;
+  readonly #inner: Router<Entry>;
+  #answerError: ErrorHandler<E> | undefined;
+  #byIndex = new WeakMap<readonly [Entry, ParamIndexMap][], [[Entry, ParamIndexMap]]>();
+  #byParams = new WeakMap<readonly [Entry, Params][], [[Entry, Params]]>();
+
+  constructor(inner: Router<Entry>) {
+    this.#inner = inner;
+    this.name = `FoldingRouter(${inner.name})`;
+  }
+
+  /** How an `Error` a handler throws is answered, as the app's `onError` says. */
+  answerErrorsWith(answerError: ErrorHandler<E>): void {
+    this.#answerError = answerError;
+    this.#byIndex = new WeakMap();
+    this.#byParams = new WeakMap();
+  }
+
+  add(method: string, path: string, handler: Entry): void {
+    this.#inner.add(method, path, handler);
+  }
+
+  match(method: string, path: string): Result<Entry> {
+    const result = this.#inner.match(method, path);
+    const answerError = this.#answerError;
+    if (!answerError || result[0].length < 2) return result;
+    if (result.length === 2)
+      return [this.#folded(result[0], this.#byIndex, answerError), result[1]];
+    return [this.#folded(result[0], this.#byParams, answerError)];
+  }
+
+  #folded<V>(
+    entries: readonly [Entry, Record<string, V>][],
+    cache: WeakMap<readonly [Entry, Record<string, V>][], [[Entry, Record<string, V>]]>,
+    answerError: ErrorHandler<E>,
+  ): [[Entry, Record<string, V>]] {
+    let folded = cache.get(entries);
+    if (!folded) {
+      folded = [fold(entries, answerError)];
+      cache.set(entries, folded);
+    }
+    return folded;
+  }
+}
+
+const NOT_FINALIZED =
+  'Context is not finalized. Did you forget to return a Response object or `await next()`?';
+
+/** The answer once every layer has run: Hono's composer refuses a request left unanswered. */
+function answerOf(c: Context): Response {
+  if (!c.finalized) throw new Error(NOT_FINALIZED);
+  return c.res;
+}
+
+function fold<V, E extends Env>(
+  entries: readonly [Entry, Record<string, V>][],
+  answerError: ErrorHandler<E>,
+): [Entry, Record<string, V>] {
+  const layered = layeredMiddleware(
+    entries.map(([[handler]]) => handler),
+    answerError,
+  );
+  const handler = (c: Context<E>, next: Next): Response | Promise<Response> => {
+    const outcome = layered(c, next);
+    if (outcome === COMPLETED) return answerOf(c);
+    return outcome.then(() => answerOf(c));
+  };
+  // The operation (the first route no middleware), which `matchedRoutes` then names; a path
+  // only middleware matched names the last of them.
+  const operation = entries.find(([[, route]]) => route.method !== 'ALL') ?? entries.at(-1);
+  const params: Record<string, V> = {};
+  for (const [, each] of entries) Object.assign(params, each);
+  if (operation) Object.assign(params, operation[1]);
+  const route = operation?.[0][1] ?? entries[0]?.[0][1];
+  if (!route) throw new Error('nothing to fold');
+  return [[handler, route], params];
+}

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Context, MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
+import { matchedRoutes } from 'hono/route';
+import { FoldingRouter } from '../../src/core/folding-router.ts';
+import { COMPLETED } from '../../src/core/middleware-chain.ts';
+import { StaticPathRouter } from '../../src/core/static-path-router.ts';
+
+/** An app on the folding router, its error handler set, as `createRouter` makes one. */
+function foldingApp() {
+  const router = new FoldingRouter(new StaticPathRouter());
+  const app = new Hono({ router });
+  const answerError = (error: Error, c: Context) => c.text(`answered: ${error.message}`, 500);
+  app.onError(answerError);
+  router.answerErrorsWith(answerError);
+  return { app, router };
+}
+
+/** A middleware that notes when it runs and what it sees after `next()`. */
+const around =
+  (name: string, seen: string[]): MiddlewareHandler =>
+  async (c, next) => {
+    seen.push(`${name} before`);
+    await next();
+    seen.push(`${name} after ${c.res.status}`);
+  };
+
+/** The same, not async, finishing at once when the rest did. */
+const aroundAtOnce =
+  (name: string, seen: string[]): MiddlewareHandler =>
+  (c, next) => {
+    seen.push(`${name} before`);
+    const rest = next();
+    if (rest === COMPLETED) {
+      seen.push(`${name} after ${c.res.status} at once`);
+      return COMPLETED;
+    }
+    return rest.then(() => {
+      seen.push(`${name} after ${c.res.status}`);
+    });
+  };
+
+describe('FoldingRouter', () => {
+  test('hands Hono one handler for a path several match, which runs them all in order', () => {
+    const { app, router } = foldingApp();
+    const seen: string[] = [];
+    app.use(around('app', seen));
+    app.use('/things/*', around('things', seen));
+    app.get('/things/:id', (c) => c.text(`thing ${c.req.param('id')}`));
+    const [entries] = router.match('GET', '/things/7');
+    assert.equal(entries.length, 1);
+    // The same combination of routes is folded once.
+    assert.equal(router.match('GET', '/things/8')[0][0]?.[0][0], entries[0]?.[0][0]);
+  });
+
+  test('runs the middleware and the handler as the composer would, each seeing the answer', async () => {
+    const { app } = foldingApp();
+    const seen: string[] = [];
+    app.use(around('app', seen));
+    app.use('/things/*', around('things', seen));
+    app.get('/things/:id', (c) => {
+      seen.push('handler');
+      return c.text(`thing ${c.req.param('id')}`);
+    });
+    const res = await app.request('/things/7');
+    assert.equal(await res.text(), 'thing 7');
+    assert.deepEqual(seen, [
+      'app before',
+      'things before',
+      'handler',
+      'things after 200',
+      'app after 200',
+    ]);
+  });
+
+  test('a request whose every part finishes at once is answered at once, not in a promise', () => {
+    const { app } = foldingApp();
+    const seen: string[] = [];
+    app.use(aroundAtOnce('app', seen));
+    app.get('/livez', (c) => c.json({ status: 'ok' }));
+    const answer = app.fetch(new Request('http://localhost/livez'));
+    assert.ok(answer instanceof Response, 'a response, not a promise of one');
+    assert.equal(answer.status, 200);
+    assert.deepEqual(seen, ['app before', 'app after 200 at once']);
+  });
+
+  test('an Error thrown at a layer is answered there: the layers before it see the answer', async () => {
+    for (const fail of [
+      () => {
+        throw new Error('thrown');
+      },
+      async () => {
+        throw new Error('rejected');
+      },
+    ] satisfies MiddlewareHandler[]) {
+      const { app } = foldingApp();
+      const seen: string[] = [];
+      app.use(around('app', seen));
+      app.use('/things/*', fail);
+      app.get('/things/:id', (c) => c.text('not reached'));
+      const res = await app.request('/things/7');
+      assert.equal(res.status, 500);
+      assert.match(await res.text(), /^answered: (thrown|rejected)$/);
+      assert.deepEqual(seen, ['app before', 'app after 500']);
+    }
+  });
+
+  test('a handler that throws at once is answered at its layer too', async () => {
+    const { app } = foldingApp();
+    const seen: string[] = [];
+    app.use(aroundAtOnce('app', seen));
+    app.get('/boom', () => {
+      throw new Error('boom');
+    });
+    const answer = app.fetch(new Request('http://localhost/boom'));
+    assert.ok(answer instanceof Response);
+    assert.equal(await answer.text(), 'answered: boom');
+    assert.deepEqual(seen, ['app before', 'app after 500 at once']);
+  });
+
+  test('a path only middleware matches gets the app’s 404 through the last next()', async () => {
+    const { app } = foldingApp();
+    const seen: string[] = [];
+    app.use(around('app', seen));
+    app.use('/things/*', around('things', seen));
+    app.notFound((c) => c.text('no such thing', 404));
+    const res = await app.request('/things/nothing/here');
+    assert.equal(res.status, 404);
+    assert.equal(await res.text(), 'no such thing');
+    assert.deepEqual(seen, ['app before', 'things before', 'things after 404', 'app after 404']);
+  });
+
+  test('an Error the last next() rejects with is answered by the layer that called it', async () => {
+    const { app } = foldingApp();
+    const seen: string[] = [];
+    app.use(around('app', seen));
+    // Hands back the promise of the last next() itself, as a plain middleware does.
+    app.use('/things/*', (_c, next) => next());
+    app.notFound(() => {
+      throw new Error('no 404 today');
+    });
+    const res = await app.request('/things/nothing');
+    assert.equal(await res.text(), 'answered: no 404 today');
+    // Answered below `app`, which still saw the answer after its next().
+    assert.deepEqual(seen, ['app before', 'app after 500']);
+  });
+
+  test('a request nothing answered is an error, as the composer makes it', async () => {
+    const { app } = foldingApp();
+    app.use(async () => {});
+    app.get('/things/:id', (c) => c.text('not reached'));
+    const res = await app.request('/things/7');
+    assert.equal(res.status, 500);
+    assert.match(await res.text(), /Context is not finalized/);
+  });
+
+  test('middleware sees the route’s parameters, and the match names the operation', async () => {
+    const { app } = foldingApp();
+    let seenByMiddleware: string | undefined;
+    let named: string[] = [];
+    app.use('/things/*', async (c, next) => {
+      seenByMiddleware = c.req.param('id');
+      await next();
+      named = matchedRoutes(c)
+        .filter((route) => route.method !== 'ALL')
+        .map((route) => route.path);
+    });
+    app.get('/things/:id', (c) => c.json(c.req.param()));
+    const res = await app.request('/things/7');
+    assert.deepEqual(await res.json(), { id: '7' });
+    assert.equal(seenByMiddleware, '7');
+    assert.deepEqual(named, ['/things/:id']);
+  });
+
+  test('until it knows how errors are answered, the matches are the inner router’s own', () => {
+    const router = new FoldingRouter(new StaticPathRouter());
+    const app = new Hono({ router });
+    app.use(async (_c, next) => next());
+    app.get('/livez', (c) => c.text('ok'));
+    assert.equal(router.match('GET', '/livez')[0].length, 2);
+  });
+});
