@@ -47,5 +47,37 @@ export function sendJson<E extends AppEnv, S extends z.ZodType, Code extends Con
     extraKeys(value, output, '', leaks);
     if (leaks.length > 0) throw new ResponseLeakError(leaks);
   }
-  return c.json(output as z.output<S>, status);
+  return c.json(instantsAsText(output) as z.output<S>, status);
+}
+
+/**
+ * `value` with every `Date` in it, at any depth, as the text `JSON.stringify` would write
+ * for it; what holds none is handed back as it is, and nothing given is changed. V8's
+ * serialiser leaves its fast path for a whole value once it meets a `toJSON`, which every
+ * `Date` has: an item with its two timestamps took 2.9 µs to serialise, the same item with
+ * them as text 0.5 µs, and a page of them twenty times that (decision 091).
+ */
+export function instantsAsText(value: unknown): unknown {
+  if (value instanceof Date) return value.toJSON();
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let index = 0; index < value.length; index++) {
+      const item: unknown = value[index];
+      const written = instantsAsText(item);
+      if (written === item) continue;
+      copy ??= value.slice();
+      copy[index] = written;
+    }
+    return copy ?? value;
+  }
+  if (!isPlainObject(value)) return value;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const field = value[key];
+    const written = instantsAsText(field);
+    if (written === field) continue;
+    copy ??= { ...value };
+    copy[key] = written;
+  }
+  return copy ?? value;
 }
