@@ -15,13 +15,14 @@ type Entry = [H, RouterRoute];
  * context, the operation's middleware, its validator, its handler), so this router gives
  * Hono one handler per match that runs them as the composer would (`layeredMiddleware`):
  * in order, an `Error` thrown by one answered at its layer by the app's error handler, the
- * route's 404 when the last calls `next()`, a 500 when nothing answered.
+ * app's 404 when the last calls `next()`, a 500 when nothing answered.
  *
  * It folds once the app's error handler is known (`answerErrorsWith`, which the app's
  * `onError` calls); until then matches are the inner router's own. Each combination of
- * routes is folded once, kept by the inner router's list, which both of Hono's routers the
- * app uses keep for a path once matched. Drop it when Hono's composer costs no promise per
- * layer (decision 090).
+ * routes is folded once, kept by the inner router's list of it: `StaticPathRouter` keeps a
+ * path's match, and the regular-expression router hands back the same list for the same
+ * routes (the trie router, its fallback, a new list each time, folded each time). Drop it
+ * when Hono's composer costs no promise per layer (decision 090).
  */
 export class FoldingRouter<E extends Env> implements Router<Entry> {
   readonly name: string;
