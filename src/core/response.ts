@@ -72,7 +72,9 @@ export function instantsAsText(value: unknown): unknown {
   }
   if (!isPlainObject(value)) return value;
   let copy: Record<string, unknown> | undefined;
-  for (const key of Object.keys(value)) {
+  // Not `Object.keys`: no array of the keys for every object of a page.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const field = value[key];
     const written = instantsAsText(field);
     if (written === field) continue;
