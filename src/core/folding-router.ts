@@ -15,10 +15,13 @@ type Entry = [H, RouterRoute];
  * context, the operation's middleware, its validator, its handler), so this router gives
  * Hono one handler per match that runs them as the composer would (`layeredMiddleware`):
  * in order, an `Error` thrown by one answered at its layer by the app's error handler, the
- * app's 404 when the last calls `next()`, a 500 when nothing answered.
+ * app's 404 when the last calls `next()` with nothing answered, a 500 when nothing answered,
+ * `next()` refused the second time. Every layer reads the operation's parameters.
  *
  * It folds once the app's error handler is known (`answerErrorsWith`, which the app's
- * `onError` calls); until then matches are the inner router's own. Each combination of
+ * `onError` calls); until then, and for a path no operation matches (a 404, a mounted app),
+ * matches are the inner router's own. An app made from this one by `basePath` shares the
+ * router, so it must not set an error handler of its own. Each combination of
  * routes is folded once, kept by the inner router's list of it: `StaticPathRouter` keeps a
  * path's match, and the regular-expression router hands back the same list for the same
  * routes (the trie router, its fallback, a new list each time, folded each time). Drop it
@@ -50,7 +53,9 @@ export class FoldingRouter<E extends Env> implements Router<Entry> {
   match(method: string, path: string): Result<Entry> {
     const result = this.#inner.match(method, path);
     const answerError = this.#answerError;
-    if (!answerError || result[0].length < 2) return result;
+    // A path only middleware matches (a 404, a mounted app) is left to the composer, which
+    // tells each its own route: not a path worth the fold.
+    if (!answerError || result[0].length < 2 || !hasOperation(result[0])) return result;
     if (result.length === 2)
       return [this.#folded(result[0], this.#byIndex, answerError), result[1]];
     return [this.#folded(result[0], this.#byParams, answerError)];
@@ -73,6 +78,10 @@ export class FoldingRouter<E extends Env> implements Router<Entry> {
 const NOT_FINALIZED =
   'Context is not finalized. Did you forget to return a Response object or `await next()`?';
 
+function hasOperation(entries: readonly [Entry, unknown][]): boolean {
+  return entries.some(([[, route]]) => route.method !== 'ALL');
+}
+
 /** The answer once every layer has run: Hono's composer refuses a request left unanswered. */
 function answerOf(c: Context): Response {
   if (!c.finalized) throw new Error(NOT_FINALIZED);
@@ -88,17 +97,14 @@ function fold<V, E extends Env>(
     answerError,
   );
   const handler = (c: Context<E>, next: Next): Response | Promise<Response> => {
-    const outcome = layered(c, next);
+    // Past the last layer, the app's 404, unless a layer has answered already.
+    const outcome = layered(c, () => (c.finalized ? COMPLETED : next()));
     if (outcome === COMPLETED) return answerOf(c);
     return outcome.then(() => answerOf(c));
   };
-  // The operation (the first route no middleware), which `matchedRoutes` then names; a path
-  // only middleware matched names the last of them.
-  const operation = entries.find(([[, route]]) => route.method !== 'ALL') ?? entries.at(-1);
-  const params: Record<string, V> = {};
-  for (const [, each] of entries) Object.assign(params, each);
-  if (operation) Object.assign(params, operation[1]);
-  const route = operation?.[0][1] ?? entries[0]?.[0][1];
-  if (!route) throw new Error('nothing to fold');
-  return [[handler, route], params];
+  // The operation (the first route that is no middleware): `matchedRoutes` names it, and its
+  // parameters are what every layer reads, as the composer gives the operation itself.
+  const operation = entries.find(([[, route]]) => route.method !== 'ALL');
+  if (!operation) throw new Error('a match without an operation is not folded');
+  return [[handler, operation[0][1]], operation[1]];
 }

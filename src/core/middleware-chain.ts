@@ -17,8 +17,10 @@ export const COMPLETED: Promise<void> = Promise.resolve();
  */
 function outcomeOf(c: Context, outcome: unknown, failed: (error: unknown) => Promise<void>) {
   if (outcome === COMPLETED) return COMPLETED;
-  if (outcome instanceof Promise) {
-    return outcome.then((response: unknown) => {
+  if (isThenable(outcome)) {
+    // A native promise is handed back as it is; anything else with a `then`, awaited as
+    // `await` would.
+    return Promise.resolve(outcome).then((response: unknown) => {
       if (response instanceof Response && !c.finalized) c.res = response;
     }, failed);
   }
@@ -27,6 +29,17 @@ function outcomeOf(c: Context, outcome: unknown, failed: (error: unknown) => Pro
 }
 
 const passOn = (error: unknown) => Promise.reject(error);
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'then' in value &&
+    typeof value.then === 'function'
+  );
+}
+
+const calledTwice = () => Promise.reject(new Error('next() called multiple times'));
 
 /**
  * Runs `handlers` in order as one middleware, each one's `next` calling the one after and
@@ -92,22 +105,32 @@ export function layeredMiddleware<E extends Env>(
   const answer = (c: Context<E>, error: unknown): Promise<void> => {
     if (!(error instanceof Error)) return Promise.reject(error);
     c.error = error;
-    const response = answerError(error, c);
-    if (response instanceof Promise) {
-      return response.then((answered) => {
-        c.res = answered;
-      });
+    let response: unknown;
+    try {
+      response = answerError(error, c);
+    } catch (thrown) {
+      // As from the composer: what the error handler throws reaches the layers before as a
+      // rejection, not a throw out of their `next()`.
+      return Promise.reject(thrown);
     }
-    c.res = response;
+    const answered = (value: unknown) => {
+      if (value instanceof Response) c.res = value;
+    };
+    if (isThenable(response)) return Promise.resolve(response).then(answered);
+    answered(response);
     return COMPLETED;
   };
   const layer = (index: number, c: Context<E>, next: Next): Promise<void> => {
     const handler = handlers[index];
     if (!handler) return next();
     let inner: Promise<void> | undefined;
+    let called = false;
     let outcome: unknown;
     try {
       outcome = handler(c, () => {
+        // The composer refuses it too: the rest of the chain runs once.
+        if (called) return calledTwice();
+        called = true;
         const rest = layer(index + 1, c, next);
         // The last layer's `next` is the caller's: what it rejects with is answered here.
         if (index + 1 < handlers.length) inner = rest;

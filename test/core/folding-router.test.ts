@@ -173,6 +173,87 @@ describe('FoldingRouter', () => {
     assert.deepEqual(named, ['/things/:id']);
   });
 
+  test('each layer reads the operation’s own parameters, not another route’s', async () => {
+    const { app } = foldingApp();
+    let seenByMiddleware: Record<string, string> = {};
+    app.use('/api/:version/*', async (c, next) => {
+      seenByMiddleware = c.req.param();
+      await next();
+    });
+    app.get('/api/v1/items/:id', (c) => c.json(c.req.param()));
+    const res = await app.request('/api/v1/items/9');
+    assert.deepEqual(await res.json(), { id: '9' });
+    assert.deepEqual(seenByMiddleware, { id: '9' });
+  });
+
+  test('next() called twice is refused, as the composer refuses it; the rest runs once', async () => {
+    const { app } = foldingApp();
+    let runs = 0;
+    app.use(async (_c, next) => {
+      await next();
+      await next();
+    });
+    app.get('/twice', (c) => {
+      runs += 1;
+      return c.text('ok');
+    });
+    const res = await app.request('/twice');
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), 'answered: next() called multiple times');
+    assert.equal(runs, 1);
+  });
+
+  test('an answer set before the last next() stands: the 404 comes only when none was', async () => {
+    const { app } = foldingApp();
+    app.use(async (_c, next) => next());
+    app.get('/preset', async (c, next) => {
+      c.res = c.text('mine');
+      await next();
+    });
+    const res = await app.request('/preset');
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'mine');
+  });
+
+  test('a path only middleware matches is left to the composer: a mounted app sees its own path', async () => {
+    const { app, router } = foldingApp();
+    app.use(async (_c, next) => next());
+    app.mount('/legacy', (request) => new Response(new URL(request.url).pathname));
+    app.use('*', async (_c, next) => next());
+    assert.equal(router.match('GET', '/legacy/a/b')[0].length, 3);
+    const res = await app.request('/legacy/a/b');
+    assert.equal(await res.text(), '/a/b');
+  });
+
+  test('what the error handler throws reaches the layers before as a rejection', async () => {
+    const router = new FoldingRouter(new StaticPathRouter());
+    const app = new Hono({ router });
+    const failing = () => {
+      throw new Error('the error handler failed');
+    };
+    app.onError(failing);
+    router.answerErrorsWith(failing);
+    const seen: string[] = [];
+    app.use((_c, next) => {
+      let rest: Promise<void>;
+      try {
+        rest = next();
+      } catch {
+        seen.push('next() threw');
+        throw new Error('unexpected');
+      }
+      return rest.catch((error: unknown) => {
+        seen.push('next() rejected');
+        throw error;
+      });
+    });
+    app.get('/boom', () => {
+      throw new Error('boom');
+    });
+    await assert.rejects(async () => app.request('/boom'), /the error handler failed/);
+    assert.deepEqual(seen, ['next() rejected']);
+  });
+
   test('until it knows how errors are answered, the matches are the inner router’s own', () => {
     const router = new FoldingRouter(new StaticPathRouter());
     const app = new Hono({ router });
