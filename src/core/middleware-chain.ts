@@ -52,38 +52,10 @@ export function chainMiddleware<E extends object>(
 ): MiddlewareHandler<E> {
   const [only] = handlers;
   if (only && handlers.length === 1) return only;
+  const run = layers(handlers, undefined);
   return function chainedMiddleware(c, next) {
-    return run(handlers, 0, c, next);
+    return run(0, c, next);
   };
-}
-
-/**
- * Not async: a frame and a promise per middleware fewer than `await` would cost. What one
- * throws at once becomes a rejection, as from an async function, so the one before it sees
- * its `next()` reject rather than throw.
- */
-function run<E extends object>(
-  handlers: readonly MiddlewareHandler<E>[],
-  index: number,
-  c: Context<E>,
-  next: Next,
-): Promise<void> {
-  const handler = handlers[index];
-  if (!handler) return next();
-  let rest: Promise<void> | undefined;
-  let outcome: unknown;
-  try {
-    outcome = handler(c, () => {
-      rest = run(handlers, index + 1, c, next);
-      return rest;
-    });
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  // The rest's own promise, handed back: it sets the answer itself, and what it rejects
-  // with goes on up either way; one promise fewer than waiting on it.
-  if (outcome === rest && rest !== undefined) return rest;
-  return outcomeOf(c, outcome, passOn);
 }
 
 /**
@@ -120,10 +92,23 @@ export function layeredMiddleware<E extends Env>(
     answered(response);
     return COMPLETED;
   };
+  const run = layers(handlers, answer);
+  return (c, next) => run(0, c, next);
+}
+
+/**
+ * The layer at `index` and those after it. Not async: a frame and a promise per layer fewer
+ * than `await` would cost. What one throws at once becomes a rejection, as from an async
+ * function; with `answer`, an error is answered at the layer it came from instead.
+ */
+function layers<E extends Env>(
+  handlers: readonly (MiddlewareHandler<E> | Handler<E>)[],
+  answer: ((c: Context<E>, error: unknown) => Promise<void>) | undefined,
+) {
   const layer = (index: number, c: Context<E>, next: Next): Promise<void> => {
     const handler = handlers[index];
     if (!handler) return next();
-    let inner: Promise<void> | undefined;
+    let rest: Promise<void> | undefined;
     let called = false;
     let outcome: unknown;
     try {
@@ -131,18 +116,20 @@ export function layeredMiddleware<E extends Env>(
         // The composer refuses it too: the rest of the chain runs once.
         if (called) return calledTwice();
         called = true;
-        const rest = layer(index + 1, c, next);
-        // The last layer's `next` is the caller's: what it rejects with is answered here.
-        if (index + 1 < handlers.length) inner = rest;
+        rest = layer(index + 1, c, next);
         return rest;
       });
     } catch (error) {
-      return answer(c, error);
+      return answer ? answer(c, error) : Promise.reject(error);
     }
-    // A layer's promise handed back as it is: that layer set the answer and answered its
-    // errors itself, so waiting on it here would only cost one more promise.
-    if (outcome === inner && inner !== undefined) return inner;
-    return outcomeOf(c, outcome, (error) => answer(c, error));
+    // The rest's promise handed back as it is: the layers after set the answer, and what
+    // they reject with goes on up anyway, so waiting on it here would only cost a promise.
+    // Not the caller's own `next()` when errors are answered here: its rejection is this
+    // layer's to answer.
+    if (outcome === rest && rest !== undefined && (!answer || index + 1 < handlers.length)) {
+      return rest;
+    }
+    return outcomeOf(c, outcome, answer ? (error) => answer(c, error) : passOn);
   };
-  return (c, next) => layer(0, c, next);
+  return layer;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { chainMiddleware, layeredMiddleware } from '../../src/core/middleware-chain.ts';
+import { notingMiddleware } from '../support/noting-middleware.ts';
 
 const appWith = (chain: MiddlewareHandler, seen: string[]) =>
   new Hono()
@@ -11,21 +12,13 @@ const appWith = (chain: MiddlewareHandler, seen: string[]) =>
     })
     .onError((error, c) => c.text(`error: ${error.message}`, 500));
 
-/** A middleware that notes when it runs, and the status it sees after `next()`. */
-const step =
-  (name: string, seen: string[]): MiddlewareHandler =>
-  async (c, next) => {
-    seen.push(`${name} before`);
-    await next();
-    seen.push(`${name} after ${c.res.status}`);
-  };
-
 describe('chainMiddleware', () => {
   test('runs each in order around the handler, and each sees the answer after', async () => {
     const seen: string[] = [];
-    const res = await appWith(chainMiddleware([step('a', seen), step('b', seen)]), seen).request(
-      '/',
-    );
+    const res = await appWith(
+      chainMiddleware([notingMiddleware('a', seen), notingMiddleware('b', seen)]),
+      seen,
+    ).request('/');
     assert.equal(await res.text(), 'handled');
     assert.deepEqual(seen, ['a before', 'b before', 'handler', 'b after 200', 'a after 200']);
   });
@@ -77,6 +70,19 @@ describe('chainMiddleware', () => {
     assert.equal(await res.text(), 'error: at once');
     assert.deepEqual(seen, ['next() gave a promise', 'outer caught at once']);
   });
+
+  test('next() called twice is refused, as Hono’s every refuses it', async () => {
+    const seen: string[] = [];
+    const twice: MiddlewareHandler = async (_c, next) => {
+      await next();
+      await next();
+    };
+    const res = await appWith(chainMiddleware([twice, notingMiddleware('a', seen)]), seen).request(
+      '/',
+    );
+    assert.equal(await res.text(), 'error: next() called multiple times');
+    assert.deepEqual(seen, ['a before', 'handler', 'a after 200']);
+  });
 });
 
 describe('layeredMiddleware', () => {
@@ -102,7 +108,10 @@ describe('layeredMiddleware', () => {
 
   test('runs each in order around the rest of the app, as layers of it would', async () => {
     const seen: string[] = [];
-    const inner = layeredMiddleware([step('a', seen), step('b', seen)], answerError);
+    const inner = layeredMiddleware(
+      [notingMiddleware('a', seen), notingMiddleware('b', seen)],
+      answerError,
+    );
     const res = await appAround((c, next) => inner(c, next), seen).request('/');
     assert.equal(await res.text(), 'handled');
     assert.deepEqual(seen, ['a before', 'b before', 'handler', 'b after 200', 'a after 200']);
