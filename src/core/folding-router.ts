@@ -31,8 +31,9 @@ export class FoldingRouter<E extends Env> implements Router<Entry> {
   readonly name: string;
   readonly #inner: Router<Entry>;
   #answerError: ErrorHandler<E> | undefined;
-  #byIndex = new WeakMap<readonly [Entry, ParamIndexMap][], [[Entry, ParamIndexMap]]>();
-  #byParams = new WeakMap<readonly [Entry, Params][], [[Entry, Params]]>();
+  /** Each combination's fold, or null for one left to the composer. */
+  #byIndex = new WeakMap<readonly [Entry, ParamIndexMap][], [[Entry, ParamIndexMap]] | null>();
+  #byParams = new WeakMap<readonly [Entry, Params][], [[Entry, Params]] | null>();
 
   constructor(inner: Router<Entry>) {
     this.#inner = inner;
@@ -53,34 +54,32 @@ export class FoldingRouter<E extends Env> implements Router<Entry> {
   match(method: string, path: string): Result<Entry> {
     const result = this.#inner.match(method, path);
     const answerError = this.#answerError;
-    // A path only middleware matches (a 404, a mounted app) is left to the composer, which
-    // tells each its own route: not a path worth the fold.
-    if (!answerError || result[0].length < 2 || !hasOperation(result[0])) return result;
-    if (result.length === 2)
-      return [this.#folded(result[0], this.#byIndex, answerError), result[1]];
-    return [this.#folded(result[0], this.#byParams, answerError)];
+    if (!answerError || result[0].length < 2) return result;
+    if (result.length === 2) {
+      const folded = this.#folded(result[0], this.#byIndex, answerError);
+      return folded ? [folded, result[1]] : result;
+    }
+    const folded = this.#folded(result[0], this.#byParams, answerError);
+    return folded ? [folded] : result;
   }
 
   #folded<V>(
     entries: readonly [Entry, Record<string, V>][],
-    cache: WeakMap<readonly [Entry, Record<string, V>][], [[Entry, Record<string, V>]]>,
+    cache: WeakMap<readonly [Entry, Record<string, V>][], [[Entry, Record<string, V>]] | null>,
     answerError: ErrorHandler<E>,
-  ): [[Entry, Record<string, V>]] {
+  ): [[Entry, Record<string, V>]] | undefined {
     let folded = cache.get(entries);
-    if (!folded) {
-      folded = [fold(entries, answerError)];
+    if (folded === undefined) {
+      const entry = fold(entries, answerError);
+      folded = entry ? [entry] : null;
       cache.set(entries, folded);
     }
-    return folded;
+    return folded ?? undefined;
   }
 }
 
 const NOT_FINALIZED =
   'Context is not finalized. Did you forget to return a Response object or `await next()`?';
-
-function hasOperation(entries: readonly [Entry, unknown][]): boolean {
-  return entries.some(([[, route]]) => route.method !== 'ALL');
-}
 
 /** The answer once every layer has run: Hono's composer refuses a request left unanswered. */
 function answerOf(c: Context): Response {
@@ -88,10 +87,19 @@ function answerOf(c: Context): Response {
   return c.res;
 }
 
+/**
+ * The one handler for `entries`, carrying the operation (the first route that is no
+ * middleware): `matchedRoutes` names it, and its parameters are what every layer reads, as
+ * the composer gives them to the operation itself. Undefined for a path only middleware
+ * matches (a 404, a mounted app): the composer tells each its own route there, and such a
+ * path is not worth the fold.
+ */
 function fold<V, E extends Env>(
   entries: readonly [Entry, Record<string, V>][],
   answerError: ErrorHandler<E>,
-): [Entry, Record<string, V>] {
+): [Entry, Record<string, V>] | undefined {
+  const operation = entries.find(([[, route]]) => route.method !== 'ALL');
+  if (!operation) return undefined;
   const layered = layeredMiddleware(
     entries.map(([[handler]]) => handler),
     answerError,
@@ -102,9 +110,5 @@ function fold<V, E extends Env>(
     if (outcome === COMPLETED) return answerOf(c);
     return outcome.then(() => answerOf(c));
   };
-  // The operation (the first route that is no middleware): `matchedRoutes` names it, and its
-  // parameters are what every layer reads, as the composer gives the operation itself.
-  const operation = entries.find(([[, route]]) => route.method !== 'ALL');
-  if (!operation) throw new Error('a match without an operation is not folded');
   return [[handler, operation[0][1]], operation[1]];
 }

@@ -1,32 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { FoldingRouter } from '../../src/core/folding-router.ts';
 import { COMPLETED } from '../../src/core/middleware-chain.ts';
 import { StaticPathRouter } from '../../src/core/static-path-router.ts';
+import { notingMiddleware } from '../support/noting-middleware.ts';
+
+const answered = (error: Error, c: Context) => c.text(`answered: ${error.message}`, 500);
 
 /** An app on the folding router, its error handler set, as `createRouter` makes one. */
-function foldingApp() {
+function foldingApp(answerError: ErrorHandler = answered) {
   const router = new FoldingRouter(new StaticPathRouter());
   const app = new Hono({ router });
-  const answerError = (error: Error, c: Context) => c.text(`answered: ${error.message}`, 500);
   app.onError(answerError);
   router.answerErrorsWith(answerError);
   return { app, router };
 }
 
-/** A middleware that notes when it runs and what it sees after `next()`. */
-const around =
-  (name: string, seen: string[]): MiddlewareHandler =>
-  async (c, next) => {
-    seen.push(`${name} before`);
-    await next();
-    seen.push(`${name} after ${c.res.status}`);
-  };
-
-/** The same, not async, finishing at once when the rest did. */
+/** Like `notingMiddleware`, but not async: it finishes at once when the rest did. */
 const aroundAtOnce =
   (name: string, seen: string[]): MiddlewareHandler =>
   (c, next) => {
@@ -45,8 +38,8 @@ describe('FoldingRouter', () => {
   test('hands Hono one handler for a path several match, which runs them all in order', () => {
     const { app, router } = foldingApp();
     const seen: string[] = [];
-    app.use(around('app', seen));
-    app.use('/things/*', around('things', seen));
+    app.use(notingMiddleware('app', seen));
+    app.use('/things/*', notingMiddleware('things', seen));
     app.get('/things/:id', (c) => c.text(`thing ${c.req.param('id')}`));
     const [entries] = router.match('GET', '/things/7');
     assert.equal(entries.length, 1);
@@ -57,8 +50,8 @@ describe('FoldingRouter', () => {
   test('runs the middleware and the handler as the composer would, each seeing the answer', async () => {
     const { app } = foldingApp();
     const seen: string[] = [];
-    app.use(around('app', seen));
-    app.use('/things/*', around('things', seen));
+    app.use(notingMiddleware('app', seen));
+    app.use('/things/*', notingMiddleware('things', seen));
     app.get('/things/:id', (c) => {
       seen.push('handler');
       return c.text(`thing ${c.req.param('id')}`);
@@ -96,7 +89,7 @@ describe('FoldingRouter', () => {
     ] satisfies MiddlewareHandler[]) {
       const { app } = foldingApp();
       const seen: string[] = [];
-      app.use(around('app', seen));
+      app.use(notingMiddleware('app', seen));
       app.use('/things/*', fail);
       app.get('/things/:id', (c) => c.text('not reached'));
       const res = await app.request('/things/7');
@@ -122,8 +115,8 @@ describe('FoldingRouter', () => {
   test('a path only middleware matches gets the app’s 404 through the last next()', async () => {
     const { app } = foldingApp();
     const seen: string[] = [];
-    app.use(around('app', seen));
-    app.use('/things/*', around('things', seen));
+    app.use(notingMiddleware('app', seen));
+    app.use('/things/*', notingMiddleware('things', seen));
     app.notFound((c) => c.text('no such thing', 404));
     const res = await app.request('/things/nothing/here');
     assert.equal(res.status, 404);
@@ -134,7 +127,7 @@ describe('FoldingRouter', () => {
   test('an Error the last next() rejects with is answered by the layer that called it', async () => {
     const { app } = foldingApp();
     const seen: string[] = [];
-    app.use(around('app', seen));
+    app.use(notingMiddleware('app', seen));
     // Hands back the promise of the last next() itself, as a plain middleware does.
     app.use('/things/*', (_c, next) => next());
     app.notFound(() => {
@@ -226,13 +219,9 @@ describe('FoldingRouter', () => {
   });
 
   test('what the error handler throws reaches the layers before as a rejection', async () => {
-    const router = new FoldingRouter(new StaticPathRouter());
-    const app = new Hono({ router });
-    const failing = () => {
+    const { app } = foldingApp(() => {
       throw new Error('the error handler failed');
-    };
-    app.onError(failing);
-    router.answerErrorsWith(failing);
+    });
     const seen: string[] = [];
     app.use((_c, next) => {
       let rest: Promise<void>;
