@@ -1,6 +1,7 @@
 import type { Histogram } from 'prom-client';
 
 type Labels = 'method' | 'route' | 'status';
+type Child = ReturnType<Histogram<Labels>['labels']>;
 
 /**
  * A histogram's children by method, route and status, looked up once per combination: an
@@ -10,18 +11,31 @@ type Labels = 'method' | 'route' | 'status';
  */
 export class LabelledChildren {
   readonly #histogram: Histogram<Labels>;
-  readonly #children = new Map<string, ReturnType<Histogram<Labels>['labels']>>();
+  /**
+   * By method, then status, then route: no key text put together and hashed per request, as
+   * one key of the three would be (decision 092).
+   */
+  readonly #children = new Map<string, Map<number, Map<string, Child>>>();
 
   constructor(histogram: Histogram<Labels>) {
     this.#histogram = histogram;
   }
 
-  get(method: string, route: string, status: number) {
-    const key = `${method} ${status} ${route}`;
-    let child = this.#children.get(key);
+  get(method: string, route: string, status: number): Child {
+    let byStatus = this.#children.get(method);
+    if (!byStatus) {
+      byStatus = new Map();
+      this.#children.set(method, byStatus);
+    }
+    let byRoute = byStatus.get(status);
+    if (!byRoute) {
+      byRoute = new Map();
+      byStatus.set(status, byRoute);
+    }
+    let child = byRoute.get(route);
     if (!child) {
       child = this.#histogram.labels({ method, route, status: String(status) });
-      this.#children.set(key, child);
+      byRoute.set(route, child);
     }
     return child;
   }

@@ -4,7 +4,7 @@ import type { AppEnv } from './app-env.ts';
 import type { BackgroundTasks } from './background-tasks.ts';
 import { acceptDeferredTasks, runAfterAnswer } from './deferred-tasks.ts';
 import { LabelledChildren } from './labelled-children.ts';
-import { type Logger, plainLineWriter } from './logger.ts';
+import { childWhenUsed, type Logger, plainLineWriter } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { COMPLETED } from './middleware-chain.ts';
 import { requestHeader, setAnswerHeader } from './node-response.ts';
@@ -54,7 +54,7 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
     const incoming = requestHeader(c, REQUEST_ID_HEADER);
     const requestId = incoming && SANE_REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     c.set('requestId', requestId);
-    c.set('logger', logger.child({ requestId }));
+    c.set('logger', childWhenUsed(logger, { requestId }));
     setAnswerHeader(c, REQUEST_ID_HEADER, requestId);
     provide(c);
     setSecurityHeaders(c);
