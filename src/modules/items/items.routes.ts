@@ -180,9 +180,10 @@ export function itemRoutes(deps: Deps) {
       const body = c.req.valid('json');
       const ownerId = c.get('principal').userId;
       const key = c.req.valid('header')['idempotency-key'];
+      let created: ReturnType<typeof toPublicItem> | undefined;
       const create = async (db: Deps['db']) => {
-        const item = await createItem(db, ownerId, body);
-        return { status: 201, body: toPublicItem(item), location: `/v1/items/${item.id}` };
+        created = toPublicItem(await createItem(db, ownerId, body));
+        return { status: 201, body: created, location: `/v1/items/${created.id}` };
       };
       const { response, replayed } = key
         ? await runIdempotent(
@@ -198,8 +199,9 @@ export function itemRoutes(deps: Deps) {
           )
         : { response: await create(deps.db), replayed: false };
       if (!replayed) await forgetStats(ownerId);
-      // Read through the schema: a replayed body is stored JSON, its dates are strings.
-      const item = ItemPublic.parse(response.body);
+      // A replayed body is stored JSON, its dates strings: read through the schema (sendJson
+      // checks a fresh one).
+      const item = created ?? ItemPublic.parse(response.body);
       if (response.location) setAnswerHeader(c, 'location', response.location);
       setAnswerHeader(c, 'etag', etagOf(item.version));
       if (replayed) setAnswerHeader(c, 'idempotent-replayed', 'true');
