@@ -50,6 +50,19 @@ export function sendJson<E extends AppEnv, S extends z.ZodType, Code extends Con
   return c.json(instantsAsText(output) as z.output<S>, status);
 }
 
+const DATE_TO_JSON = Date.prototype.toJSON;
+
+/**
+ * What `Date.prototype.toJSON` gives, without its generic steps (a conversion to a primitive
+ * and a method lookup), which made it nearly twice as slow as `toISOString` itself; a page's
+ * instants are written in about 60% of the time (decision 092). A `Date` with a `toJSON` of
+ * its own keeps it.
+ */
+function instantText(date: Date): string | null {
+  if (date.toJSON !== DATE_TO_JSON) return date.toJSON();
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
 /**
  * `value` with every `Date` in it, at any depth, as the text `JSON.stringify` would write
  * for it; what holds none is handed back as it is, and nothing given is changed. V8's
@@ -58,7 +71,8 @@ export function sendJson<E extends AppEnv, S extends z.ZodType, Code extends Con
  * them as text 0.5 µs, and a page of them twenty times that (decision 091).
  */
 export function instantsAsText(value: unknown): unknown {
-  if (value instanceof Date) return value.toJSON();
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Date) return instantText(value);
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let index = 0; index < value.length; index++) {

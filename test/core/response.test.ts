@@ -293,6 +293,23 @@ describe('instantsAsText: a response’s instants written as text before it is s
     assert.equal(instantsAsText(untouched), untouched);
   });
 
+  test('leaves a Date with a toJSON of its own to it', () => {
+    class LocalDay extends Date {
+      override toJSON() {
+        return this.toISOString().slice(0, 10);
+      }
+    }
+    const patched = new Date(at);
+    patched.toJSON = () => 'patched';
+    const value = { day: new LocalDay(at), patched, at };
+    assert.equal(JSON.stringify(instantsAsText(value)), JSON.stringify(value));
+    assert.deepEqual(instantsAsText(value), {
+      day: '2026-01-02',
+      patched: 'patched',
+      at: '2026-01-02T03:04:05.678Z',
+    });
+  });
+
   test('leaves other objects to their own toJSON', () => {
     class Money {
       toJSON() {
