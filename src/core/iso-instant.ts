@@ -1,0 +1,47 @@
+const DAY_MS = 86_400_000;
+/** 0000-01-01T00:00:00.000Z and 10000-01-01T00:00:00.000Z: outside, years need six digits. */
+const FOUR_DIGIT_YEARS_FROM = -62_167_219_200_000;
+const FOUR_DIGIT_YEARS_UNTIL = 253_402_300_800_000;
+
+const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
+const THREE_DIGITS = Array.from({ length: 1_000 }, (_, n) => String(n).padStart(3, '0'));
+const FOUR_DIGITS = (year: number) => String(year).padStart(4, '0');
+
+/**
+ * The text `date.toISOString()` gives (`2026-01-02T03:04:05.678Z`), written in JavaScript:
+ * V8's own is a call into C++ that took 0.7 µs an instant here, this 0.25 µs, and a page of
+ * twenty items has forty instants (decision 092). Years outside 0000-9999, which ISO writes
+ * with a sign and six digits, and invalid dates are left to `toISOString`.
+ */
+export function isoInstant(date: Date): string {
+  const ms = date.getTime();
+  if (!(ms >= FOUR_DIGIT_YEARS_FROM && ms < FOUR_DIGIT_YEARS_UNTIL)) return date.toISOString();
+  const days = Math.floor(ms / DAY_MS);
+  let rest = ms - days * DAY_MS;
+  // Days since 1970-01-01 to a civil date, counting in 400-year eras from 0000-03-01 so
+  // that each leap day falls at the end of its year (H. Hinnant, "chrono-compatible
+  // low-level date algorithms").
+  const shifted = days + 719_468;
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1_460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear =
+    dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const marchMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * marchMonth + 2) / 5) + 1;
+  const month = marchMonth < 10 ? marchMonth + 3 : marchMonth - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1_000);
+  const millis = rest - seconds * 1_000;
+  return `${year >= 1_000 ? year : FOUR_DIGITS(year)}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${THREE_DIGITS[millis]}Z`;
+}
