@@ -22,9 +22,12 @@ export const REQUEST_ID_HEADER = 'x-request-id';
  * answers; when a middleware answered early (413, a malformed URL), the route it stopped.
  */
 export function operationRoute(c: Context): string | undefined {
-  return matchedRoutes(c)
-    .slice(c.req.routeIndex)
-    .find((route) => route.method !== 'ALL')?.path;
+  const routes = matchedRoutes(c);
+  for (let index = c.req.routeIndex; index < routes.length; index++) {
+    const route = routes[index];
+    if (route && route.method !== 'ALL') return route.path;
+  }
+  return undefined;
 }
 
 export interface RequestContextOptions {
