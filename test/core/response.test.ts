@@ -293,7 +293,7 @@ describe('instantsAsText: a response’s instants written as text before it is s
     assert.equal(instantsAsText(untouched), untouched);
   });
 
-  test('leaves a Date with a toJSON of its own to it', () => {
+  test('leaves a Date with a toJSON or a toISOString of its own to it', () => {
     class LocalDay extends Date {
       override toJSON() {
         return this.toISOString().slice(0, 10);
@@ -301,11 +301,14 @@ describe('instantsAsText: a response’s instants written as text before it is s
     }
     const patched = new Date(at);
     patched.toJSON = () => 'patched';
-    const value = { day: new LocalDay(at), patched, at };
+    const reformatted = new Date(at);
+    reformatted.toISOString = () => 'reformatted';
+    const value = { day: new LocalDay(at), patched, reformatted, at };
     assert.equal(JSON.stringify(instantsAsText(value)), JSON.stringify(value));
     assert.deepEqual(instantsAsText(value), {
       day: '2026-01-02',
       patched: 'patched',
+      reformatted: 'reformatted',
       at: '2026-01-02T03:04:05.678Z',
     });
   });
