@@ -22,6 +22,7 @@ import { indexDocument } from '../../src/modules/ai/documents.jobs.ts';
 import { embedLocally } from '../../src/modules/ai/local-model.ts';
 import { storedVector } from '../../src/modules/ai/vector-store.ts';
 import { createTestApiKey, createTestUser } from '../../test/support/auth.ts';
+import { seededRandom } from '../../test/support/seeded-random.ts';
 import { fmt, log, percentile } from './report.ts';
 
 export interface RetrievalBenchOptions {
@@ -55,18 +56,6 @@ const CHUNKS_PER_DOCUMENT = 1_000;
 const CHUNK_TOKENS = 64;
 const CHUNK_OVERLAP = 8;
 const TOP_K = 5;
-
-/** A seeded generator, so every run indexes the same corpus. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** A vocabulary of made-up words: each chunk then shares few words with most others. */
 function vocabulary(next: () => number, size: number): string[] {
@@ -147,7 +136,8 @@ export async function benchRetrieval(options: RetrievalBenchOptions): Promise<Re
       }),
     })) as { id: string; model: string };
 
-    const next = random(14);
+    // Seeded, so every run indexes the same corpus.
+    const next = seededRandom(14);
     const words = vocabulary(next, 5_000);
     const texts: string[] = [];
     for (let left = options.chunks; left > 0; left -= CHUNKS_PER_DOCUMENT) {

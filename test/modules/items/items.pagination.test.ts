@@ -13,6 +13,7 @@ import type { Item } from '../../../src/modules/items/items.service.ts';
 import { items } from '../../../src/modules/items/items.table.ts';
 import { createTestUser, type TestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 let deps: TestDeps;
 let app: ReturnType<typeof createApp>;
@@ -68,16 +69,9 @@ interface ProblemJson {
 // ---------------------------------------------------------------------------------------
 // Data
 
-/** A small deterministic PRNG (mulberry32), so a failing walk can be replayed. */
+/** Seeded, so a failing walk can be replayed. */
 function prng(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = seededRandom(seed);
   return {
     next,
     int: (n: number) => Math.floor(next() * n),
