@@ -3,26 +3,15 @@
  * must behave as `logger.child(bindings)` would, its level and its own children included.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, mock, test } from 'node:test';
-import { childWhenUsed, createLogger } from '../../src/core/logger.ts';
+import { childWhenUsed } from '../../src/core/logger.ts';
+import { captureLogs } from '../support/deps.ts';
 
-async function capturedLogger(level: 'info' | 'warn' = 'info') {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  const logger = await createLogger({ level, format: 'json', destination });
-  const settled = () => new Promise((resolve) => setImmediate(resolve));
-  return { logger, lines, settled };
-}
+const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('childWhenUsed', () => {
   test('binds nothing until the logger is used', async () => {
-    const { logger } = await capturedLogger();
+    const { logger } = await captureLogs();
     const child = mock.method(logger, 'child');
     const requestLogger = childWhenUsed(logger, { requestId: 'r-1' });
     assert.equal(child.mock.callCount(), 0);
@@ -32,10 +21,11 @@ describe('childWhenUsed', () => {
   });
 
   test('writes the lines logger.child would write', async () => {
-    const { logger, lines, settled } = await capturedLogger();
+    const { logger, records } = await captureLogs();
     childWhenUsed(logger, { requestId: 'r-1' }).info({ items: 2 }, 'listed');
     logger.child({ requestId: 'r-1' }).info({ items: 2 }, 'listed');
     await settled();
+    const lines = records();
     assert.equal(lines.length, 2);
     const [ours, pinos] = lines;
     assert.deepEqual({ ...ours, time: 0 }, { ...pinos, time: 0 });
@@ -43,7 +33,7 @@ describe('childWhenUsed', () => {
   });
 
   test('keeps a level set on it to itself', async () => {
-    const { logger, lines, settled } = await capturedLogger('warn');
+    const { logger, records } = await captureLogs('warn');
     const requestLogger = childWhenUsed(logger, { requestId: 'r-1' });
     requestLogger.level = 'debug';
     requestLogger.debug('detail');
@@ -53,13 +43,13 @@ describe('childWhenUsed', () => {
     assert.equal(requestLogger.level, 'debug');
     assert.equal(requestLogger.isLevelEnabled('debug'), true);
     assert.deepEqual(
-      lines.map((line) => line.msg),
+      records().map((line) => line.msg),
       ['detail'],
     );
   });
 
   test('gives its own children its bindings and level, and they keep theirs', async () => {
-    const { logger, lines, settled } = await capturedLogger();
+    const { logger, records } = await captureLogs();
     const requestLogger = childWhenUsed(logger, { requestId: 'r-1' });
     requestLogger.level = 'debug';
     const job = requestLogger.child({ job: 'export' });
@@ -70,7 +60,7 @@ describe('childWhenUsed', () => {
     assert.equal(requestLogger.level, 'debug');
     assert.deepEqual(job.bindings(), { requestId: 'r-1', job: 'export' });
     assert.deepEqual(
-      lines.map((line) => [line.msg, line.requestId, line.job]),
+      records().map((line) => [line.msg, line.requestId, line.job]),
       [
         ['inherited level', 'r-1', 'export'],
         ['still debug', 'r-1', undefined],
