@@ -216,14 +216,12 @@ export function plainLineWriter(
  * included, so a level set on it stays on it and its own children inherit from it.
  */
 export function childWhenUsed(logger: Logger, bindings: Bindings): Logger {
-  const handler = new ChildWhenUsed(logger, bindings);
-  handler.proxy = new Proxy(logger, handler);
-  return handler.proxy;
+  return new ChildWhenUsed(logger, bindings).proxy;
 }
 
 /** The proxy's handler: its traps on the prototype, so a request allocates no closures. */
 class ChildWhenUsed implements ProxyHandler<Logger> {
-  proxy: Logger | undefined;
+  readonly proxy: Logger;
   #child: Logger | undefined;
   readonly #parent: Logger;
   readonly #bindings: Bindings;
@@ -231,6 +229,7 @@ class ChildWhenUsed implements ProxyHandler<Logger> {
   constructor(parent: Logger, bindings: Bindings) {
     this.#parent = parent;
     this.#bindings = bindings;
+    this.proxy = new Proxy(parent, this);
   }
 
   #made(): Logger {
