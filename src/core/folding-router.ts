@@ -67,14 +67,14 @@ export class FoldingRouter<E extends Env> implements Router<Entry> {
     entries: readonly [Entry, Record<string, V>][],
     cache: WeakMap<readonly [Entry, Record<string, V>][], [[Entry, Record<string, V>]] | null>,
     answerError: ErrorHandler<E>,
-  ): [[Entry, Record<string, V>]] | undefined {
+  ): [[Entry, Record<string, V>]] | null {
     let folded = cache.get(entries);
     if (folded === undefined) {
       const entry = fold(entries, answerError);
       folded = entry ? [entry] : null;
       cache.set(entries, folded);
     }
-    return folded ?? undefined;
+    return folded;
   }
 }
 
