@@ -22,16 +22,7 @@ export class LabelledChildren {
   }
 
   get(method: string, route: string, status: number): Child {
-    let byStatus = this.#children.get(method);
-    if (!byStatus) {
-      byStatus = new Map();
-      this.#children.set(method, byStatus);
-    }
-    let byRoute = byStatus.get(status);
-    if (!byRoute) {
-      byRoute = new Map();
-      byStatus.set(status, byRoute);
-    }
+    const byRoute = mapAt(mapAt(this.#children, method), status);
     let child = byRoute.get(route);
     if (!child) {
       child = this.#histogram.labels({ method, route, status: String(status) });
@@ -39,4 +30,14 @@ export class LabelledChildren {
     }
     return child;
   }
+}
+
+/** The map kept in `maps` under `key`, made empty the first time. */
+function mapAt<K, L, V>(maps: Map<K, Map<L, V>>, key: K): Map<L, V> {
+  let map = maps.get(key);
+  if (!map) {
+    map = new Map();
+    maps.set(key, map);
+  }
+  return map;
 }
