@@ -5,7 +5,6 @@ const FOUR_DIGIT_YEARS_UNTIL = 253_402_300_800_000;
 
 const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
 const THREE_DIGITS = Array.from({ length: 1_000 }, (_, n) => String(n).padStart(3, '0'));
-const FOUR_DIGITS = (year: number) => String(year).padStart(4, '0');
 
 /**
  * The text `date.toISOString()` gives (`2026-01-02T03:04:05.678Z`), written in JavaScript:
@@ -43,5 +42,5 @@ export function isoInstant(date: Date): string {
   rest -= minutes * 60_000;
   const seconds = Math.floor(rest / 1_000);
   const millis = rest - seconds * 1_000;
-  return `${year >= 1_000 ? year : FOUR_DIGITS(year)}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${THREE_DIGITS[millis]}Z`;
+  return `${year >= 1_000 ? year : String(year).padStart(4, '0')}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${THREE_DIGITS[millis]}Z`;
 }
