@@ -22,7 +22,9 @@ export interface CapturedLogs {
 }
 
 /** A JSON logger that writes into memory, for tests that read what was logged. */
-export async function captureLogs(level: 'trace' | 'info' | 'warn' = 'info'): Promise<CapturedLogs> {
+export async function captureLogs(
+  level: 'trace' | 'info' | 'warn' = 'info',
+): Promise<CapturedLogs> {
   const chunks: string[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
