@@ -23,13 +23,6 @@ export interface RedisTuning {
   /** Null: retry for ever, as BullMQ requires of its workers. */
   maxRetriesPerRequest: number | null;
   commandTimeout?: number | undefined;
-  /**
-   * Commands issued in the same tick leave in one write (ioredis' auto-pipelining): a
-   * request's cache reads share a system call instead of one each. Requests read from
-   * different sockets run in different ticks, so the commands every request sends are
-   * gathered per turn (`perTurn`). Never on a subscriber or a blocking reader.
-   */
-  enableAutoPipelining?: boolean | undefined;
 }
 
 const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2_000);
@@ -42,12 +35,11 @@ const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2_000);
  * const redis = connectRedis({ url, cluster: false }, { connectTimeout: 2_000, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
  */
 export function connectRedis(connection: RedisConnection, tuning: RedisTuning): Redis {
-  const { keyPrefix, enableOfflineQueue, enableAutoPipelining, ...perNode } = tuning;
+  const { keyPrefix, enableOfflineQueue, ...perNode } = tuning;
   if (!connection.cluster) {
     const redis = new RedisServer(connection.url, {
       ...tuning,
       ...(keyPrefix ? { keyPrefix } : {}),
-      enableAutoPipelining: enableAutoPipelining ?? false,
       retryStrategy,
       lazyConnect: false,
     });
@@ -59,7 +51,6 @@ export function connectRedis(connection: RedisConnection, tuning: RedisTuning): 
   const cluster = new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
     ...(keyPrefix ? { keyPrefix } : {}),
     enableOfflineQueue,
-    enableAutoPipelining: enableAutoPipelining ?? false,
     clusterRetryStrategy: retryStrategy,
     redisOptions: {
       ...perNode,
@@ -85,6 +76,10 @@ export interface RedisOptions extends RedisConnection {
 
 /**
  * Opens the connection a process's requests (or its workers) use, with the key prefix.
+ * Without ioredis' auto-pipelining (decision 093): the commands every request sends are
+ * gathered per turn (`perTurn`), and a pipeline built per tick for the one command left cost
+ * more CPU than the write it saved; on a cluster it also routed a script by its key count
+ * rather than its keys (decision 075).
  *
  * @example
  * const redis = createRedis({ url: settings.REDIS_URL, cluster: settings.REDIS_CLUSTER, keyPrefix: 'app:', role: 'request' });
@@ -97,7 +92,6 @@ export function createRedis(options: RedisOptions): Redis {
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 1 : null,
     ...(failFast ? { commandTimeout: 2_000 } : {}),
-    enableAutoPipelining: failFast,
   });
 }
 
@@ -121,7 +115,6 @@ export function duplicateRedis(redis: Redis, overrides: DuplicateOverrides): Red
   if (!(redis instanceof Cluster)) {
     const duplicate = redis.duplicate({
       ...overrides,
-      enableAutoPipelining: false,
       lazyConnect: false,
     });
     duplicate.on('error', () => {});
@@ -131,7 +124,6 @@ export function duplicateRedis(redis: Redis, overrides: DuplicateOverrides): Red
   const duplicate = redis.duplicate(undefined, {
     ...redis.options,
     ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-    enableAutoPipelining: false,
     redisOptions: { ...redis.options.redisOptions, ...perNode },
   });
   duplicate.on('error', () => {});
@@ -152,29 +144,6 @@ export function connectionFor(redis: Redis, prefixedKey: string): RedisServer {
     .find((candidate) => `${candidate.options.host}:${candidate.options.port}` === node);
   if (!found) throw new Error(`no connection to the node of slot ${hashSlot(prefixedKey)} yet`);
   return found;
-}
-
-/**
- * Defines a Lua script called with the number of its keys first (`numkeys key… arg…`), for
- * scripts whose key count varies. ioredis' auto-pipelining puts a cluster command in the
- * pipeline of the node that holds its first argument's slot, here the count's, and fails the
- * whole pipeline when the keys' slot is on another node: every command sent beside it in that
- * tick fails too (decision 075). On a cluster such a script is sent on its own, to the node
- * its keys name.
- *
- * @example
- * defineScriptWithKeyCount(redis, 'rateLimitTake', TAKE_SCRIPT);
- * await redis.rateLimitTake(2, 'a', 'b', 60_000, 1, 10, 60_000, 1, 10);
- */
-export function defineScriptWithKeyCount(redis: Redis, name: string, lua: string): void {
-  redis.defineCommand(name, { lua });
-  if (redis instanceof Cluster) {
-    // A new list: the options may share ioredis' default one with every other client.
-    redis.options.autoPipeliningIgnoredCommands = [
-      ...(redis.options.autoPipeliningIgnoredCommands ?? []),
-      name,
-    ];
-  }
 }
 
 /** The key prefix `redis` writes before every key. */

@@ -1,9 +1,9 @@
 /**
  * Gathers the calls made in one turn of the event loop and runs them together at its end
  * (`setImmediate`), each caller getting its own answer. For Redis commands every request
- * sends: ioredis' auto-pipelining flushes once a tick, and Node runs the requests read from
- * different sockets in different ticks of a turn, so each request's command was a write of
- * its own and woke Redis once more (decision 046).
+ * sends: each command is a write of its own and wakes Redis once more (decision 046), and
+ * Node runs the requests read from different sockets in different ticks of a turn, so only a
+ * batch per turn gathers them (ioredis' auto-pipelining, once a tick, did not; decision 093).
  *
  * `run` answers the inputs in their order; should it throw, every caller of the batch gets
  * the error. With `alone`, each call is a batch of its own, at once: for a Redis Cluster,

@@ -1,6 +1,6 @@
 import type { Result } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { defineScriptWithKeyCount, type Redis } from '../redis.ts';
+import type { Redis } from '../redis.ts';
 import { perTurn } from '../turn-batch.ts';
 
 /** A limit on how often one caller may do something: `limit` requests per `windowSeconds`. */
@@ -127,7 +127,7 @@ export function redisRateLimiter(
   redis: Redis,
   options: { onError: 'allow' | 'deny'; logger: Logger; onFailure?: () => void },
 ): RateLimiter {
-  defineScriptWithKeyCount(redis, 'rateLimitTake', TAKE_SCRIPT);
+  redis.defineCommand('rateLimitTake', { lua: TAKE_SCRIPT });
   // A limiter told to refuse when Redis fails wants Redis to count each request as it comes,
   // so that an outage refuses the next one: it takes nothing ahead.
   const leasing = options.onError === 'allow';

@@ -1,7 +1,7 @@
 import type { Result } from 'ioredis';
 import { DependencyUnavailableError } from '../dependency-errors.ts';
 import type { Logger } from '../logger.ts';
-import { defineScriptWithKeyCount, type Redis } from '../redis.ts';
+import type { Redis } from '../redis.ts';
 import { perTurn } from '../turn-batch.ts';
 
 /**
@@ -267,8 +267,8 @@ export function redisReservationLimiter(
   redis: Redis,
   options: RedisReservationLimiterOptions,
 ): ReservationLimiter {
-  defineScriptWithKeyCount(redis, 'reservationReserve', RESERVE_SCRIPT);
-  defineScriptWithKeyCount(redis, 'reservationAdjust', ADJUST_SCRIPT);
+  redis.defineCommand('reservationReserve', { lua: RESERVE_SCRIPT });
+  redis.defineCommand('reservationAdjust', { lua: ADJUST_SCRIPT });
   redis.defineCommand('reservationSeed', { numberOfKeys: 1, lua: SEED_SCRIPT });
   redis.defineCommand('reservationUsed', { numberOfKeys: 1, lua: USED_SCRIPT });
   const keyOf = (key: string) => `reservation:${key}`;
