@@ -232,7 +232,8 @@ describe('on a Redis Cluster of three primaries', () => {
     const subjects = onEachNode((subject) => `ratelimit:${policy.name}:${subject}`);
     const windows = onEachNode((window) => `reservation:tick-${run}:${window}`);
     const plain = onEachNode((key) => `tick-${run}:${key}`);
-    // The other commands go first, so a script routed by its count joins their pipeline.
+    // The other commands go first: should the connection ever pipeline a tick's commands
+    // again, a script routed by its count would join their pipeline (decisions 075, 093).
     const sameTick = <T>(scripts: () => (T | Promise<T>)[]) =>
       Promise.allSettled([
         ...plain.map((key) => redis.set(`tick-${run}:${key}`, '1')),
