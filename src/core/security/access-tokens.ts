@@ -20,8 +20,11 @@ export interface AccessTokenCodec {
     now: Date,
     sessionId?: string,
   ): Promise<{ token: string; claims: AccessTokenClaims }>;
-  /** `expired` and `invalid` are told apart so the 401 can say which. */
-  verify(token: string, now: Date): Promise<AccessTokenClaims | 'expired' | 'invalid'>;
+  /**
+   * `expired` and `invalid` are told apart so the 401 can say which. Synchronous: a request
+   * whose account and session are cached is answered in the turn it came in.
+   */
+  verify(token: string, now: Date): AccessTokenClaims | 'expired' | 'invalid';
 }
 
 /** One algorithm, pinned: a token whose header says anything else (`none` included) is refused. */
@@ -79,7 +82,7 @@ export function accessTokens(
         },
       };
     },
-    async verify(token, now) {
+    verify(token, now) {
       if (!JWT_SHAPE.test(token)) return 'invalid';
       const [header = '', payload = '', signature = ''] = token.split('.');
       // Any other header (another algorithm, `none`, extra fields) is not one we issued.

@@ -89,7 +89,7 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
         clientAddress: clientAddress(c, deps.settings.TRUST_PROXY_HOPS),
       });
       const now = deps.clock.now();
-      const claims = await deps.tokens.verify(tokens.access_token, now);
+      const claims = deps.tokens.verify(tokens.access_token, now);
       if (typeof claims === 'string') throw new Error(`a token just issued is ${claims}`);
       // The page keeps its session on the server and never refreshes: the tokens of the
       // login are not handed out, and their session ends here rather than lingering.

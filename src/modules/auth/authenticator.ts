@@ -3,7 +3,7 @@ import type { Database } from '../../core/db/database.ts';
 import type { InvalidationBus } from '../../core/invalidation-bus.ts';
 import { localCache } from '../../core/local-cache.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { AccessTokenCodec } from '../../core/security/access-tokens.ts';
+import type { AccessTokenClaims, AccessTokenCodec } from '../../core/security/access-tokens.ts';
 import type { Authenticator, AuthResult, CredentialChange } from '../../core/security/principal.ts';
 import type { Role, Scope, ScopeCatalog } from '../../core/security/scopes.ts';
 import { ttlCache } from '../../core/ttl-cache.ts';
@@ -196,13 +196,30 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return viaToken(match[1], now);
   }
 
-  async function viaToken(token: string, now: Date): Promise<AuthResult> {
-    const claims = await tokens.verify(token, now);
+  /**
+   * A token's account and session come from the caches when both are there (nearly every
+   * request of a caller), and the answer with them, in this turn, as a key's do; otherwise
+   * once loaded.
+   */
+  function viaToken(token: string, now: Date): AuthResult | Promise<AuthResult> {
+    const claims = tokens.verify(token, now);
     if (claims === 'expired' || claims === 'invalid') return { ok: false, reason: claims };
-    const [account, session] = await Promise.all([
-      accounts.get(claims.userId),
-      claims.sessionId === undefined ? undefined : sessions.get(claims.sessionId),
-    ]);
+    const { userId, sessionId } = claims;
+    const account = accounts.peek(userId);
+    // A token of no login session has no session to look up: as good as a cached one.
+    const session = sessionId === undefined ? { value: undefined } : sessions.peek(sessionId);
+    if (account && session) return admitToken(claims, account.value, session.value);
+    return Promise.all([
+      account ? account.value : accounts.get(userId),
+      session ? session.value : sessionId === undefined ? undefined : sessions.get(sessionId),
+    ]).then(([loaded, status]) => admitToken(claims, loaded, status));
+  }
+
+  function admitToken(
+    claims: AccessTokenClaims,
+    account: AccountStatus | null,
+    session: SessionStatus | undefined,
+  ): AuthResult {
     if (!account) return { ok: false, reason: 'invalid' };
     if (!account.isActive) return { ok: false, reason: 'inactive' };
     if (session === 'ended') return { ok: false, reason: 'revoked' };
@@ -218,7 +235,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       },
     };
   }
-
   return {
     authenticate({ authorization, apiKey }) {
       const now = clock.now();
