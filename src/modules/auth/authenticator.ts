@@ -235,6 +235,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       },
     };
   }
+
   return {
     authenticate({ authorization, apiKey }) {
       const now = clock.now();
