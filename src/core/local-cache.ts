@@ -19,6 +19,11 @@ export interface LocalCache<V> {
    * already known still costs a turn of the microtask queue and its allocations.
    */
   peek(key: string): { value: V } | undefined;
+  /**
+   * `then` of the value: at once when it is cached (no promise), else once it has loaded.
+   * For a caller that answers in the same turn when it can.
+   */
+  use<R>(key: string, then: (value: V) => R | Promise<R>): R | Promise<R>;
   delete(key: string): void;
   /** Deletes every entry whose value matches, e.g. all entries of one user. */
   deleteWhere(matches: (value: V) => boolean): void;
@@ -44,7 +49,7 @@ export function localCache<V>(options: LocalCacheOptions<V>): LocalCache<V> {
     generation += 1;
     loading.clear();
   };
-  return {
+  const cache: LocalCache<V> = {
     async get(key) {
       const hit = entries.get(key);
       if (hit) return hit.value;
@@ -70,6 +75,10 @@ export function localCache<V>(options: LocalCacheOptions<V>): LocalCache<V> {
     peek(key) {
       return entries.get(key);
     },
+    use(key, then) {
+      const hit = entries.get(key);
+      return hit ? then(hit.value) : cache.get(key).then(then);
+    },
     delete(key) {
       invalidated();
       entries.delete(key);
@@ -83,4 +92,5 @@ export function localCache<V>(options: LocalCacheOptions<V>): LocalCache<V> {
       entries.clear();
     },
   };
+  return cache;
 }

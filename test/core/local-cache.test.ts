@@ -44,6 +44,20 @@ describe('the local cache', () => {
     assert.deepEqual(source.calls, ['k']);
   });
 
+  test('use hands over what is cached at once, without a promise, and loads the rest', async () => {
+    const source = controlledLoad();
+    const cache = localCache<string>({ max: 10, ttlMs: 60_000, load: source.load });
+    const missed = cache.use('k', (value) => `used ${value}`);
+    assert.ok(missed instanceof Promise, 'a miss waits for the load');
+    source.release();
+    assert.equal(await missed, 'used k@0');
+    const hit = cache.use('k', (value) => `used ${value}`);
+    assert.equal(hit, 'used k@0', 'a hit is answered in the same turn');
+    const chained = cache.use('k', async (value) => `later ${value}`);
+    assert.equal(await chained, 'later k@0');
+    assert.deepEqual(source.calls, ['k']);
+  });
+
   test('concurrent misses for one key make one load', async () => {
     const source = controlledLoad();
     const cache = localCache({ max: 10, ttlMs: 60_000, load: source.load });

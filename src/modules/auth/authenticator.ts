@@ -156,20 +156,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * request of a caller), and the answer with them, in this turn; otherwise once loaded.
    */
   function viaApiKey(key: string, now: Date): AuthResult | Promise<AuthResult> {
-    const hash = hashApiKey(key);
-    const cached = keys.peek(hash);
-    if (!cached) return keys.get(hash).then((record) => withAccount(record, now));
-    return withAccount(cached.value, now);
+    return keys.use(hashApiKey(key), (record) => withAccount(record, now));
   }
 
   function withAccount(record: ApiKey | null, now: Date): AuthResult | Promise<AuthResult> {
     if (!record) return { ok: false, reason: 'invalid' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     if (record.expiresAt && record.expiresAt <= now) return { ok: false, reason: 'expired' };
-    const cached = accounts.peek(record.userId);
-    if (!cached)
-      return accounts.get(record.userId).then((account) => admitKey(record, account, now));
-    return admitKey(record, cached.value, now);
+    return accounts.use(record.userId, (account) => admitKey(record, account, now));
   }
 
   function admitKey(record: ApiKey, account: AccountStatus | null, now: Date): AuthResult {
@@ -205,14 +199,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const claims = tokens.verify(token, now);
     if (claims === 'expired' || claims === 'invalid') return { ok: false, reason: claims };
     const { userId, sessionId } = claims;
-    const account = accounts.peek(userId);
-    // A token of no login session has no session to look up: as good as a cached one.
-    const session = sessionId === undefined ? { value: undefined } : sessions.peek(sessionId);
-    if (account && session) return admitToken(claims, account.value, session.value);
-    return Promise.all([
-      account ? account.value : accounts.get(userId),
-      session ? session.value : sessionId === undefined ? undefined : sessions.get(sessionId),
-    ]).then(([loaded, status]) => admitToken(claims, loaded, status));
+    if (sessionId === undefined) {
+      return accounts.use(userId, (account) => admitToken(claims, account, undefined));
+    }
+    const session = sessions.peek(sessionId);
+    if (session)
+      return accounts.use(userId, (account) => admitToken(claims, account, session.value));
+    // The session not looked up yet: it and the account are loaded side by side.
+    return Promise.all([accounts.get(userId), sessions.get(sessionId)]).then(([account, status]) =>
+      admitToken(claims, account, status),
+    );
   }
 
   function admitToken(
