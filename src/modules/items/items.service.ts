@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, gte, ilike, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database } from '../../core/db/database.ts';
+import { executeDirectly } from '../../core/db/direct-execute.ts';
 import { isUniqueViolation } from '../../core/db/errors.ts';
 import { preparedPerDatabase } from '../../core/db/prepared.ts';
 import { ConflictError, NotFoundError, StaleVersionError } from '../../core/domain-errors.ts';
@@ -262,13 +263,16 @@ function prepareList(
     );
   }
   const direction = order === 'asc' ? asc : desc;
-  return db
-    .select()
-    .from(items)
-    .where(and(...conditions))
-    .orderBy(direction(column), direction(items.id))
-    .limit(sql.placeholder('limit'))
-    .prepare(`items_list_${shape.replaceAll(':', '_')}`);
+  // Kept in a map of shapes rather than made by `preparedPerDatabase`, so run directly here.
+  return executeDirectly(
+    db
+      .select()
+      .from(items)
+      .where(and(...conditions))
+      .orderBy(direction(column), direction(items.id))
+      .limit(sql.placeholder('limit'))
+      .prepare(`items_list_${shape.replaceAll(':', '_')}`),
+  );
 }
 
 /** How many of the caller's items match `filters`. */

@@ -1,0 +1,138 @@
+import { Column, is, Param, Placeholder } from 'drizzle-orm';
+import { NoopCache } from 'drizzle-orm/cache/core';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import { NoopLogger } from 'drizzle-orm/logger';
+import type { PgPreparedQuery, PreparedQueryConfig } from 'drizzle-orm/pg-core';
+import { PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js';
+import type { Sql } from 'postgres';
+
+/** One selected column: its key in the row object and how its driver value is read. */
+interface ColumnReader {
+  key: string;
+  /** Undefined where drizzle's own reading is the value itself (text, uuid, boolean...). */
+  decode: ((value: unknown) => unknown) | undefined;
+}
+
+/** How one parameter gets its value at each call. */
+type ParameterSource =
+  | { kind: 'fixed'; value: unknown }
+  | { kind: 'given'; name: string; encode: ((value: unknown) => unknown) | undefined };
+
+/**
+ * Runs a drizzle statement prepared on postgres.js without drizzle's per-call work, where
+ * that work does nothing for it. drizzle's `execute` goes through four nested async steps
+ * (a tracing span that is off, a query cache that is off) and maps each row with a `reduce`
+ * that asks `is()` of every column and walks its path with an iterator, every row; its
+ * placeholders are found with two `is()` a parameter, every call. On a primary-key read
+ * that was about 5% of the whole request's CPU (decision 095). Here the columns' readers and
+ * the parameters' sources are looked up once, when the statement is made, and a call is one
+ * `await` of postgres.js and a plain loop: the same SQL, the same parameters, the same
+ * decoders (each column's own `mapFromDriverValue`), the same errors (wrapped as drizzle
+ * wraps them), so the rows are what drizzle would have made.
+ *
+ * It leaves the statement as it is wherever it would change anything: another driver (PGlite),
+ * a logger or a cache on the database, a statement that selects no columns or nests them
+ * (joins, SQL fields), or a drizzle whose prepared statement no longer has these fields.
+ * A statement prepared inside a transaction is a postgres.js one too, on the transaction's
+ * connection, and is handled the same way.
+ */
+export function executeDirectly<P extends PgPreparedQuery<PreparedQueryConfig>>(statement: P): P {
+  if (!is(statement, PostgresJsPreparedQuery)) return statement;
+  const client: unknown = Reflect.get(statement, 'client');
+  const query: unknown = Reflect.get(statement, 'queryString');
+  const params: unknown = Reflect.get(statement, 'params');
+  const prepare: unknown = Reflect.get(statement, 'prepare');
+  if (
+    !isSql(client) ||
+    typeof query !== 'string' ||
+    !Array.isArray(params) ||
+    typeof prepare !== 'boolean' ||
+    !is(Reflect.get(statement, 'logger'), NoopLogger) ||
+    !is(Reflect.get(statement, 'cache'), NoopCache) ||
+    Reflect.get(statement, 'customResultMapper') !== undefined
+  ) {
+    return statement;
+  }
+  const readers = columnReaders(Reflect.get(statement, 'fields'));
+  if (!readers) return statement;
+  const sources = params.map(parameterSource);
+  const options = { prepare };
+
+  const execute = async (values: Record<string, unknown> = {}): Promise<unknown> => {
+    const filled = sources.map((source) => fill(source, values));
+    let rows: unknown[][];
+    try {
+      rows = await client.unsafe(query, filled, options).values();
+    } catch (error) {
+      throw new DrizzleQueryError(query, filled, error instanceof Error ? error : undefined);
+    }
+    return rows.map((row) => readRow(readers, row));
+  };
+  // Replaced on this one object: its type stays drizzle's, whose rows these are.
+  Object.defineProperty(statement, 'execute', { value: execute });
+  return statement;
+}
+
+function isSql(value: unknown): value is Sql<Record<string, unknown>> {
+  return typeof value === 'function' && 'unsafe' in value && typeof value.unsafe === 'function';
+}
+
+/**
+ * Each field's reader, in the order of the statement's columns; undefined for any other
+ * shape. Only columns at the top level: drizzle's nulling of a joined table's object (its
+ * `joinsNotNullableMap`) applies to nested ones alone.
+ */
+function columnReaders(fields: unknown): ColumnReader[] | undefined {
+  if (!Array.isArray(fields) || fields.length === 0) return undefined;
+  const entries: unknown[] = fields;
+  const readers: ColumnReader[] = [];
+  for (const entry of entries) {
+    if (typeof entry !== 'object' || entry === null || !('path' in entry) || !('field' in entry)) {
+      return undefined;
+    }
+    const { path, field } = entry;
+    if (!Array.isArray(path) || path.length !== 1 || typeof path[0] !== 'string') return undefined;
+    if (!is(field, Column)) return undefined;
+    const decode =
+      field.mapFromDriverValue === Column.prototype.mapFromDriverValue
+        ? undefined
+        : (value: unknown) => field.mapFromDriverValue(value);
+    readers.push({ key: path[0], decode });
+  }
+  return readers;
+}
+
+function readRow(readers: ColumnReader[], row: unknown[]): Record<string, unknown> {
+  const item: Record<string, unknown> = {};
+  // A counted loop: an iterator's object a column and a row was part of drizzle's cost.
+  for (let index = 0; index < readers.length; index++) {
+    const reader = readers[index];
+    if (!reader) continue;
+    const value = row[index];
+    item[reader.key] = value === null ? null : reader.decode ? reader.decode(value) : value;
+  }
+  return item;
+}
+
+function parameterSource(param: unknown): ParameterSource {
+  if (is(param, Placeholder)) return { kind: 'given', name: param.name, encode: undefined };
+  if (is(param, Param) && is(param.value, Placeholder)) {
+    const { encoder } = param;
+    return {
+      kind: 'given',
+      name: param.value.name,
+      encode: (value) => encoder.mapToDriverValue(value),
+    };
+  }
+  return { kind: 'fixed', value: param };
+}
+
+/** As drizzle fills a placeholder: a name with no value is an error, not a null. */
+function fill(source: ParameterSource, values: Record<string, unknown>): unknown {
+  if (source.kind === 'fixed') return source.value;
+  if (!(source.name in values)) {
+    throw new Error(`No value for placeholder "${source.name}" was provided`);
+  }
+  const value = values[source.name];
+  return source.encode ? source.encode(value) : value;
+}

@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { asc, eq, gte, sql, TransactionRollbackError } from 'drizzle-orm';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import {
+  boolean,
+  integer,
+  jsonb,
+  numeric,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import { type DatabaseHandle, openDatabase } from '../../../src/core/db/database.ts';
+import { executeDirectly } from '../../../src/core/db/direct-execute.ts';
+import { isUniqueViolation } from '../../../src/core/db/errors.ts';
+import { DB_CASING } from '../../../src/core/db/migrate.ts';
+import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+
+const mood = pgEnum('direct_mood', ['calm', 'busy']);
+// A column of each kind drizzle reads differently from what the driver hands it.
+const things = pgTable('direct_things', {
+  id: uuid().primaryKey(),
+  name: text().notNull().unique(),
+  note: text(),
+  price: numeric({ precision: 12, scale: 2 }).notNull(),
+  tags: text().array().notNull(),
+  count: integer().notNull(),
+  done: boolean().notNull(),
+  mood: mood().notNull(),
+  details: jsonb(),
+  at: timestamp({ withTimezone: true, precision: 3 }).notNull(),
+});
+
+const FIRST = {
+  id: '0190a000-0000-7000-8000-000000000001',
+  name: 'first',
+  note: null,
+  price: '12.50',
+  tags: ['a', 'b c', 'd"e', 'NULL', ''],
+  count: 3,
+  done: true,
+  mood: 'calm' as const,
+  details: { nested: [1, 'two'] },
+  at: new Date('2026-12-03T16:55:12.123Z'),
+};
+const SECOND = {
+  id: '0190a000-0000-7000-8000-000000000002',
+  name: 'second',
+  note: 'with a note',
+  price: '0.01',
+  tags: [],
+  count: -7,
+  done: false,
+  mood: 'busy' as const,
+  details: null,
+  at: new Date('1999-01-01T00:00:00.000Z'),
+};
+const ROWS = [FIRST, SECOND];
+
+/** A postgres.js statement's own `execute`, as drizzle made it. */
+const drizzleExecute = PostgresJsPreparedQuery.prototype.execute;
+
+describe('executeDirectly', () => {
+  let database: TestDatabase;
+  let client: postgres.Sql;
+  let db: ReturnType<typeof drizzle>;
+
+  before(async () => {
+    database = await createTestDatabase();
+    // Not UTC, so a timestamp's text carries an offset drizzle must read.
+    client = postgres(database.url, {
+      max: 2,
+      onnotice: () => {},
+      connection: { TimeZone: 'Asia/Kolkata' },
+    });
+    db = drizzle({ client, casing: DB_CASING });
+    await db.execute(sql`create type direct_mood as enum ('calm', 'busy')`);
+    await db.execute(sql`
+      create table direct_things (
+        id uuid primary key, name text not null unique, note text, price numeric(12, 2) not null,
+        tags text[] not null, count integer not null, done boolean not null,
+        mood direct_mood not null, details jsonb, at timestamptz(3) not null
+      )`);
+    await db.insert(things).values(ROWS);
+  });
+  after(async () => {
+    await client.end();
+    await database.drop();
+  });
+
+  const selectAll = (name: string) =>
+    db
+      .select()
+      .from(things)
+      .where(gte(things.count, sql.placeholder('min')))
+      .orderBy(asc(things.name))
+      .prepare(name);
+
+  test('reads the rows drizzle reads, through its own execute no longer', async () => {
+    const direct = executeDirectly(selectAll('direct_all'));
+    const plain = selectAll('plain_all');
+    assert.notEqual(direct.execute, drizzleExecute, 'the direct path is taken on postgres.js');
+    assert.equal(plain.execute, drizzleExecute);
+    const rows = await direct.execute({ min: -100 });
+    assert.deepEqual(rows, await plain.execute({ min: -100 }));
+    assert.deepEqual(rows, ROWS);
+    assert.deepEqual(Object.keys(rows[0] ?? {}), Object.keys(FIRST), 'keys in order');
+    assert.deepEqual(await direct.execute({ min: 0 }), [FIRST], 'the parameter is read per call');
+  });
+
+  test('a missing placeholder is an error, as drizzle has it', async () => {
+    const since = executeDirectly(
+      db
+        .select({ id: things.id })
+        .from(things)
+        .where(gte(things.at, sql.placeholder('since')))
+        .prepare('direct_since'),
+    );
+    assert.notEqual(since.execute, drizzleExecute);
+    assert.deepEqual(await since.execute({ since: '2020-01-01T00:00:00Z' }), [{ id: FIRST.id }]);
+    await assert.rejects(since.execute({}), /No value for placeholder "since" was provided/);
+  });
+
+  test('an encoded placeholder is encoded; a failed statement throws what drizzle throws', async () => {
+    const insert = executeDirectly(
+      db
+        .insert(things)
+        .values({
+          ...FIRST,
+          id: sql.placeholder('id'),
+          name: sql.placeholder('name'),
+          at: sql.placeholder('at'),
+        })
+        .returning({ id: things.id, at: things.at })
+        .prepare('direct_insert'),
+    );
+    assert.notEqual(insert.execute, drizzleExecute);
+    const id = '0190a000-0000-7000-8000-000000000003';
+    const at = new Date('2026-12-04T01:02:03.456Z');
+    const error = await insert.execute({ id, name: 'first', at }).then(
+      () => assert.fail('a duplicate name was stored'),
+      (failure: unknown) => failure,
+    );
+    assert.ok(error instanceof DrizzleQueryError);
+    assert.match(error.message, /^Failed query: insert into "direct_things"/);
+    assert.deepEqual(error.params.slice(0, 2), [id, 'first']);
+    assert.ok(isUniqueViolation(error));
+    // The column's encoder turned the Date into text: postgres.js, under drizzle, takes no Date.
+    assert.deepEqual(await insert.execute({ id, name: 'third', at }), [{ id, at }]);
+    await db.delete(things).where(eq(things.id, id));
+  });
+
+  test('inside a transaction it reads what the transaction wrote, on its connection', async () => {
+    const id = '0190a000-0000-7000-8000-000000000004';
+    await db
+      .transaction(async (tx) => {
+        await tx.insert(things).values({ ...SECOND, id, name: 'in a transaction' });
+        const byId = executeDirectly(
+          tx
+            .select({ name: things.name })
+            .from(things)
+            .where(eq(things.id, sql.placeholder('id')))
+            .prepare('direct_tx'),
+        );
+        assert.notEqual(byId.execute, drizzleExecute);
+        assert.deepEqual(await byId.execute({ id }), [{ name: 'in a transaction' }]);
+        tx.rollback();
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof TransactionRollbackError)) throw error;
+      });
+    assert.deepEqual(await db.select().from(things).where(eq(things.id, id)), []);
+  });
+
+  test('leaves alone what it would change: nested fields, no columns, SQL fields', () => {
+    const nested = executeDirectly(
+      db
+        .select({ thing: { id: things.id } })
+        .from(things)
+        .prepare('direct_nested'),
+    );
+    const noColumns = executeDirectly(
+      db
+        .delete(things)
+        .where(eq(things.id, sql.placeholder('id')))
+        .prepare('direct_none'),
+    );
+    const computed = executeDirectly(
+      db.select({ total: sql<number>`count(*)::int` }).from(things).prepare('direct_sql'),
+    );
+    for (const statement of [nested, noColumns, computed])
+      assert.equal(statement.execute, drizzleExecute);
+  });
+});
+
+describe('executeDirectly on the embedded database', () => {
+  let dataDir: string;
+  let handle: DatabaseHandle;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'direct-execute-'));
+    handle = await openDatabase({ url: undefined, poolMax: 1, dataDir });
+  });
+  after(async () => {
+    await handle.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('leaves a PGlite statement to drizzle', async () => {
+    await handle.db.execute(sql`create type direct_mood as enum ('calm', 'busy')`);
+    await handle.db.execute(sql`
+      create table direct_things (
+        id uuid primary key, name text not null unique, note text, price numeric(12, 2) not null,
+        tags text[] not null, count integer not null, done boolean not null,
+        mood direct_mood not null, details jsonb, at timestamptz(3) not null
+      )`);
+    await handle.db.insert(things).values(ROWS);
+    const statement = executeDirectly(
+      handle.db.select().from(things).orderBy(asc(things.name)).prepare('direct_pglite'),
+    );
+    const own = Object.getPrototypeOf(statement);
+    assert.equal(statement.execute, own.execute, 'its class’s own execute');
+    assert.deepEqual(await statement.execute(), ROWS);
+  });
+});
