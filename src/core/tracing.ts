@@ -75,7 +75,10 @@ interface PreparedQuery {
   execute(placeholders?: unknown): Promise<unknown>;
 }
 
-/** Spans for every SQL statement drizzle runs, on either driver. */
+/**
+ * Spans for every SQL statement drizzle runs, on either driver. A statement run directly
+ * (`src/core/db/direct-execute.ts`) sees drizzle's `execute` replaced and goes through it.
+ */
 async function traceDatabaseQueries(): Promise<void> {
   const [{ PostgresJsPreparedQuery }, { PglitePreparedQuery }] = await Promise.all([
     import('drizzle-orm/postgres-js/session'),

@@ -13,6 +13,13 @@ interface ColumnReader {
   decode: ((value: unknown) => unknown) | undefined;
 }
 
+/**
+ * drizzle's own `execute`, as loaded. Tracing replaces it on the prototype with a wrapper that
+ * opens a span a statement (`src/core/tracing.ts`); while it is replaced, a direct statement
+ * goes through the wrapper, so no statement runs untraced.
+ */
+const DRIZZLE_EXECUTE = PostgresJsPreparedQuery.prototype.execute;
+
 /** How one parameter gets its value at each call. */
 type ParameterSource =
   | { kind: 'fixed'; value: unknown }
@@ -30,6 +37,7 @@ type ParameterSource =
  * decoders (each column's own `mapFromDriverValue`), the same errors (wrapped as drizzle
  * wraps them), so the rows are what drizzle would have made.
  *
+ * While something wraps drizzle's `execute` (tracing), a call goes through that instead.
  * It leaves the statement as it is wherever it would change anything: another driver (PGlite),
  * a logger or a cache on the database, a statement that selects no columns or nests them
  * (joins, SQL fields), or a drizzle whose prepared statement no longer has these fields.
@@ -59,6 +67,8 @@ export function executeDirectly<P extends PgPreparedQuery<PreparedQueryConfig>>(
   const options = { prepare };
 
   const execute = async (values: Record<string, unknown> = {}): Promise<unknown> => {
+    const wrapped = PostgresJsPreparedQuery.prototype.execute;
+    if (wrapped !== DRIZZLE_EXECUTE) return wrapped.call(statement, values);
     const filled = sources.map((source) => fill(source, values));
     let rows: unknown[][];
     try {

@@ -180,6 +180,23 @@ describe('executeDirectly', () => {
     assert.deepEqual(await db.select().from(things).where(eq(things.id, id)), []);
   });
 
+  test('while drizzle’s execute is wrapped (tracing’s spans), a call goes through the wrapper', async () => {
+    const statement = executeDirectly(selectAll('direct_wrapped'));
+    let wrapped = 0;
+    PostgresJsPreparedQuery.prototype.execute = function counted(values) {
+      wrapped += 1;
+      return drizzleExecute.call(this, values);
+    };
+    try {
+      assert.deepEqual(await statement.execute({ min: -100 }), ROWS);
+      assert.equal(wrapped, 1);
+    } finally {
+      PostgresJsPreparedQuery.prototype.execute = drizzleExecute;
+    }
+    assert.deepEqual(await statement.execute({ min: -100 }), ROWS);
+    assert.equal(wrapped, 1, 'unwrapped again, the direct path');
+  });
+
   test('leaves alone what it would change: nested fields, no columns, SQL fields', () => {
     const nested = executeDirectly(
       db
