@@ -18,7 +18,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { type DatabaseHandle, openDatabase } from '../../../src/core/db/database.ts';
+import { type Database, type DatabaseHandle, openDatabase } from '../../../src/core/db/database.ts';
 import { executeDirectly } from '../../../src/core/db/direct-execute.ts';
 import { isUniqueViolation } from '../../../src/core/db/errors.ts';
 import { DB_CASING } from '../../../src/core/db/migrate.ts';
@@ -65,6 +65,18 @@ const SECOND = {
 };
 const ROWS = [FIRST, SECOND];
 
+/** The table of `things`, with its rows, in a database of either driver. */
+async function createThings(db: Pick<Database, 'execute' | 'insert'>): Promise<void> {
+  await db.execute(sql`create type direct_mood as enum ('calm', 'busy')`);
+  await db.execute(sql`
+    create table direct_things (
+      id uuid primary key, name text not null unique, note text, price numeric(12, 2) not null,
+      tags text[] not null, count integer not null, done boolean not null,
+      mood direct_mood not null, details jsonb, at timestamptz(3) not null
+    )`);
+  await db.insert(things).values(ROWS);
+}
+
 /** A postgres.js statement's own `execute`, as drizzle made it. */
 const drizzleExecute = PostgresJsPreparedQuery.prototype.execute;
 
@@ -82,14 +94,7 @@ describe('executeDirectly', () => {
       connection: { TimeZone: 'Asia/Kolkata' },
     });
     db = drizzle({ client, casing: DB_CASING });
-    await db.execute(sql`create type direct_mood as enum ('calm', 'busy')`);
-    await db.execute(sql`
-      create table direct_things (
-        id uuid primary key, name text not null unique, note text, price numeric(12, 2) not null,
-        tags text[] not null, count integer not null, done boolean not null,
-        mood direct_mood not null, details jsonb, at timestamptz(3) not null
-      )`);
-    await db.insert(things).values(ROWS);
+    await createThings(db);
   });
   after(async () => {
     await client.end();
@@ -232,14 +237,7 @@ describe('executeDirectly on the embedded database', () => {
   });
 
   test('leaves a PGlite statement to drizzle', async () => {
-    await handle.db.execute(sql`create type direct_mood as enum ('calm', 'busy')`);
-    await handle.db.execute(sql`
-      create table direct_things (
-        id uuid primary key, name text not null unique, note text, price numeric(12, 2) not null,
-        tags text[] not null, count integer not null, done boolean not null,
-        mood direct_mood not null, details jsonb, at timestamptz(3) not null
-      )`);
-    await handle.db.insert(things).values(ROWS);
+    await createThings(handle.db);
     const statement = executeDirectly(
       handle.db.select().from(things).orderBy(asc(things.name)).prepare('direct_pglite'),
     );
