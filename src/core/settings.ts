@@ -286,8 +286,12 @@ export const settingsSchema = z
       description:
         'Retries of an upstream call on 429, 5xx and connection errors (before any byte has gone to the client), with exponential backoff that honours `Retry-After`.',
     }),
-    AI_UPSTREAM_CONCURRENCY: positiveInt.default(32).meta({
-      description: 'Upstream calls one API process makes at once; more wait in a queue.',
+    // Calls in flight are the call rate times how long an answer takes (Little's law), and a
+    // streamed answer takes seconds: at 32, a process streaming five-second answers queued
+    // past six calls a second (decision 096).
+    AI_UPSTREAM_CONCURRENCY: positiveInt.default(256).meta({
+      description:
+        'Upstream calls one API process makes at once (calls a second times seconds an answer takes); more wait in a queue.',
     }),
     AI_UPSTREAM_QUEUE: z.coerce.number().int().min(0).default(128).meta({
       description:
