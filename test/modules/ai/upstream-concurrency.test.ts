@@ -20,12 +20,13 @@ after(() => gateway?.close());
 
 test('at the default cap, a hundred streamed answers held by the upstream are all in flight at once', async () => {
   const calls = 100;
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
+  const held = Promise.withResolvers<void>();
   for (let i = 0; i < calls; i++) {
-    gateway.fake.script('chat', { kind: 'stream', pieces: ['still ', 'here'], until: held });
+    gateway.fake.script('chat', {
+      kind: 'stream',
+      pieces: ['still ', 'here'],
+      until: held.promise,
+    });
   }
   const answers = Array.from({ length: calls }, (_, index) =>
     gateway.postJson('/v1/chat/completions', {
@@ -38,7 +39,7 @@ test('at the default cap, a hundred streamed answers held by the upstream are al
     // Every call reached the upstream while none had been answered: none waited for a slot.
     await gateway.fake.waitForRequests(calls, { endpoint: 'chat', timeoutMs: 10_000 });
   } finally {
-    release();
+    held.resolve();
   }
   const responses = await Promise.all(answers);
   assert.deepEqual(
