@@ -43,6 +43,7 @@ import {
   COMPILE_CACHE,
   freePort,
   PRODUCTION_ENTRY,
+  PRODUCTION_ENV,
   PRODUCTION_NODE_FLAGS,
   type RunningTarget,
   startTarget,
@@ -253,7 +254,7 @@ async function buildTargets(
   const upstreamPort = await freePort();
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}/v1`;
   const serverEnv = {
-    NODE_ENV: 'production',
+    ...PRODUCTION_ENV,
     JWT_SECRET: jwtSecret,
     DATABASE_URL: databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
@@ -432,7 +433,13 @@ async function soak(session: Session) {
   console.log('Soak');
   console.log(machine.line);
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), NODE_ENV=production, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${Object.entries(
+      PRODUCTION_ENV,
+    )
+      .map(([name, value]) => `${name}=${value}`)
+      .join(
+        ', ',
+      )}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
   );
   console.log(`  load: ${scenario.name} (${scenario.note ?? ''})`);
   console.log(
@@ -652,7 +659,13 @@ async function bench(session: Session) {
     `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
   );
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), NODE_ENV=production, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${Object.entries(
+      PRODUCTION_ENV,
+    )
+      .map(([name, value]) => `${name}=${value}`)
+      .join(
+        ', ',
+      )}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
   );
   console.log(
     `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,

@@ -9,30 +9,49 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
 
 /**
  * How `npm start` runs the service, read from its script so the bench runs what it runs:
- * Node's flags (decision 043), its compile cache (decision 042; the image's is filled as it
- * is built) and the bundle's entry point (decision 056: `npm start` builds it first, the
- * bench calls `buildBundle`).
+ * the environment it sets (the allocator's arenas, decision 097), Node's flags (decision 043),
+ * its compile cache (decision 042; the image's is filled as it is built) and the bundle's entry
+ * point (decision 056: `npm start` builds it first, the bench calls `buildBundle`).
  */
-function startScript(): { nodeFlags: string[]; compileCache: string; entry: string } {
+function startScript(): {
+  env: Record<string, string>;
+  nodeFlags: string[];
+  compileCache: string;
+  entry: string;
+} {
   const manifest: { scripts: Record<string, string> } = JSON.parse(
     readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
   );
   const words = (manifest.scripts.start ?? '').split(/\s+/);
   const node = words.indexOf('node');
   const entry = words.findIndex((word, index) => index > node && !word.startsWith('-'));
-  const compileCache = words
-    .slice(0, node)
-    .find((word) => word.startsWith('NODE_COMPILE_CACHE='))
-    ?.slice('NODE_COMPILE_CACHE='.length);
-  if (node < 0 || entry < 0 || !compileCache) {
+  const assignments = words.slice(0, node).map((word) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word));
+  const env = Object.fromEntries(
+    assignments.flatMap((match) =>
+      match?.[1] && match[2] !== undefined ? [[match[1], match[2]]] : [],
+    ),
+  );
+  const { NODE_COMPILE_CACHE: compileCache, ...rest } = env;
+  if (node < 0 || entry < 0 || !compileCache || assignments.some((match) => !match)) {
     throw new Error(
-      'package.json: the start script is no longer `… NODE_COMPILE_CACHE=… node <flags> <entry>`; update scripts/bench/processes.ts',
+      'package.json: the start script is no longer `NAME=value … NODE_COMPILE_CACHE=… node <flags> <entry>`; update scripts/bench/processes.ts',
     );
   }
-  return { nodeFlags: words.slice(node + 1, entry), compileCache, entry: words[entry] ?? '' };
+  return {
+    env: rest,
+    nodeFlags: words.slice(node + 1, entry),
+    compileCache,
+    entry: words[entry] ?? '',
+  };
 }
 
 const production = startScript();
+
+/**
+ * The environment `npm start` sets (NODE_ENV, MALLOC_ARENA_MAX; the image's ENV holds the
+ * same), but for the compile cache, which every target gets (COMPILE_CACHE).
+ */
+export const PRODUCTION_ENV: Readonly<Record<string, string>> = production.env;
 
 /** The flags `npm start` runs the service with (the image's NODE_OPTIONS holds the same). */
 export const PRODUCTION_NODE_FLAGS: readonly string[] = production.nodeFlags;

@@ -1,7 +1,8 @@
 /**
  * `releaseStartUpMemory`: with `--expose-gc`, one collection shrinks the young generation that
  * loading grew to its maximum; without the flag it does nothing. The processes run with the
- * flag wherever they run in production: `npm start`, `npm run worker` and the image.
+ * flag wherever they run in production: `npm start`, `npm run worker` and the image, which
+ * also cap glibc's allocator arenas alike (decision 097).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -41,4 +42,16 @@ test('npm start, npm run worker and the image run with the same flags, --expose-
   assert.ok(expected.includes('--expose-gc'), scripts.start);
   assert.deepEqual(v8Flags(scripts.worker), expected, 'npm run worker');
   assert.deepEqual(v8Flags(image), expected, 'the Dockerfile’s NODE_OPTIONS');
+});
+
+/** The MALLOC_ARENA_MAX a script or the Dockerfile's ENV sets, if any. */
+const arenaMax = (text: string): string | undefined =>
+  /(?:^|\s)MALLOC_ARENA_MAX=(\S+)/.exec(text)?.[1];
+
+test('npm start, npm run worker and the image cap the allocator at two arenas', () => {
+  const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
+  assert.equal(arenaMax(scripts.start), '2', scripts.start);
+  assert.equal(arenaMax(scripts.worker), '2', scripts.worker);
+  const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8').replace(/^#.*$/gm, '');
+  assert.equal(arenaMax(dockerfile), '2', 'the Dockerfile’s ENV');
 });
