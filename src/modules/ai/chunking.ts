@@ -30,11 +30,11 @@ export async function chunkByTokens(
   text: string,
   options: { maxTokens: number; overlap: number },
 ): Promise<Chunk[]> {
-  const { decode } = await tokenizer();
+  const { decodeWhole } = await tokenizer();
   const tokens = await encodeText(text);
   const chunks: Chunk[] = [];
   const step = chunkStep(options.maxTokens, options.overlap);
-  const startsWord = (index: number) => /^\s/.test(decode([tokens[index] ?? 0]));
+  const startsWord = (index: number) => /^\s/.test(decodeWhole([tokens[index] ?? 0]));
   let start = 0;
   while (start < tokens.length) {
     let end = Math.min(tokens.length, start + options.maxTokens);
@@ -47,7 +47,7 @@ export async function chunkByTokens(
         }
       }
     }
-    const piece = decode(tokens.slice(start, end)).trim();
+    const piece = decodeWhole(tokens.slice(start, end)).trim();
     if (piece.length > 0) chunks.push({ seq: chunks.length, text: piece, tokens: end - start });
     if (end >= tokens.length) break;
     // A whole step on, but not past this chunk's end: the tokens between would be in none.

@@ -426,6 +426,31 @@ describe('guards and the context window', () => {
     assert.match(sent, /\[email\].*\[card number\]/);
   });
 
+  test('a special token’s name in a prompt or an answer is text: counted, sent and recorded', async () => {
+    // gpt-tokenizer refuses such text by default: the count threw and the call was a 500.
+    const quote = 'a transcript that ends in <|endoftext|> then <|endofprompt|>';
+    gateway.fake.script('chat', {
+      kind: 'stream',
+      pieces: ['it said ', '<|endoftext|>'],
+      usage: false,
+    });
+    const stream = await gateway.client.chat.completions.create({
+      model: 'gpt-test',
+      messages: say(quote),
+      stream: true,
+    });
+    let answer = '';
+    for await (const chunk of stream) answer += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(answer, 'it said <|endoftext|>');
+    const sent = gateway.fake.requests.at(-1)?.body as { messages: { content: string }[] };
+    assert.equal(sent.messages.at(-1)?.content, quote);
+    const call = await lastCall();
+    assert.equal(call.status, 'ok');
+    assert.equal(call.usageEstimated, true);
+    // "<|endoftext|>" as text is several tokens, not the one special token.
+    assert.ok(call.outputTokens > 3, `${call.outputTokens} output tokens`);
+  });
+
   test('over the window: refused, or the oldest turns dropped with truncation auto', async () => {
     // Each about 1,000 tokens: with the 200-token cap, two do not fit the 2,000 window.
     const long = 'word '.repeat(1_000);

@@ -26,7 +26,7 @@ const words = (count: number) =>
  * after the previous chunk's start whose tokens decode to the chunk's text.
  */
 async function startsOf(text: string, chunks: Chunk[]): Promise<number[]> {
-  const { decode } = await loadTokenizer();
+  const { decodeWhole: decode } = await loadTokenizer();
   const tokens = await encodeText(text);
   const starts: number[] = [];
   let from = 0;

@@ -44,7 +44,7 @@ test('a stretch without a word boundary is cut into short segments, never inside
 });
 
 test('cut stretches count close to the whole count, and decode back to the text', async () => {
-  const { countTokens, decode } = await loadTokenizer();
+  const { countTokens, decodeWhole: decode } = await loadTokenizer();
   for (const text of [
     'a'.repeat(10_000),
     '漢字仮名交じり文'.repeat(500),
