@@ -44,7 +44,7 @@ const utf8 = new TextDecoder();
 async function build(): Promise<Tokenizer> {
   const [{ GptEncoding }, ranks] = await Promise.all([
     import('gpt-tokenizer/GptEncoding'),
-    readRanks(new URL('../data/o200k_base.tiktoken', import.meta.resolve('gpt-tokenizer'))),
+    readO200kRanks(),
   ]);
   const encoding = GptEncoding.getEncodingApi('o200k_base', () => ranks);
   const table = tokenTable(ranks);
@@ -113,6 +113,11 @@ export function holdTablesCompactly(
   Reflect.set(core, 'bytePairStringRankEncoder', table);
   Reflect.set(core, 'bytePairRankDecoder', []);
   return true;
+}
+
+/** The ranks of gpt-tokenizer's own o200k rank file. */
+export function readO200kRanks(): Promise<RankedToken[]> {
+  return readRanks(new URL('../data/o200k_base.tiktoken', import.meta.resolve('gpt-tokenizer')));
 }
 
 const BOM = [0xef, 0xbb, 0xbf];
