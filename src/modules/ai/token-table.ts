@@ -40,18 +40,16 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
   const starts = new Uint32Array(count + 1);
   let total = 0;
   let texts = 0;
+  let longest = 0;
   for (let rank = 0; rank < count; rank++) {
     starts[rank] = total;
     const token = ranks[rank];
     if (token === undefined) continue;
-    if (typeof token === 'string') {
-      kinds[rank] = TEXT;
-      texts++;
-      total += Buffer.byteLength(token, 'utf8');
-    } else {
-      kinds[rank] = BYTES;
-      total += token.length;
-    }
+    const length = typeof token === 'string' ? Buffer.byteLength(token, 'utf8') : token.length;
+    kinds[rank] = typeof token === 'string' ? TEXT : BYTES;
+    if (kinds[rank] === TEXT) texts++;
+    total += length;
+    longest = Math.max(longest, length);
   }
   starts[count] = total;
   // Written in place, token by token: an array of each token's bytes first took some 90 MB
@@ -75,12 +73,9 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
     slots[slot] = rank + 1;
   }
 
-  // The UTF-8 of a text that is not ASCII, encoded into a buffer kept for the next one.
-  let scratch = new Uint8Array(64);
-  const utf8 = (text: string): number => {
-    if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
-    return encoder.encodeInto(text, scratch).written;
-  };
+  // The UTF-8 of a text that is not ASCII and might be a token, encoded into one buffer: a
+  // UTF-16 code unit takes at most 3 bytes.
+  const scratch = new Uint8Array(longest * 3);
 
   const bytesOf = (rank: number): Uint8Array | undefined =>
     (kinds[rank] ?? NONE) === NONE
@@ -91,6 +86,8 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
     length: count,
     bytesOf,
     get(text) {
+      // A text's UTF-8 is at least as long as its UTF-16: past the longest token, none.
+      if (text.length > longest) return undefined;
       // ASCII text is its own UTF-8: hashed and compared char by char, without encoding it.
       let hash = FNV_OFFSET;
       let ascii = true;
@@ -104,7 +101,7 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
       }
       // A lone surrogate is no token's text; UTF-8 would make it U+FFFD's, which may be one.
       if (!ascii && !text.isWellFormed()) return undefined;
-      const length = ascii ? text.length : utf8(text);
+      const length = ascii ? text.length : encoder.encodeInto(text, scratch).written;
       if (!ascii) hash = hashBytes(scratch, 0, length);
       for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
         const entry = slots[slot] ?? 0;

@@ -10,7 +10,8 @@ export interface Tokenizer {
   encode(text: string): number[];
   /**
    * The text of tokens, whole characters only: the bytes of a character cut at either end
-   * (a token holds part of a character's UTF-8) are left out, not decoded as U+FFFD.
+   * (a token holds part of a character's UTF-8) are left out, not decoded as U+FFFD. A token
+   * of no rank in the file (a special token, which `encode` never gives) adds nothing.
    */
   decodeWhole(tokens: readonly number[]): string;
 }
