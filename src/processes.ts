@@ -4,7 +4,7 @@ import type { Deps } from './core/deps.ts';
 import { ExitError } from './core/exit-error.ts';
 import { listen } from './core/http-server.ts';
 import { metricsEndpoint } from './core/metrics-endpoint.ts';
-import { releaseMemoryWhenQuiet } from './core/quiet-memory-release.ts';
+import { QUIET_RELEASE_MESSAGE, releaseMemoryWhenQuiet } from './core/quiet-memory-release.ts';
 import type { Settings } from './core/settings.ts';
 import { checkReadiness } from './modules/health/health.service.ts';
 import { JOBS } from './modules.ts';
@@ -52,7 +52,7 @@ export async function bindApi(settings: Settings): Promise<BoundPort> {
         quietMs: settings.QUIET_MEMORY_RELEASE_MS,
         startUpQuietMs: START_UP_QUIET_MS,
         requestsStarted: http.requestsStarted,
-        released: (release) => deps.logger.info(release, 'memory given back in a quiet moment'),
+        released: (release) => deps.logger.info(release, QUIET_RELEASE_MESSAGE),
       });
       deps.logger.info({ url, docs: `${url}/docs` }, 'API listening');
       return {

@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
+import { QUIET_RELEASE_MESSAGE } from '../../src/core/quiet-memory-release.ts';
 import { settingsSchema } from '../../src/core/settings.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { deleteRedisKeys, TEST_REDIS_URL } from '../../test/support/deps.ts';
@@ -115,6 +116,26 @@ const ADVISORY_IN_CI = new Set(['GET /v1/items/{id}']);
  * it late, and 2 s for the release.
  */
 const AFTER_LOAD_REST_MS = settingsSchema.in.shape.QUIET_MEMORY_RELEASE_MS.parse(undefined) + 3_000;
+/**
+ * The full server's releases after load, from its log lines: whether the RSS read after the
+ * bench came after one, since a release comes only when the heap has grown enough since the
+ * last (decision 069).
+ */
+function describeReleases(lines: string[]): string {
+  const releases = lines.flatMap((line) => {
+    try {
+      const entry: { after?: unknown; heapMb?: unknown; heapAfterMb?: unknown; pauseMs?: unknown } =
+        JSON.parse(line);
+      return entry.after === 'load'
+        ? [`${entry.heapMb} → ${entry.heapAfterMb} MB in ${entry.pauseMs} ms`]
+        : [];
+    } catch {
+      return [];
+    }
+  });
+  return `full's releases after load (decision 069): ${releases.length === 0 ? 'none' : `${releases.length}, V8's heap ${releases.join('; ')}`}`;
+}
+
 const AIMS = {
   startupMs: 800,
   idleRssMb: 130,
@@ -291,6 +312,7 @@ async function buildTargets(
         nodeFlags: PRODUCTION_NODE_FLAGS,
         readyPath: '/readyz',
         env: serverEnv,
+        keepLinesWith: QUIET_RELEASE_MESSAGE,
       },
       bare: {
         name: 'bare',
@@ -736,6 +758,7 @@ async function bench(session: Session) {
   console.log(
     `  (ready: full = first 200 on GET /readyz, database and Redis checked; bare = first 200 on GET /livez. RSS after the bench: ${AFTER_LOAD_REST_MS / 1_000} s after the last HTTP scenario, before the servers stop)`,
   );
+  console.log(`  ${describeReleases(apps.full.keptLines())}`);
   console.log('');
 
   const rows: string[][] = [];

@@ -80,6 +80,8 @@ export interface Target {
   readyPath: string;
   /** Listen on this port (when others must know it first); a free one when absent. */
   port?: number;
+  /** Log lines holding this text are kept, for the bench to report (`linesWith`). */
+  keepLinesWith?: string;
 }
 
 export interface RunningTarget {
@@ -90,6 +92,8 @@ export interface RunningTarget {
   readyMs: number;
   /** Bytes the process wrote to standard output (its log), drained by the bench. */
   stdoutBytes(): number;
+  /** The log lines holding the target's `keepLinesWith`, oldest first (at most 100). */
+  keptLines(): string[];
   /** Resident and peak resident set size, in MB (10^6 bytes). */
   memory(): Promise<{ rssMb: number; peakMb: number }>;
   /** SIGTERM, then the exit code (SIGKILL after 15 s). */
@@ -152,10 +156,18 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
   let stdoutBytes = 0;
   let tail = '';
   let stderr = '';
+  const kept: string[] = [];
+  let partialLine = '';
+  const keep = target.keepLinesWith;
   // Drained as fast as it comes, like a log collector reading the pipe.
   child.stdout?.on('data', (chunk: Buffer) => {
     stdoutBytes += chunk.length;
-    tail = (tail + chunk.toString('utf8')).slice(-2_000);
+    const text = chunk.toString('utf8');
+    tail = (tail + text).slice(-2_000);
+    if (!keep) return;
+    const lines = (partialLine + text).split('\n');
+    partialLine = lines.pop() ?? '';
+    for (const line of lines) if (line.includes(keep) && kept.length < 100) kept.push(line);
   });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
@@ -190,6 +202,7 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
     baseUrl,
     readyMs,
     stdoutBytes: () => stdoutBytes,
+    keptLines: () => [...kept],
     async memory() {
       const text = await readFile(`/proc/${pid}/status`, 'utf8');
       const kB = (field: string) =>

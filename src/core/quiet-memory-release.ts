@@ -1,6 +1,9 @@
 import { getHeapStatistics } from 'node:v8';
 import { lastResortCollection } from './start-up-memory.ts';
 
+/** What a process logs with each release (the bench looks for it in the API's log). */
+export const QUIET_RELEASE_MESSAGE = 'memory given back in a quiet moment';
+
 export interface QuietMemoryReleaseOptions {
   /** A period in which no request starts counts as quiet; 0: no release after load. */
   quietMs: number;
