@@ -136,6 +136,11 @@ function describeReleases(lines: string[]): string {
   return `full's releases after load (decision 069): ${releases.length === 0 ? 'none' : `${releases.length}, V8's heap ${releases.join('; ')}`}`;
 }
 
+/** `npm start`'s environment as its script writes it, for the tables' notes. */
+const PRODUCTION_ENV_TEXT = Object.entries(PRODUCTION_ENV)
+  .map(([name, value]) => `${name}=${value}`)
+  .join(', ');
+
 const AIMS = {
   startupMs: 800,
   idleRssMb: 130,
@@ -455,13 +460,7 @@ async function soak(session: Session) {
   console.log('Soak');
   console.log(machine.line);
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${Object.entries(
-      PRODUCTION_ENV,
-    )
-      .map(([name, value]) => `${name}=${value}`)
-      .join(
-        ', ',
-      )}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${PRODUCTION_ENV_TEXT}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
   );
   console.log(`  load: ${scenario.name} (${scenario.note ?? ''})`);
   console.log(
@@ -681,13 +680,7 @@ async function bench(session: Session) {
     `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
   );
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${Object.entries(
-      PRODUCTION_ENV,
-    )
-      .map(([name, value]) => `${name}=${value}`)
-      .join(
-        ', ',
-      )}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${PRODUCTION_ENV_TEXT}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
   );
   console.log(
     `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,
