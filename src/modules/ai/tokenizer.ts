@@ -40,7 +40,7 @@ export function loadTokenizer(): Promise<Tokenizer> {
  */
 const ORDINARY = { disallowedSpecial: new Set<string>() };
 
-const utf8 = new TextDecoder();
+const wholeText = new TextDecoder();
 
 async function build(): Promise<Tokenizer> {
   const [{ GptEncoding }, ranks] = await Promise.all([
@@ -60,7 +60,8 @@ function tokenizerOf(encoding: GptEncoding, table: TokenTable): Tokenizer {
     encode: (text) => encoding.encode(text, ORDINARY),
     // Not the package's decode: it decodes bytes through one streaming decoder shared by every
     // call, so the cut character's first bytes left by one call began the next call's text.
-    decodeWhole: (tokens) => utf8.decode(wholeCharacters(concatenate(tokens.map(table.bytesOf)))),
+    decodeWhole: (tokens) =>
+      wholeText.decode(wholeCharacters(concatenate(tokens.map(table.bytesOf)))),
   };
 }
 
