@@ -1,8 +1,8 @@
 /**
  * A rank file's tokens in a few typed arrays, answering what encoding and decoding ask: the
- * rank of a token given as text, and the token of a rank. gpt-tokenizer answers them with a
- * `Map` from each token's text to its rank and an array of 200,000 strings, some 17 MB of V8's
- * heap for o200k; these arrays hold the same in about 4.5 MB (decision 098).
+ * rank of a token given as text, and the bytes of a rank's token. gpt-tokenizer answers them
+ * with a `Map` from each token's text to its rank and an array of 200,000 strings, some 17 MB
+ * of V8's heap for o200k; these arrays hold the same in about 4.5 MB (decision 098).
  */
 
 /** A token as gpt-tokenizer's ranks hold it: its text, or its bytes when they are not UTF-8. */
@@ -11,32 +11,23 @@ export type RankedToken = string | readonly number[];
 export interface TokenTable {
   /** The rank of the token whose text this is, as gpt-tokenizer's string-to-rank map answers. */
   get(text: string): number | undefined;
-  /** The token of a rank: its text, or its bytes for a token kept as bytes; none for a hole. */
-  tokenAt(rank: number): string | Uint8Array | undefined;
   /** The UTF-8 bytes of a rank's token, text or not; none for a hole or a rank past the end. */
   bytesOf(rank: number): Uint8Array | undefined;
-  /** How many ranks the table spans, holes included. */
-  readonly length: number;
 }
-
-const NONE = 0;
-const TEXT = 1;
-const BYTES = 2;
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
- * Every token's UTF-8 bytes end to end (`bytes`, token `r` at `starts[r]` to `starts[r + 1]`),
- * what each rank holds (`kinds`), and an open-addressing hash table of the text tokens' ranks
- * plus one (`slots`, 0 for empty) at most half full, keyed by FNV-1a of the same bytes.
+ * Every token's UTF-8 bytes end to end (`bytes`, token `r` at `starts[r]` to `starts[r + 1]`;
+ * no token is empty, so an empty span is a hole), and an open-addressing hash table of the text
+ * tokens' ranks plus one (`slots`, 0 for empty) at most half full, keyed by FNV-1a of the same
+ * bytes.
  */
 export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTable {
   const count = ranks.length;
-  const kinds = new Uint8Array(count);
   const starts = new Uint32Array(count + 1);
   let total = 0;
   let texts = 0;
@@ -46,8 +37,7 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
     const token = ranks[rank];
     if (token === undefined) continue;
     const length = typeof token === 'string' ? Buffer.byteLength(token, 'utf8') : token.length;
-    kinds[rank] = typeof token === 'string' ? TEXT : BYTES;
-    if (kinds[rank] === TEXT) texts++;
+    if (typeof token === 'string') texts++;
     total += length;
     longest = Math.max(longest, length);
   }
@@ -67,7 +57,7 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
   const mask = size - 1;
   const slots = new Uint32Array(size);
   for (let rank = 0; rank < count; rank++) {
-    if (kinds[rank] !== TEXT) continue;
+    if (typeof ranks[rank] !== 'string') continue;
     let slot = hashBytes(bytes, starts[rank] ?? 0, starts[rank + 1] ?? 0) & mask;
     while (slots[slot] !== 0) slot = (slot + 1) & mask;
     slots[slot] = rank + 1;
@@ -77,14 +67,12 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
   // UTF-16 code unit takes at most 3 bytes.
   const scratch = new Uint8Array(longest * 3);
 
-  const bytesOf = (rank: number): Uint8Array | undefined =>
-    (kinds[rank] ?? NONE) === NONE
-      ? undefined
-      : bytes.subarray(starts[rank] ?? 0, starts[rank + 1] ?? 0);
-
   return {
-    length: count,
-    bytesOf,
+    bytesOf(rank) {
+      const start = starts[rank] ?? 0;
+      const end = starts[rank + 1] ?? 0;
+      return end > start ? bytes.subarray(start, end) : undefined;
+    },
     get(text) {
       // A text's UTF-8 is at least as long as its UTF-16: past the longest token, none.
       if (text.length > longest) return undefined;
@@ -117,10 +105,6 @@ export function tokenTable(ranks: readonly (RankedToken | undefined)[]): TokenTa
         }
         if (index === length) return rank;
       }
-    },
-    tokenAt(rank) {
-      const token = bytesOf(rank);
-      return token && kinds[rank] === TEXT ? decoder.decode(token) : token;
     },
   };
 }

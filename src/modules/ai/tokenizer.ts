@@ -61,21 +61,10 @@ function tokenizerOf(encoding: GptEncoding, table: TokenTable): Tokenizer {
     // Not the package's decode: it decodes bytes through one streaming decoder shared by every
     // call, so the cut character's first bytes left by one call began the next call's text.
     decodeWhole: (tokens) =>
-      wholeText.decode(wholeCharacters(concatenate(tokens.map(table.bytesOf)))),
+      wholeText.decode(
+        wholeCharacters(Buffer.concat(tokens.flatMap((rank) => table.bytesOf(rank) ?? []))),
+      ),
   };
-}
-
-function concatenate(parts: readonly (Uint8Array | undefined)[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part?.length ?? 0;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    if (!part) continue;
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
 }
 
 /** UTF-8 without a character's tail at its start nor a character's head at its end. */
