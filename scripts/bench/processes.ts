@@ -165,9 +165,16 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
     const text = chunk.toString('utf8');
     tail = (tail + text).slice(-2_000);
     if (!keep) return;
-    const lines = (partialLine + text).split('\n');
-    partialLine = lines.pop() ?? '';
-    for (const line of lines) if (line.includes(keep) && kept.length < 100) kept.push(line);
+    // Split into lines only when a whole line holds the text: the pipe carries every request's
+    // access line, and a drain that falls behind slows the server it measures.
+    const joined = partialLine + text;
+    const lastBreak = joined.lastIndexOf('\n');
+    const complete = joined.slice(0, Math.max(0, lastBreak));
+    partialLine = joined.slice(lastBreak + 1);
+    if (!complete.includes(keep)) return;
+    for (const line of complete.split('\n')) {
+      if (line.includes(keep) && kept.length < 100) kept.push(line);
+    }
   });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
