@@ -48,10 +48,10 @@ test('npm start, npm run worker and the image run with the same flags, --expose-
 const arenaMax = (text: string): string | undefined =>
   /(?:^|\s)MALLOC_ARENA_MAX=(\S+)/.exec(text)?.[1];
 
-test('npm start, npm run worker and the image cap the allocator at two arenas', () => {
+test('npm start, npm run worker and the image give the allocator one arena', () => {
   const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
-  assert.equal(arenaMax(scripts.start), '2', scripts.start);
-  assert.equal(arenaMax(scripts.worker), '2', scripts.worker);
+  assert.equal(arenaMax(scripts.start), '1', scripts.start);
+  assert.equal(arenaMax(scripts.worker), '1', scripts.worker);
   const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8').replace(/^#.*$/gm, '');
-  assert.equal(arenaMax(dockerfile), '2', 'the Dockerfile’s ENV');
+  assert.equal(arenaMax(dockerfile), '1', 'the Dockerfile’s ENV');
 });
