@@ -9,9 +9,10 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
 
 /**
  * How `npm start` runs the service, read from its script so the bench runs what it runs:
- * the environment it sets (the allocator's arena, decisions 097 and 099), Node's flags (decision 043),
- * its compile cache (decision 042; the image's is filled as it is built) and the bundle's entry
- * point (decision 056: `npm start` builds it first, the bench calls `buildBundle`).
+ * the environment it sets (the allocator's arena, decisions 097 and 099), Node's flags
+ * (decision 043), its compile cache (decision 042; the image's is filled as it is built) and
+ * the bundle's entry point (decision 056: `npm start` builds it first, the bench calls
+ * `buildBundle`).
  */
 function startScript(): {
   env: Record<string, string>;
