@@ -2,7 +2,7 @@
  * `releaseStartUpMemory`: with `--expose-gc`, one collection shrinks the young generation that
  * loading grew to its maximum; without the flag it does nothing. The processes run with the
  * flag wherever they run in production: `npm start`, `npm run worker` and the image, which
- * also cap glibc's allocator arenas alike (decision 097).
+ * also set up glibc's allocator alike (decisions 099 and 100).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -44,14 +44,23 @@ test('npm start, npm run worker and the image run with the same flags, --expose-
   assert.deepEqual(v8Flags(image), expected, 'the Dockerfile’s NODE_OPTIONS');
 });
 
-/** The MALLOC_ARENA_MAX a script or the Dockerfile's ENV sets, if any. */
-const arenaMax = (text: string): string | undefined =>
-  /(?:^|\s)MALLOC_ARENA_MAX=(\S+)/.exec(text)?.[1];
+/** The glibc allocator settings (`MALLOC_…`) a script or the Dockerfile's ENV sets. */
+const allocatorSettings = (text: string): Record<string, string> =>
+  Object.fromEntries(
+    [...text.matchAll(/(?:^|\s)(MALLOC_[A-Z_]+)=(\S+)/g)].map((match) => [match[1], match[2]]),
+  );
 
-test('npm start, npm run worker and the image give the allocator one arena', () => {
+test('npm start, npm run worker and the image set up the allocator alike', () => {
+  // One arena (decision 099); allocations of 16 KiB and more mapped on their own when the
+  // heap would have to grow, which grows 2 MiB at a time (decision 100).
+  const expected = {
+    MALLOC_ARENA_MAX: '1',
+    MALLOC_MMAP_THRESHOLD_: '16384',
+    MALLOC_TOP_PAD_: '2097152',
+  };
   const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
-  assert.equal(arenaMax(scripts.start), '1', scripts.start);
-  assert.equal(arenaMax(scripts.worker), '1', scripts.worker);
+  assert.deepEqual(allocatorSettings(scripts.start), expected, scripts.start);
+  assert.deepEqual(allocatorSettings(scripts.worker), expected, scripts.worker);
   const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8').replace(/^#.*$/gm, '');
-  assert.equal(arenaMax(dockerfile), '1', 'the Dockerfile’s ENV');
+  assert.deepEqual(allocatorSettings(dockerfile), expected, 'the Dockerfile’s ENV');
 });
