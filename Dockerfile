@@ -48,14 +48,8 @@ FROM node:24-slim AS runtime
 # MALLOC_ARENA_MAX=1: glibc's allocator keeps one arena for every thread, instead of one for
 # each of V8's and libuv's threads, each holding what a burst of load left in it: after the
 # bench's loads the API holds some 23 MB less (decisions 097 and 099).
-# MALLOC_MMAP_THRESHOLD_ and MALLOC_TOP_PAD_: when the heap would have to grow, an allocation
-# of 16 KiB or more (V8's compiler zones, optimising under load) is mapped on its own and
-# unmapped when freed, and the heap grows 2 MiB at a time: some 10 MB less held after load,
-# with no start-up or throughput lost (decision 100).
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=1 \
-    MALLOC_MMAP_THRESHOLD_=16384 \
-    MALLOC_TOP_PAD_=2097152 \
     NODE_OPTIONS="--max-semi-space-size=32 --expose-gc" \
     NODE_COMPILE_CACHE=/app/.cache/node-compile-cache \
     HOST=0.0.0.0 \

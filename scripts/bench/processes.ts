@@ -49,8 +49,8 @@ function startScript(): {
 const production = startScript();
 
 /**
- * The environment `npm start` sets (NODE_ENV, glibc's MALLOC_ settings; the image's ENV
- * holds the same), but for the compile cache, which every target gets (COMPILE_CACHE).
+ * The environment `npm start` sets (NODE_ENV, MALLOC_ARENA_MAX; the image's ENV holds the
+ * same), but for the compile cache, which every target gets (COMPILE_CACHE).
  */
 export const PRODUCTION_ENV: Readonly<Record<string, string>> = production.env;
 

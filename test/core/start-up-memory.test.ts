@@ -2,7 +2,7 @@
  * `releaseStartUpMemory`: with `--expose-gc`, one collection shrinks the young generation that
  * loading grew to its maximum; without the flag it does nothing. The processes run with the
  * flag wherever they run in production: `npm start`, `npm run worker` and the image, which
- * also set up glibc's allocator alike (decisions 099 and 100).
+ * also set up glibc's allocator alike (decisions 099 and 101).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -51,13 +51,8 @@ const allocatorSettings = (text: string): Record<string, string> =>
   );
 
 test('npm start, npm run worker and the image set up the allocator alike', () => {
-  // One arena (decision 099); allocations of 16 KiB and more mapped on their own when the
-  // heap would have to grow, which grows 2 MiB at a time (decision 100).
-  const expected = {
-    MALLOC_ARENA_MAX: '1',
-    MALLOC_MMAP_THRESHOLD_: '16384',
-    MALLOC_TOP_PAD_: '2097152',
-  };
+  // One arena (decision 099), and nothing else of glibc's set (decision 101).
+  const expected = { MALLOC_ARENA_MAX: '1' };
   const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
   assert.deepEqual(allocatorSettings(scripts.start), expected, scripts.start);
   assert.deepEqual(allocatorSettings(scripts.worker), expected, scripts.worker);
