@@ -118,22 +118,26 @@ const ADVISORY_IN_CI = new Set(['GET /v1/items/{id}']);
 const AFTER_LOAD_REST_MS = settingsSchema.in.shape.QUIET_MEMORY_RELEASE_MS.parse(undefined) + 3_000;
 /**
  * The full server's releases after load, from its log lines: whether the RSS read after the
- * bench came after one, since a release comes only when the heap has grown enough since the
- * last (decision 069).
+ * bench came after one, since a release comes only when the heap or the RSS has grown enough
+ * since the last (decisions 069, 102).
  */
 function describeReleases(lines: string[]): string {
   const releases = lines.flatMap((line) => {
     try {
-      const entry: { after?: unknown; heapMb?: unknown; heapAfterMb?: unknown; pauseMs?: unknown } =
-        JSON.parse(line);
+      const entry: Record<
+        'after' | 'heapMb' | 'heapAfterMb' | 'rssMb' | 'rssAfterMb' | 'pauseMs',
+        unknown
+      > = JSON.parse(line);
       return entry.after === 'load'
-        ? [`${entry.heapMb} → ${entry.heapAfterMb} MB in ${entry.pauseMs} ms`]
+        ? [
+            `V8's heap ${entry.heapMb} → ${entry.heapAfterMb} MB, RSS ${entry.rssMb} → ${entry.rssAfterMb} MB, in ${entry.pauseMs} ms`,
+          ]
         : [];
     } catch {
       return [];
     }
   });
-  return `full's releases after load (decision 069): ${releases.length === 0 ? 'none' : `${releases.length}, V8's heap ${releases.join('; ')}`}`;
+  return `full's releases after load (decisions 069, 102): ${releases.length === 0 ? 'none' : `${releases.length}, ${releases.join('; ')}`}`;
 }
 
 /** `npm start`'s environment as its script writes it, for the tables' notes. */

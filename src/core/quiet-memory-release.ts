@@ -15,17 +15,27 @@ export interface QuietMemoryReleaseOptions {
   startUpQuietMs?: number;
   /** How many requests have started so far: the same count a while apart means quiet. */
   requestsStarted: () => number;
-  /** How far V8's heap must have grown since the last release for one to be worth its pause. */
+  /**
+   * How far V8's heap, or the process's resident memory, must have grown since the last
+   * release for one to be worth its pause.
+   */
   growthBytes?: number;
   /** V8's heap as committed now; replaceable in tests. */
   heapBytes?: () => number;
+  /** The process's resident set now; replaceable in tests. */
+  residentBytes?: () => number;
   /** The collection that gives memory back; V8's last-resort collection when `gc` exists. */
   collect?: () => void;
-  /** Told of each release: which, V8's heap before and after, in MB, and the pause. */
+  /**
+   * Told of each release: which, V8's heap and the resident set before and after, in MB, and
+   * the pause.
+   */
   released?: (release: {
     after: 'start-up' | 'load';
     heapMb: number;
     heapAfterMb: number;
+    rssMb: number;
+    rssAfterMb: number;
     pauseMs: number;
   }) => void;
 }
@@ -43,9 +53,10 @@ const DEFAULT_GROWTH_BYTES = 32 * 2 ** 20;
  * old generation's garbage until it next collects with memory in mind, which an idle process
  * does not do for minutes (decision 069). The collection pauses the process (tens to a few
  * hundred milliseconds, by the heap's size): it runs only after a whole quiet period, and only
- * when the heap has grown by `growthBytes` since the last release or the lowest size seen, so
- * a steadily loaded process or one serving a trickle never pays it. A request that arrives
- * during it waits for it. With `startUpQuietMs`, the first release comes after that much
+ * when V8's heap or the resident set has grown by `growthBytes` since the last release or the
+ * lowest size seen (a burst of cheap requests grows the second far more than the first,
+ * decision 102), so a steadily loaded process or one serving a trickle never pays it. A
+ * request that arrives during it waits for it. With `startUpQuietMs`, the first release comes after that much
  * quiet whatever the growth. Nothing happens without a collection (`--expose-gc`).
  */
 export function releaseMemoryWhenQuiet(
@@ -55,19 +66,29 @@ export function releaseMemoryWhenQuiet(
   const { quietMs, startUpQuietMs } = options;
   if (!collect || (quietMs <= 0 && startUpQuietMs === undefined)) return undefined;
   const heapBytes = options.heapBytes ?? (() => getHeapStatistics().total_heap_size);
+  const residentBytes = options.residentBytes ?? process.memoryUsage.rss;
   const growth = options.growthBytes ?? DEFAULT_GROWTH_BYTES;
   let startUp = startUpQuietMs !== undefined;
-  let baseline = heapBytes();
+  let heapBaseline = heapBytes();
+  let residentBaseline = residentBytes();
   let seen = options.requestsStarted();
   let lastStarted = performance.now();
   let timer: NodeJS.Timeout | undefined;
 
-  const release = (after: 'start-up' | 'load', heap: number, began: number) => {
+  const release = (after: 'start-up' | 'load', heap: number, resident: number, began: number) => {
     collect();
     const pauseMs = Math.round(performance.now() - began);
-    baseline = heapBytes();
+    heapBaseline = heapBytes();
+    residentBaseline = residentBytes();
     const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
-    options.released?.({ after, heapMb: mb(heap), heapAfterMb: mb(baseline), pauseMs });
+    options.released?.({
+      after,
+      heapMb: mb(heap),
+      heapAfterMb: mb(heapBaseline),
+      rssMb: mb(resident),
+      rssAfterMb: mb(residentBaseline),
+      pauseMs,
+    });
   };
 
   const look = () => {
@@ -78,13 +99,16 @@ export function releaseMemoryWhenQuiet(
       lastStarted = now;
     } else {
       const heap = heapBytes();
-      baseline = Math.min(baseline, heap);
+      const resident = residentBytes();
+      heapBaseline = Math.min(heapBaseline, heap);
+      residentBaseline = Math.min(residentBaseline, resident);
       const quietFor = now - lastStarted;
+      const grown = heap >= heapBaseline + growth || resident >= residentBaseline + growth;
       if (startUp && quietFor >= (startUpQuietMs ?? 0)) {
-        release('start-up', heap, now);
+        release('start-up', heap, resident, now);
         startUp = false;
-      } else if (!startUp && quietMs > 0 && quietFor >= quietMs && heap >= baseline + growth) {
-        release('load', heap, now);
+      } else if (!startUp && quietMs > 0 && quietFor >= quietMs && grown) {
+        release('load', heap, resident, now);
       }
     }
     if (startUp || quietMs > 0) schedule();

@@ -18,6 +18,9 @@ const QUIET_MS = 40;
 function fakeProcess(heapMb: number, periods: { quietMs?: number; startUpQuietMs?: number } = {}) {
   const state = {
     heapMb,
+    rssMb: 100,
+    /** The resident set a collection leaves: less than it found, when it could give back. */
+    rssAfterCollection: 100,
     busy: false,
     requests: 0,
     collections: 0,
@@ -29,9 +32,11 @@ function fakeProcess(heapMb: number, periods: { quietMs?: number; startUpQuietMs
     requestsStarted: () => (state.busy ? ++state.requests : state.requests),
     growthBytes: 32 * MB,
     heapBytes: () => state.heapMb * MB,
+    residentBytes: () => state.rssMb * MB,
     collect: () => {
       state.collections++;
       state.heapMb = 50;
+      state.rssMb = state.rssAfterCollection;
     },
     released: ({ after }) => state.after.push(after),
   });
@@ -68,12 +73,41 @@ describe('releaseMemoryWhenQuiet', () => {
     }
   });
 
-  test('none for a heap that grew less than the threshold', async () => {
+  test('none for a heap and a resident set that grew less than the threshold', async () => {
     const { state, release } = fakeProcess(50);
     try {
       state.heapMb = 80;
+      state.rssMb = 130;
       await sleep(QUIET_MS * 4);
       assert.equal(state.collections, 0);
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('after a burst grew the resident set but hardly the heap, one collection all the same', async () => {
+    const { state, release } = fakeProcess(50);
+    try {
+      state.heapMb = 60;
+      state.rssMb = 140;
+      await waitFor('a collection', () => state.collections > 0, { intervalMs: 5 });
+      await sleep(QUIET_MS * 4);
+      assert.equal(state.collections, 1, 'not again while the resident set stays as it was left');
+    } finally {
+      release.stop();
+    }
+  });
+
+  test('a resident set that stays high after its release is the new baseline, not a reason to collect again', async () => {
+    const { state, release } = fakeProcess(50);
+    try {
+      // What the collection cannot give back (the allocator's, say) stays.
+      state.rssAfterCollection = 140;
+      state.rssMb = 140;
+      await waitFor('a collection', () => state.collections > 0, { intervalMs: 5 });
+      state.rssMb = 150;
+      await sleep(QUIET_MS * 4);
+      assert.equal(state.collections, 1);
     } finally {
       release.stop();
     }
