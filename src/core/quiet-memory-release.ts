@@ -56,8 +56,9 @@ const DEFAULT_GROWTH_BYTES = 32 * 2 ** 20;
  * when V8's heap or the resident set has grown by `growthBytes` since the last release or the
  * lowest size seen (a burst of cheap requests grows the second far more than the first,
  * decision 102), so a steadily loaded process or one serving a trickle never pays it. A
- * request that arrives during it waits for it. With `startUpQuietMs`, the first release comes after that much
- * quiet whatever the growth. Nothing happens without a collection (`--expose-gc`).
+ * request that arrives during it waits for it. With `startUpQuietMs`, the first release comes
+ * after that much quiet whatever the growth. Nothing happens without a collection
+ * (`--expose-gc`).
  */
 export function releaseMemoryWhenQuiet(
   options: QuietMemoryReleaseOptions,
