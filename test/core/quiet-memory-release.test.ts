@@ -45,17 +45,25 @@ function fakeProcess(heapMb: number, periods: { quietMs?: number; startUpQuietMs
 }
 
 describe('releaseMemoryWhenQuiet', () => {
-  test('after a burst grew the heap, one collection once no request started for a period', async () => {
-    const { state, release } = fakeProcess(50);
-    try {
-      state.heapMb = 170;
-      await waitFor('a collection', () => state.collections > 0, { intervalMs: 5 });
-      await sleep(QUIET_MS * 4);
-      assert.equal(state.collections, 1, 'not again while the heap stays as it was left');
-    } finally {
-      release.stop();
-    }
-  });
+  // A burst of cheap requests grows the resident set far more than V8's heap (decision 102).
+  const bursts = [
+    { grew: 'the heap', heapMb: 170, rssMb: 100 },
+    { grew: 'the resident set but hardly the heap', heapMb: 60, rssMb: 140 },
+  ];
+  for (const burst of bursts) {
+    test(`after a burst grew ${burst.grew}, one collection once no request started for a period`, async () => {
+      const { state, release } = fakeProcess(50);
+      try {
+        state.heapMb = burst.heapMb;
+        state.rssMb = burst.rssMb;
+        await waitFor('a collection', () => state.collections > 0, { intervalMs: 5 });
+        await sleep(QUIET_MS * 4);
+        assert.equal(state.collections, 1, 'not again while memory stays as it was left');
+      } finally {
+        release.stop();
+      }
+    });
+  }
 
   test('none while requests keep starting, however large the heap', async () => {
     const { state, release } = fakeProcess(50);
@@ -80,19 +88,6 @@ describe('releaseMemoryWhenQuiet', () => {
       state.rssMb = 130;
       await sleep(QUIET_MS * 4);
       assert.equal(state.collections, 0);
-    } finally {
-      release.stop();
-    }
-  });
-
-  test('after a burst grew the resident set but hardly the heap, one collection all the same', async () => {
-    const { state, release } = fakeProcess(50);
-    try {
-      state.heapMb = 60;
-      state.rssMb = 140;
-      await waitFor('a collection', () => state.collections > 0, { intervalMs: 5 });
-      await sleep(QUIET_MS * 4);
-      assert.equal(state.collections, 1, 'not again while the resident set stays as it was left');
     } finally {
       release.stop();
     }
