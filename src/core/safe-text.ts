@@ -31,6 +31,41 @@ export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> 
   return undefined;
 }
 
+const unstorable = (text: string): boolean => text.includes(NUL) || !text.isWellFormed();
+
+/**
+ * Whether any string in `value` (or object key) cannot be stored: what every valid request
+ * asks of each part, answered without the paths `findUnsafeText` builds for a report. A flat
+ * value is read with one empty list, a nested one with that list of what is left to read.
+ * Walks what `findUnsafeText` walks, iteratively for the same reason.
+ */
+export function holdsUnsafeText(value: unknown): boolean {
+  const pending: object[] = [];
+  let current: unknown = value;
+  for (;;) {
+    if (typeof current === 'string') {
+      if (unstorable(current)) return true;
+    } else if (Array.isArray(current)) {
+      for (const item of current) {
+        if (typeof item === 'string') {
+          if (unstorable(item)) return true;
+        } else if (typeof item === 'object' && item !== null) pending.push(item);
+      }
+    } else if (isPlainObject(current)) {
+      for (const key in current) {
+        if (!Object.hasOwn(current, key)) continue;
+        if (unstorable(key)) return true;
+        const entry = current[key];
+        if (typeof entry === 'string') {
+          if (unstorable(entry)) return true;
+        } else if (typeof entry === 'object' && entry !== null) pending.push(entry);
+      }
+    }
+    if (pending.length === 0) return false;
+    current = pending.pop();
+  }
+}
+
 /**
  * The strings in `value` (and object keys) that cannot be stored, the first MAX_FOUND of
  * them. Walks plain objects and arrays only: files, dates and other instances carry no client
@@ -42,6 +77,7 @@ export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> 
  */
 export function findUnsafeText(value: unknown): UnsafeText[] {
   const found: UnsafeText[] = [];
+  if (!holdsUnsafeText(value)) return found;
   // Last in, first out: children are pushed in reverse, so they are reported in order.
   const pending: Pending[] = [{ value, at: undefined }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { findUnsafeText, textProblem } from '../../src/core/safe-text.ts';
+import { findUnsafeText, holdsUnsafeText, textProblem } from '../../src/core/safe-text.ts';
 
 describe('text no field may hold', () => {
   test('NUL and unpaired surrogates are refused; other text, even odd, is not', () => {
@@ -34,6 +34,61 @@ describe('text no field may hold', () => {
   test('files and other instances are not walked', () => {
     const file = new File(['a\u0000b'], 'a.csv');
     assert.deepEqual(findUnsafeText({ file, when: new Date(0) }), []);
+  });
+});
+
+describe('the question a valid request asks: does it hold any?', () => {
+  test('answers as the full walk does, on every shape the walk reads', () => {
+    const bad = ['a\u0000b', '\ud800', 'x\udc00y'];
+    const shapes = (text: string): unknown[] => {
+      const keyed: Record<string, unknown> = Object.create(null);
+      keyed.inner = [{ deeper: [text] }];
+      return [
+        text,
+        [text],
+        ['fine', 1, null, text],
+        { name: text },
+        { [text]: 'value' },
+        { list: [{ nested: { deeper: [text] } }] },
+        keyed,
+        [[[[text]]]],
+      ];
+    };
+    for (const text of bad) {
+      for (const value of shapes(text)) {
+        assert.equal(holdsUnsafeText(value), true, JSON.stringify(value));
+        assert.ok(findUnsafeText(value).length > 0, JSON.stringify(value));
+      }
+    }
+    for (const value of shapes('clean \u{1f600} text')) {
+      assert.equal(holdsUnsafeText(value), false, JSON.stringify(value));
+      assert.deepEqual(findUnsafeText(value), []);
+    }
+  });
+
+  test('files, dates and other instances are not read, as the full walk reads none', () => {
+    const file = new File(['a\u0000b'], 'a.csv');
+    class Box {
+      text = 'a\u0000b';
+    }
+    assert.equal(holdsUnsafeText({ file, when: new Date(0), box: new Box() }), false);
+    assert.equal(holdsUnsafeText([new Box()]), false);
+    assert.equal(holdsUnsafeText(undefined), false);
+    assert.equal(holdsUnsafeText(42), false);
+  });
+
+  test('only own keys: what an object inherits is not its text', () => {
+    const value: Record<string, unknown> = Object.create({ inherited: 'a\u0000b' });
+    value.own = 'fine';
+    assert.equal(holdsUnsafeText(value), false);
+    assert.deepEqual(findUnsafeText(value), []);
+  });
+
+  test('a value nested 400,000 deep is read without overflowing the stack', () => {
+    const depth = 400_000;
+    const json = (text: string) => `{"a":${'['.repeat(depth)}"${text}"${']'.repeat(depth)}}`;
+    assert.equal(holdsUnsafeText(JSON.parse(json('x\\u0000'))), true);
+    assert.equal(holdsUnsafeText(JSON.parse(json('x'))), false);
   });
 });
 
