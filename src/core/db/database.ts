@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import type { Settings } from '../settings.ts';
 import { lockDataDirectory } from './data-dir-lock.ts';
 import { DB_CASING, MIGRATIONS_FOLDER, migratePostgres } from './migrate.ts';
+import { TEXT_ARRAY_TYPE } from './text-array.ts';
 
 /**
  * The one database type every query is written against: drizzle over postgres.js, drizzle
@@ -92,6 +93,8 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     // postgres.js dropped its promise, so a reset during it ended the process
     // (porsager/postgres#1192, #1223). Decision 068.
     fetch_types: false,
+    // Arrays of text read (and written) by our own reader: drizzle's drops backslashes.
+    types: { textArray: TEXT_ARRAY_TYPE },
     connection: { application_name: 'hono-service-template' },
   });
   return {
