@@ -3,14 +3,22 @@ const DAY_MS = 86_400_000;
 const FOUR_DIGIT_YEARS_FROM = -62_167_219_200_000;
 const FOUR_DIGIT_YEARS_UNTIL = 253_402_300_800_000;
 
-const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
-const THREE_DIGITS = Array.from({ length: 1_000 }, (_, n) => String(n).padStart(3, '0'));
+// Character codes of the text's digits and separators.
+const ZERO = 0x30;
+const HYPHEN = 0x2d;
+const LETTER_T = 0x54;
+const COLON = 0x3a;
+const FULL_STOP = 0x2e;
+const LETTER_Z = 0x5a;
 
 /**
  * The text `date.toISOString()` gives (`2026-01-02T03:04:05.678Z`), written in JavaScript:
- * V8's own is a call into C++ that took 0.7 µs an instant here, this 0.25 µs, and a page of
- * twenty items has forty instants (decision 092). Years outside 0000-9999, which ISO writes
- * with a sign and six digits, and invalid dates are left to `toISOString`.
+ * V8's own is a call into C++ that took 0.7 µs an instant here, and a page of twenty items
+ * has forty instants (decision 092). Made by one `String.fromCharCode` of its 24 characters:
+ * one flat string and nothing else, where joining its thirteen pieces made the strings
+ * between them too, 393 bytes an instant against 43, and a tree of pieces `JSON.stringify`
+ * then copied once more (decision 105). Years outside 0000-9999, which ISO writes with a
+ * sign and six digits, and invalid dates are left to `toISOString`.
  */
 export function isoInstant(date: Date): string {
   const ms = date.getTime();
@@ -42,5 +50,30 @@ export function isoInstant(date: Date): string {
   rest -= minutes * 60_000;
   const seconds = Math.floor(rest / 1_000);
   const millis = rest - seconds * 1_000;
-  return `${year >= 1_000 ? year : String(year).padStart(4, '0')}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${THREE_DIGITS[millis]}Z`;
+  return String.fromCharCode(
+    ZERO + Math.floor(year / 1_000),
+    ZERO + (Math.floor(year / 100) % 10),
+    ZERO + (Math.floor(year / 10) % 10),
+    ZERO + (year % 10),
+    HYPHEN,
+    ZERO + Math.floor(month / 10),
+    ZERO + (month % 10),
+    HYPHEN,
+    ZERO + Math.floor(day / 10),
+    ZERO + (day % 10),
+    LETTER_T,
+    ZERO + Math.floor(hours / 10),
+    ZERO + (hours % 10),
+    COLON,
+    ZERO + Math.floor(minutes / 10),
+    ZERO + (minutes % 10),
+    COLON,
+    ZERO + Math.floor(seconds / 10),
+    ZERO + (seconds % 10),
+    FULL_STOP,
+    ZERO + Math.floor(millis / 100),
+    ZERO + (Math.floor(millis / 10) % 10),
+    ZERO + (millis % 10),
+    LETTER_Z,
+  );
 }
