@@ -93,7 +93,8 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     // postgres.js dropped its promise, so a reset during it ended the process
     // (porsager/postgres#1192, #1223). Decision 068.
     fetch_types: false,
-    // Arrays of text read (and written) by our own reader: drizzle's drops backslashes.
+    // Arrays of text read (and written) by our own reader: drizzle's drops backslashes
+    // (decision 106).
     types: { textArray: TEXT_ARRAY_TYPE },
     connection: { application_name: 'hono-service-template' },
   });
