@@ -33,6 +33,13 @@ export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> 
 
 const unstorable = (text: string): boolean => text.includes(NUL) || !text.isWellFormed();
 
+/** Whether `entry` is text that cannot be stored; an object or array is queued to read. */
+function unstorableOrQueued(entry: unknown, pending: object[]): boolean {
+  if (typeof entry === 'string') return unstorable(entry);
+  if (typeof entry === 'object' && entry !== null) pending.push(entry);
+  return false;
+}
+
 /**
  * Whether any string in `value` (or object key) cannot be stored: what every valid request
  * asks of each part, answered without the paths `findUnsafeText` builds for a report. A flat
@@ -41,29 +48,18 @@ const unstorable = (text: string): boolean => text.includes(NUL) || !text.isWell
  */
 export function holdsUnsafeText(value: unknown): boolean {
   const pending: object[] = [];
-  let current: unknown = value;
-  for (;;) {
-    if (typeof current === 'string') {
-      if (unstorable(current)) return true;
-    } else if (Array.isArray(current)) {
-      for (const item of current) {
-        if (typeof item === 'string') {
-          if (unstorable(item)) return true;
-        } else if (typeof item === 'object' && item !== null) pending.push(item);
-      }
+  if (unstorableOrQueued(value, pending)) return true;
+  for (let current = pending.pop(); current !== undefined; current = pending.pop()) {
+    if (Array.isArray(current)) {
+      for (const item of current) if (unstorableOrQueued(item, pending)) return true;
     } else if (isPlainObject(current)) {
       for (const key in current) {
         if (!Object.hasOwn(current, key)) continue;
-        if (unstorable(key)) return true;
-        const entry = current[key];
-        if (typeof entry === 'string') {
-          if (unstorable(entry)) return true;
-        } else if (typeof entry === 'object' && entry !== null) pending.push(entry);
+        if (unstorable(key) || unstorableOrQueued(current[key], pending)) return true;
       }
     }
-    if (pending.length === 0) return false;
-    current = pending.pop();
   }
+  return false;
 }
 
 /**
