@@ -1,3 +1,4 @@
+import { makePgArray } from 'drizzle-orm/pg-core';
 import type { PostgresType } from 'postgres';
 
 /** A PostgreSQL array of text, nested for each dimension past the first. */
@@ -44,57 +45,62 @@ export function parseTextArray(literal: string): TextArray {
       index += 1;
     } else if (char === COMMA) {
       index += 1;
-    } else if (char === QUOTE) {
-      let text = '';
-      let from = index + 1;
-      index = from;
-      for (;;) {
-        const inside = literal.charCodeAt(index);
-        if (Number.isNaN(inside)) throw new TypeError('Unterminated quoted array element');
-        if (inside === BACKSLASH) {
-          text += literal.slice(from, index);
-          // The escaped character starts the next piece, whatever it is.
-          from = index + 1;
-          index += 2;
-        } else if (inside === QUOTE) {
-          text += literal.slice(from, index);
-          index += 1;
-          break;
-        } else {
-          index += 1;
-        }
-      }
-      current.push(text);
     } else {
-      let end = index;
-      while (end < literal.length) {
-        const next = literal.charCodeAt(end);
-        if (next === COMMA || next === CLOSE) break;
-        end += 1;
-      }
-      const word = literal.slice(index, end);
-      current.push(word === 'NULL' ? null : word);
-      index = end;
+      index =
+        char === QUOTE
+          ? readQuoted(literal, index + 1, current)
+          : readBare(literal, index, current);
     }
   }
   throw new TypeError('Unterminated PostgreSQL array');
 }
 
 /**
+ * A quoted element from `from` (past its opening quote) to its closing quote, added to
+ * `into`; where reading goes on. A backslash takes the next character as it is.
+ */
+function readQuoted(literal: string, from: number, into: TextArray): number {
+  let text = '';
+  let piece = from;
+  for (let index = from; index < literal.length; index += 1) {
+    const char = literal.charCodeAt(index);
+    if (char === QUOTE) {
+      into.push(text + literal.slice(piece, index));
+      return index + 1;
+    }
+    if (char === BACKSLASH) {
+      text += literal.slice(piece, index);
+      // The escaped character starts the next piece, whatever it is; it is stepped over.
+      piece = index + 1;
+      index += 1;
+    }
+  }
+  throw new TypeError('Unterminated quoted array element');
+}
+
+/** An unquoted element from `from` to the next comma or brace, added to `into`. */
+function readBare(literal: string, from: number, into: TextArray): number {
+  let end = from;
+  while (end < literal.length) {
+    const char = literal.charCodeAt(end);
+    if (char === COMMA || char === CLOSE) break;
+    end += 1;
+  }
+  const word = literal.slice(from, end);
+  into.push(word === 'NULL' ? null : word);
+  return end;
+}
+
+/**
  * The literal PostgreSQL reads back as `value`: a literal given as text (what drizzle
- * writes for an array column) is sent as it is; an array is written with every element
- * quoted, so any text survives.
+ * writes for an array column) is sent as it is; an array is written by drizzle's own
+ * writer, which quotes and escapes every text element.
  */
 export function textArrayLiteral(value: unknown): string {
   if (typeof value === 'string') return value;
   if (!Array.isArray(value))
     throw new TypeError('A text[] parameter must be an array or its literal');
-  const elements: string[] = value.map((element: unknown) => {
-    if (element === null || element === undefined) return 'NULL';
-    if (Array.isArray(element)) return textArrayLiteral(element);
-    return `"${String(element).replace(/["\\]/g, '\\$&')}"`;
-  });
-  return `{${elements.join(',')}}`;
+  return makePgArray(value);
 }
 
 /** PostgreSQL's own type numbers of `text[]` and `varchar[]`. */
