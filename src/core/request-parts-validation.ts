@@ -6,7 +6,6 @@ import { z } from 'zod';
 import type { AppEnv } from './app-env.ts';
 import { requestHeader } from './node-response.ts';
 import { hasBody } from './request-input.ts';
-import { holdsUnsafeText } from './safe-text.ts';
 import { headerValues, invalidFields, invalidInput, queryValues } from './validation.ts';
 
 type Part = 'query' | 'param' | 'header' | 'cookie' | 'json';
@@ -80,12 +79,6 @@ function settle(
   parsed: Parsed,
   hook: PartsHook | undefined,
 ): Promise<Response | undefined> | undefined {
-  // Valid, and no text in it that cannot be stored: what nearly every request comes to,
-  // settled without building the hook's view of it (the shared hook would pass it).
-  if (parsed.success && !hook && !holdsUnsafeText(parsed.data)) {
-    c.req.addValidatedData(check.target, parsed.data as object);
-    return undefined;
-  }
   // As zod-openapi's hook sees it: the parsed value, or on failure the raw one beside the error.
   const result = parsed.success
     ? { ...parsed, target: check.target }
