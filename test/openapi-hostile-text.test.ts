@@ -12,8 +12,6 @@ import { createApp } from '../src/app.ts';
 import { unlimitedRateLimiter } from '../src/core/rate-limit/rate-limiter.ts';
 import { defineRoute, jsonResponse } from '../src/core/route.ts';
 import { createRouter } from '../src/core/router.ts';
-import { createItem } from '../src/modules/items/items.service.ts';
-import { createTestApiKey, createTestUser } from './support/auth.ts';
 import { createTestDeps } from './support/deps.ts';
 import {
   encodeForHeader,
@@ -37,6 +35,7 @@ import {
   resolve,
   sampleValue,
 } from './support/openapi.ts';
+import { walkFixtures } from './support/walk-fixtures.ts';
 
 // --- Probe operations with a string field in every part, so the walker provably reaches them --
 
@@ -102,18 +101,7 @@ app.route(
     .openapi(probeForm, (c) => c.json(c.req.valid('form'), 200)),
 );
 
-const admin = await createTestUser(deps, { role: 'admin' });
-const item = await createItem(deps.db, admin.user.id, { name: 'Existing item', price: '1.00' });
-const apiKey = await createTestApiKey(deps, admin.user, ['items:read']);
-// Another account for the user operations: deactivating the admin who sends every request
-// turned each operation after it into a 401, and the walk went on without reaching a handler.
-const other = await createTestUser(deps);
-/** Real ids, so hostile input reaches past "not found" into the handlers that change rows. */
-const FIXTURE_IDS: Record<string, string> = {
-  '/v1/items/{id}': item.id,
-  '/v1/users/{id}': other.user.id,
-  '/v1/api-keys/{id}': apiKey.id,
-};
+const { admin, pathIds } = await walkFixtures(deps);
 
 const document = (await (await app.request('/openapi.json')).json()) as OpenApiDocument;
 const operations = listOperations(document);
@@ -129,7 +117,7 @@ interface TextCase {
 }
 
 function parameterValue(op: Operation, parameter: ParameterObject): string {
-  if (parameter.in === 'path' && FIXTURE_IDS[op.path]) return FIXTURE_IDS[op.path] ?? '';
+  if (parameter.in === 'path' && pathIds[op.path]) return pathIds[op.path] ?? '';
   return sampleValue(document, parameter);
 }
 
