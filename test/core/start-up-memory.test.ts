@@ -5,9 +5,9 @@
  * also set up glibc's allocator alike (decisions 099 and 101).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { runModuleScript } from '../support/module-script.ts';
 import { youngGenerationProbe } from '../support/young-generation.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -51,14 +51,7 @@ for (let index = 0; index < 2_000; index++) process.nextTick(noop);
 await pause();
 new Function('f', '%DebugPrint(f)')(process.nextTick);
 `;
-  const { NODE_TEST_CONTEXT: _, NODE_OPTIONS: __, ...env } = process.env;
-  const result = spawnSync(
-    process.execPath,
-    ['--expose-gc', '--allow-natives-syntax', '--input-type=module', '--eval', source],
-    { cwd: ROOT, encoding: 'utf8', env, timeout: 60_000 },
-  );
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout
+  return runModuleScript(['--expose-gc', '--allow-natives-syntax'], source)
     .split('\n')
     .filter((line) => line.includes('DefineKeyedOwnPropertyInLiteral'));
 }

@@ -9,10 +9,7 @@
  *   release: 'return releaseStartUpMemory();',
  * });
  */
-import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
+import { runModuleScript } from './module-script.ts';
 
 export interface YoungGenerationProbe {
   /** Module imports (paths from the repository's root). */
@@ -42,13 +39,5 @@ const before = newSpace();
 const released = await (async () => { ${probe.release} })();
 console.log(JSON.stringify({ before, after: newSpace(), released }));
 `;
-  const { NODE_TEST_CONTEXT: _, NODE_OPTIONS: __, ...env } = process.env;
-  const result = spawnSync(process.execPath, [...flags, '--input-type=module', '--eval', source], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env,
-    timeout: 60_000,
-  });
-  assert.equal(result.status, 0, result.stderr);
-  return JSON.parse(result.stdout);
+  return JSON.parse(runModuleScript(flags, source));
 }
