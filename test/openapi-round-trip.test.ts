@@ -12,14 +12,13 @@ import { after, describe, test } from 'node:test';
 import { createApp } from '../src/app.ts';
 import { unlimitedRateLimiter } from '../src/core/rate-limit/rate-limiter.ts';
 import { createTestDeps } from './support/deps.ts';
-import { type FieldPath, stringFields, withValueAt } from './support/hostile-text.ts';
+import { type FieldPath, stringFields, valueAt, withValueAt } from './support/hostile-text.ts';
 import {
   documentedRequest,
   exampleOf,
   jsonMedia,
   listOperations,
   type OpenApiDocument,
-  type Operation,
 } from './support/openapi.ts';
 import { walkFixtures } from './support/walk-fixtures.ts';
 
@@ -43,34 +42,25 @@ const app = createApp({ ...deps, rateLimiter: unlimitedRateLimiter() });
 const { admin, pathIds } = await walkFixtures(deps);
 
 const document = (await (await app.request('/openapi.json')).json()) as OpenApiDocument;
-const operations = listOperations(document).filter(
-  (op) => jsonMedia(op.requestBody?.content).length > 0,
-);
-
-function valueAt(value: unknown, path: FieldPath): unknown {
-  let at = value;
-  for (const key of path) {
-    if (typeof at !== 'object' || at === null) return undefined;
-    at = Reflect.get(at, key);
-  }
-  return at;
-}
-
-interface Sent {
-  op: Operation;
-  field: FieldPath;
-  text: string;
-}
+/** Each operation with a JSON body, and its (first) JSON media type. */
+const operations = listOperations(document).flatMap((op) => {
+  const [json] = jsonMedia(op.requestBody?.content);
+  return json ? [{ op, mediaType: json[0], media: json[1] }] : [];
+});
 
 /** What came back where the answer, and the resource it names, carry the field. */
-async function roundTrip({ op, field, text }: Sent): Promise<unknown[]> {
-  const [media] = jsonMedia(op.requestBody?.content);
-  if (!media) return [];
-  const [mediaType, mediaObject] = media;
-  const { url, init } = documentedRequest(document, op, admin.headers, (parameter) =>
-    parameter.in === 'path' && pathIds[op.path] ? (pathIds[op.path] ?? '') : 'x',
+async function roundTrip(
+  { op, mediaType, media }: (typeof operations)[number],
+  field: FieldPath,
+  text: string,
+): Promise<unknown[]> {
+  const { url, init } = documentedRequest(
+    document,
+    op,
+    admin.headers,
+    () => pathIds[op.path] ?? 'x',
   );
-  const body = withValueAt(exampleOf(document, mediaObject) ?? {}, field, text);
+  const body = withValueAt(exampleOf(document, media) ?? {}, field, text);
   const response = await app.request(url, {
     ...init,
     body: JSON.stringify(body),
@@ -99,13 +89,12 @@ async function roundTrip({ op, field, text }: Sent): Promise<unknown[]> {
 
 describe('text sent to every string field reads back unchanged', () => {
   const compared = new Set<string>();
-  for (const op of operations) {
-    const [media] = jsonMedia(op.requestBody?.content);
-    const fields = stringFields(document, media?.[1].schema);
-    for (const field of fields) {
+  for (const walked of operations) {
+    const { op } = walked;
+    for (const field of stringFields(document, walked.media.schema)) {
       for (const text of AWKWARD_TEXTS) {
         test(`${op.label}: ${field.join('.')} holding ${text.name}`, async () => {
-          const answers = await roundTrip({ op, field, text: text.value });
+          const answers = await roundTrip(walked, field, text.value);
           for (const answer of answers) {
             assert.deepEqual(
               answer,

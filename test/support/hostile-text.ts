@@ -93,6 +93,16 @@ export function withValueAt(base: unknown, path: FieldPath, value: unknown): unk
   return { ...object, [head]: withValueAt(object[head], rest, value) };
 }
 
+/** What `value` holds at `path`, or undefined where it has nothing there. */
+export function valueAt(value: unknown, path: FieldPath): unknown {
+  let at = value;
+  for (const key of path) {
+    if (typeof at !== 'object' || at === null) return undefined;
+    at = Reflect.get(at, key);
+  }
+  return at;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
