@@ -249,7 +249,7 @@ export const settingsSchema = z
     }),
     QUIET_MEMORY_RELEASE_MS: z.coerce.number().int().min(0).default(15_000).meta({
       description:
-        'After a burst of load, once no request has started for this long, the API hands back the memory the burst made V8 hold (one collection, a pause of tens to a few hundred ms; only with --expose-gc, as npm start runs it). V8 then optimises the request path again: the next burst runs its first 2-3 s slower (at about half speed on the bench machine, decision 108). 0 turns it off and keeps both the speed and the memory.',
+        'After a burst of load, once no request has started for this long, the API hands back the memory the burst made V8 hold (one collection, a pause of tens to a few hundred ms; only with --expose-gc, as npm start runs it). V8 then optimises the request path again: the next burst runs its first 2-3 s slower (at about half speed on the bench machine, decision 108). 0 turns it off: no slower start after a lull, and the memory stays held.',
     }),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000).meta({
       description: 'How long a stopping process lets requests in flight finish.',
