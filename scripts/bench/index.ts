@@ -166,6 +166,8 @@ interface Measured {
   variant: Variant;
   app: RunningTarget;
   rounds: WrkResult[];
+  /** The server's CPU time a request in each round, in µs: what the machine's pace moves less. */
+  cpuPerRequestUs: number[];
 }
 
 const rps = (measured: Measured) => median(measured.rounds.map((r) => r.requestsPerSecond));
@@ -183,6 +185,7 @@ function ratioOf(measured: Measured, all: Measured[]) {
       (round, index) => round.requestsPerSecond / (base.rounds[index]?.requestsPerSecond ?? NaN),
     ),
     p99: p99(measured) / p99(base),
+    cpu: median(base.cpuPerRequestUs) / median(measured.cpuPerRequestUs),
   };
 }
 
@@ -596,15 +599,19 @@ async function bench(session: Session) {
       variant,
       app: apps[variant.app],
       rounds: [] as WrkResult[],
+      cpuPerRequestUs: [] as number[],
     }));
     for (const m of measured) await runWrk(m.app.baseUrl, m.variant.request, WARMUP);
     for (let round = 0; round < ROUNDS; round++) {
       const turn = round % measured.length;
       for (const m of [...measured.slice(turn), ...measured.slice(0, turn)]) {
+        const cpuBefore = await m.app.cpuSeconds();
         const result = await runWrk(m.app.baseUrl, m.variant.request, WRK);
+        const cpuUs = ((await m.app.cpuSeconds()) - cpuBefore) * 1e6;
         m.rounds.push(result);
+        m.cpuPerRequestUs.push(result.requests > 0 ? cpuUs / result.requests : NaN);
         log(
-          `${scenario.name} ${m.variant.label} round ${round + 1}: ${fmt.int(result.requestsPerSecond)} req/s, p99 ${fmt.ms(result.p99Ms)}${result.non2xx + result.socketErrors > 0 ? `, ${result.non2xx} non-2xx, ${result.socketErrors} socket errors` : ''}`,
+          `${scenario.name} ${m.variant.label} round ${round + 1}: ${fmt.int(result.requestsPerSecond)} req/s, ${fmt.us(m.cpuPerRequestUs.at(-1) ?? NaN)} CPU a request, p99 ${fmt.ms(result.p99Ms)}${result.non2xx + result.socketErrors > 0 ? `, ${result.non2xx} non-2xx, ${result.socketErrors} socket errors` : ''}`,
         );
       }
     }
@@ -774,6 +781,8 @@ async function bench(session: Session) {
       ratio ? `${fmt.pct(ratio.value)} of ${m.scenario.baseline}` : '',
       ratio ? ratio.perRound.map(fmt.pct).join(' / ') : '',
       ratio ? fmt.times(ratio.p99) : '',
+      m.cpuPerRequestUs.map(fmt.us).join(' / '),
+      ratio ? fmt.pct(ratio.cpu) : '',
     ]);
   }
   console.log(
@@ -791,6 +800,8 @@ async function bench(session: Session) {
         'req/s ratio',
         'per round',
         'p99 ratio',
+        'rounds CPU/req',
+        'CPU ratio',
       ],
       rows,
     ),
@@ -799,7 +810,7 @@ async function bench(session: Session) {
     if (scenario.note) console.log(`  ${scenario.name}: ${scenario.note}`);
   }
   console.log(
-    "  (p50 and p99: median over the rounds of each round's wrk percentile; req/s ratio: of the medians; per round: each round against the baseline's same round)",
+    "  (p50 and p99: median over the rounds of each round's wrk percentile; req/s ratio: of the medians; per round: each round against the baseline's same round; CPU/req: the server's CPU time over the round (every thread, from /proc) by its requests; CPU ratio: the baseline's median CPU a request over the variant's, the rate ratio a server with a core to itself would show)",
   );
   for (const warning of warnings) console.log(`  WARNING ${warning}`);
   console.log('');

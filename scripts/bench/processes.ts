@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { get } from 'node:http';
@@ -97,9 +97,15 @@ export interface RunningTarget {
   keptLines(): string[];
   /** Resident and peak resident set size, in MB (10^6 bytes). */
   memory(): Promise<{ rssMb: number; peakMb: number }>;
+  /** CPU time the process has used so far, every thread, user and system, in seconds. */
+  cpuSeconds(): Promise<number>;
   /** SIGTERM, then the exit code (SIGKILL after 15 s). */
   stop(): Promise<number | null>;
 }
+
+/** The unit of /proc's CPU times (USER_HZ): 100 on Linux but for rare builds; asked once. */
+const CLOCK_TICKS_PER_SECOND =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 const alive = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -216,6 +222,12 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
       const kB = (field: string) =>
         Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1]);
       return { rssMb: (kB('VmRSS') * 1024) / 1e6, peakMb: (kB('VmHWM') * 1024) / 1e6 };
+    },
+    async cpuSeconds() {
+      // utime and stime, the 14th and 15th fields, after the command in parentheses.
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
     },
     async stop() {
       if (exitCode !== undefined) return exitCode;

@@ -10,6 +10,7 @@ export function median(values: number[]): number {
 
 export const fmt = {
   ms: (value: number) => (value < 10 ? `${value.toFixed(2)} ms` : `${Math.round(value)} ms`),
+  us: (value: number) => `${value.toFixed(1)} µs`,
   int: (value: number) => Math.round(value).toLocaleString('en-US'),
   mb: (value: number) => `${value.toFixed(1)} MB`,
   pct: (value: number) => `${(value * 100).toFixed(1)}%`,
