@@ -2,9 +2,10 @@ import { Column, is, Param, Placeholder } from 'drizzle-orm';
 import { NoopCache } from 'drizzle-orm/cache/core';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { NoopLogger } from 'drizzle-orm/logger';
-import type { PgPreparedQuery, PreparedQueryConfig } from 'drizzle-orm/pg-core';
+import { type PgPreparedQuery, PgTimestamp, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import { PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
+import { timestamptzFromText } from './timestamp-text.ts';
 
 /** One selected column: its key in the row object and how its driver value is read. */
 interface ColumnReader {
@@ -103,13 +104,30 @@ function columnReaders(fields: unknown): ColumnReader[] | undefined {
     const { path, field } = entry;
     if (!Array.isArray(path) || path.length !== 1 || typeof path[0] !== 'string') return undefined;
     if (!is(field, Column)) return undefined;
-    const decode =
-      field.mapFromDriverValue === Column.prototype.mapFromDriverValue
-        ? undefined
-        : (value: unknown) => field.mapFromDriverValue(value);
-    readers.push({ key: path[0], decode });
+    readers.push({ key: path[0], decode: decoderOf(field) });
   }
   return readers;
+}
+
+/**
+ * How a column's driver value is read: drizzle's own `mapFromDriverValue`, but for drizzle's
+ * own `timestamp with time zone` read as a `Date`, whose usual text is read without V8's date
+ * parser first (the same `Date`, `timestamptzFromText`); any other text still goes to drizzle.
+ */
+function decoderOf(field: Column): ColumnReader['decode'] {
+  if (field.mapFromDriverValue === Column.prototype.mapFromDriverValue) return undefined;
+  if (
+    is(field, PgTimestamp) &&
+    field.withTimezone &&
+    field.mapFromDriverValue === PgTimestamp.prototype.mapFromDriverValue
+  ) {
+    // drizzle's own hands back anything but text as it is.
+    return (value) =>
+      typeof value === 'string'
+        ? (timestamptzFromText(value) ?? field.mapFromDriverValue(value))
+        : value;
+  }
+  return (value) => field.mapFromDriverValue(value);
 }
 
 function readRow(readers: ColumnReader[], row: unknown[]): Record<string, unknown> {
