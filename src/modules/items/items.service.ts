@@ -17,10 +17,25 @@ import { items } from './items.table.ts';
 
 export type Item = typeof items.$inferSelect;
 
-/** The public shape of an item: everything but its owner. */
+/**
+ * The public shape of an item: everything but its owner. Named field by field: a rest copy
+ * (`{ ownerId, ...visible }`) took 0.26 µs an item, twelve times this, five a page of twenty
+ * (decision 110). A column added to the table and not here fails the type check (`sendJson`
+ * takes `ItemPublic`'s input, derived from the table) and the response check in tests, so
+ * none goes missing unseen.
+ */
 export function toPublicItem(item: Item) {
-  const { ownerId: _owner, ...visible } = item;
-  return visible;
+  return {
+    id: item.id,
+    name: item.name,
+    description: item.description,
+    price: item.price,
+    tags: item.tags,
+    status: item.status,
+    version: item.version,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+  };
 }
 
 const SORT_COLUMNS = { createdAt: items.createdAt, name: items.name, price: items.price } as const;
