@@ -169,7 +169,7 @@ interface Measured {
   variant: Variant;
   app: RunningTarget;
   rounds: WrkResult[];
-  /** The server's CPU time a request in each round, in µs: what the machine's pace moves less. */
+  /** The server's CPU time a request in each round, in µs, beside the round's rate. */
   cpuPerRequestUs: number[];
 }
 
