@@ -1,0 +1,56 @@
+/**
+ * `npm test` counts every test that ran: its flags (forced exit, several files at once) once
+ * lost results on the way from a test file's process to the runner and still passed
+ * (test/support/whole-test-reports.ts). Runs the same flags on 40 files of 50 empty tests.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const FILES = 40;
+const TESTS = 50;
+
+/** The Node flags of package.json's test script (with their values): all but `node` and the files. */
+function testScriptFlags(): string[] {
+  const manifest: unknown = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const script: unknown =
+    typeof manifest === 'object' && manifest !== null && 'scripts' in manifest
+      ? Reflect.get(Object(manifest.scripts), 'test')
+      : undefined;
+  assert.equal(typeof script, 'string', 'package.json has a test script');
+  const [command, ...words] = String(script).split(' ');
+  assert.equal(command, 'node');
+  assert.match(words.at(-1) ?? '', /\*\.test\.ts"?$/, 'the files come last');
+  return words.slice(0, -1);
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'test-command-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+test('every test of many files run at once is counted, under the test script’s flags', () => {
+  const flags = testScriptFlags();
+  assert.ok(flags.includes('--test-force-exit'), 'the case this guards: a forced exit');
+  for (let file = 0; file < FILES; file++) {
+    const lines = ["import { test } from 'node:test';"];
+    for (let index = 0; index < TESTS; index++) {
+      lines.push(`test('file ${file}, test ${index}, with a name of some length', () => {});`);
+    }
+    writeFileSync(join(scratch, `f${file}.test.mjs`), `${lines.join('\n')}\n`);
+  }
+  // Not this runner's child: the spawned runner is a runner of its own.
+  const { NODE_TEST_CONTEXT: _, NODE_OPTIONS: __, ...env } = process.env;
+  const run = spawnSync(
+    process.execPath,
+    [...flags, '--test-reporter=tap', join(scratch, '*.test.mjs')],
+    { cwd: ROOT, env, encoding: 'utf8' },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const count = (name: string) =>
+    Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(run.stdout)?.[1]);
+  assert.equal(count('tests'), FILES * TESTS, 'tests reported');
+  assert.equal(count('pass'), FILES * TESTS, 'tests passed');
+});
