@@ -1,14 +1,15 @@
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 /** 0000-01-01T00:00:00.000Z and 10000-01-01T00:00:00.000Z: outside, years need six digits. */
 const FOUR_DIGIT_YEARS_FROM = -62_167_219_200_000;
 const FOUR_DIGIT_YEARS_UNTIL = 253_402_300_800_000;
 
-// Character codes of the text's digits and separators.
-const ZERO = 0x30;
-const HYPHEN = 0x2d;
+// Character codes of an instant's digits and separators, written here and read in
+// `db/timestamp-text.ts`.
+export const ZERO = 0x30;
+export const HYPHEN = 0x2d;
 const LETTER_T = 0x54;
-const COLON = 0x3a;
-const FULL_STOP = 0x2e;
+export const COLON = 0x3a;
+export const FULL_STOP = 0x2e;
 const LETTER_Z = 0x5a;
 
 /**
@@ -76,4 +77,19 @@ export function isoInstant(date: Date): string {
     ZERO + (millis % 10),
     LETTER_Z,
   );
+}
+
+/**
+ * Days from 1970-01-01 to a date of the proleptic Gregorian calendar: the inverse of the
+ * days-to-date arithmetic in `isoInstant` (the same algorithm, years counted from March so
+ * each leap day ends its year), for text read back into an instant without `Date.UTC`'s call.
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const shiftedYear = month <= 2 ? year - 1 : year;
+  const era = Math.floor(shiftedYear / 400);
+  const yearOfEra = shiftedYear - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra =
+    yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
 }

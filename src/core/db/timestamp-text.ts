@@ -1,26 +1,7 @@
-const ZERO = 0x30;
-const HYPHEN = 0x2d;
+import { COLON, DAY_MS, daysFromCivil, FULL_STOP, HYPHEN, ZERO } from '../iso-instant.ts';
+
 const PLUS = 0x2b;
 const SPACE = 0x20;
-const COLON = 0x3a;
-const FULL_STOP = 0x2e;
-
-const DAY_MS = 86_400_000;
-
-/**
- * Days from 1970-01-01 to a date of the proleptic Gregorian calendar, in arithmetic rather
- * than `Date.UTC`'s call (the inverse of `isoInstant`'s, H. Hinnant's "chrono-compatible
- * low-level date algorithms"): years counted from March, so each leap day ends its year.
- */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const shiftedYear = month <= 2 ? year - 1 : year;
-  const era = Math.floor(shiftedYear / 400);
-  const yearOfEra = shiftedYear - era * 400;
-  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  const dayOfEra =
-    yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  return era * 146_097 + dayOfEra - 719_468;
-}
 
 /** The digit at `index` of `text`, or -1: a character code read, no string made. */
 function digitAt(text: string, index: number): number {
