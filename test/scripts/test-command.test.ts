@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import packageJson from '../../package.json' with { type: 'json' };
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const FILES = 40;
@@ -16,13 +17,7 @@ const TESTS = 50;
 
 /** The Node flags of package.json's test script (with their values): all but `node` and the files. */
 function testScriptFlags(): string[] {
-  const manifest: unknown = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  const script: unknown =
-    typeof manifest === 'object' && manifest !== null && 'scripts' in manifest
-      ? Reflect.get(Object(manifest.scripts), 'test')
-      : undefined;
-  assert.equal(typeof script, 'string', 'package.json has a test script');
-  const [command, ...words] = String(script).split(' ');
+  const [command, ...words] = packageJson.scripts.test.split(' ');
   assert.equal(command, 'node');
   assert.match(words.at(-1) ?? '', /\*\.test\.ts"?$/, 'the files come last');
   return words.slice(0, -1);
