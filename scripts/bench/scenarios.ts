@@ -6,7 +6,14 @@
 import type { Seed } from './seed.ts';
 
 /** The servers the bench starts (see index.ts). */
-export type AppName = 'full' | 'bare' | 'open' | 'bare-items' | 'upstream' | 'bare-proxy';
+export type AppName =
+  | 'full'
+  | 'bare'
+  | 'open'
+  | 'bare-items'
+  | 'bare-items-again'
+  | 'upstream'
+  | 'bare-proxy';
 
 /** The model the full server offers in the gateway scenarios (see index.ts). */
 export const BENCH_MODEL = 'bench-model';
@@ -56,6 +63,12 @@ export interface Variant {
   request: BenchLoad;
   /** The status a correct answer has; checked once before the load. 200 unless told. */
   expectStatus?: number;
+  /**
+   * The baseline's own program in a second process: its ratio to the baseline is what this
+   * machine makes of the same code in this run (decision 112), shown beside the others and
+   * held to no aim.
+   */
+  control?: boolean;
 }
 
 export interface Scenario {
@@ -163,11 +176,17 @@ export function scenarios(seed: Seed): Scenario[] {
       variants: [
         { label: 'full + key', app: 'full', request: { path: itemPath, headers: key } },
         { label: 'bare', app: 'bare-items', request: { path: itemPath } },
+        {
+          label: 'bare again',
+          app: 'bare-items-again',
+          request: { path: itemPath },
+          control: true,
+        },
       ],
       baseline: 'bare',
       aim: 0.85,
       p99Aim: 1.3,
-      note: 'authenticated read: one row by id and owner; bare: hono + postgres.js, the same SQL, owner from env',
+      note: 'authenticated read: one row by id and owner; bare: hono + postgres.js, the same SQL, owner from env; bare again (not with --ci): the same bare program in a second process, the noise of this run (no aim)',
     },
     {
       name: 'GET /v1/items?limit=20',
