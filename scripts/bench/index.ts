@@ -41,10 +41,12 @@ import { counting, countPerRequest, type PerRequest } from './counts.ts';
 import { type LatencyFigures, measureGatewayLatency } from './gateway-latency.ts';
 import { benchJobs, type JobsRun, summarizeJobs, WARMUP_JOBS } from './jobs.ts';
 import {
+  allocatorOf,
   COMPILE_CACHE,
   freePort,
   PRODUCTION_ENTRY,
   PRODUCTION_ENV,
+  PRODUCTION_LAUNCHER,
   PRODUCTION_NODE_FLAGS,
   type RunningTarget,
   startTarget,
@@ -147,6 +149,12 @@ function describeReleases(lines: string[]): string {
 const PRODUCTION_ENV_TEXT = Object.entries(PRODUCTION_ENV)
   .map(([name, value]) => `${name}=${value}`)
   .join(', ');
+
+/** How the bench runs the full server, as `npm start` runs it, and the allocator it got. */
+function describeFull(full: Target, allocator: 'jemalloc' | 'glibc'): string {
+  const command = [...PRODUCTION_LAUNCHER, 'node', ...PRODUCTION_NODE_FLAGS, full.entry].join(' ');
+  return `  full: ${command} (the bundle npm start builds and runs; allocator: ${allocator}${allocator === 'glibc' ? ', no jemalloc on this machine' : ''}, decision 113), ${PRODUCTION_ENV_TEXT}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target)`;
+}
 
 const AIMS = {
   startupMs: 800,
@@ -332,6 +340,7 @@ async function buildTargets(
         name: 'full',
         entry: PRODUCTION_ENTRY,
         nodeFlags: PRODUCTION_NODE_FLAGS,
+        launcher: PRODUCTION_LAUNCHER,
         readyPath: '/readyz',
         env: serverEnv,
         keepLinesWith: QUIET_RELEASE_MESSAGE,
@@ -348,6 +357,7 @@ async function buildTargets(
         entry: 'scripts/bench/open-app.ts',
         preload: true,
         nodeFlags: PRODUCTION_NODE_FLAGS,
+        launcher: PRODUCTION_LAUNCHER,
         readyPath: '/readyz',
         env: { ...serverEnv, BENCH_USER_ID: userId },
       },
@@ -465,6 +475,7 @@ async function soak(session: Session) {
         `soak ${sample.atSeconds} s: RSS ${fmt.mb(sample.rssMb)}, heap used ${sample.heapUsedMb === undefined ? '?' : fmt.mb(sample.heapUsedMb)}, ${sample.requestsPerSecond === undefined ? '?' : fmt.int(sample.requestsPerSecond)} req/s`,
       ),
   });
+  const allocator = await allocatorOf(app.pid);
   const exitCode = await app.stop();
 
   const machine = describeMachine(session.loadBefore);
@@ -472,7 +483,7 @@ async function soak(session: Session) {
   console.log('Soak');
   console.log(machine.line);
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${PRODUCTION_ENV_TEXT}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
+    `${describeFull(targets.full, allocator)}, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(app.stdoutBytes() / 1e6)} of log read)`,
   );
   console.log(`  load: ${scenario.name} (${scenario.note ?? ''})`);
   console.log(
@@ -579,6 +590,7 @@ async function bench(session: Session) {
     running.push(app);
     apps[name] = app;
   }
+  const fullAllocator = await allocatorOf(apps.full.pid);
   for (const app of [apps.full, apps.bare, apps['bare-items']]) {
     for (let index = 0; index < 20; index++) {
       await status(`${app.baseUrl}/livez`);
@@ -594,12 +606,11 @@ async function bench(session: Session) {
 
   // 3. Throughput: every scenario, its variants in alternation, ROUNDS rounds each. The
   // order turns by one each round, so no variant always follows the same one.
-  // --ci looks only for gross regressions, in under a minute: no control variant.
-  const list = scenarios(seed)
-    .filter((scenario) => wanted(scenario.name))
-    .map((scenario) =>
-      CI ? { ...scenario, variants: scenario.variants.filter((v) => !v.control) } : scenario,
-    );
+  // --ci looks only for gross regressions, in under a minute: no control.
+  const list = scenarios(seed).filter(
+    (scenario) =>
+      wanted(scenario.name) && !(CI && scenario.variants.some((variant) => variant.control)),
+  );
   const warnings = await preflight(list, (variant) => apps[variant.app].baseUrl);
   for (const warning of warnings) log(`WARNING ${warning}`);
   const results: Measured[] = [];
@@ -701,7 +712,7 @@ async function bench(session: Session) {
     `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
   );
   console.log(
-    `  full: node ${PRODUCTION_NODE_FLAGS.join(' ')} ${targets.full.entry} (the bundle npm start builds and runs), ${PRODUCTION_ENV_TEXT}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target), LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+    `${describeFull(targets.full, fullAllocator)}, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
   );
   console.log(
     `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,

@@ -16,6 +16,7 @@ export const ROOT = new URL('../..', import.meta.url).pathname;
  */
 function startScript(): {
   env: Record<string, string>;
+  launcher: string[];
   nodeFlags: string[];
   compileCache: string;
   entry: string;
@@ -26,20 +27,24 @@ function startScript(): {
   const words = (manifest.scripts.start ?? '').split(/\s+/);
   const node = words.indexOf('node');
   const entry = words.findIndex((word, index) => index > node && !word.startsWith('-'));
-  const assignments = words.slice(0, node).map((word) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word));
+  const assignment = (word: string) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+  // `NAME=value …`, then what runs node in its place (`sh scripts/with-jemalloc.sh`).
+  const launcherAt = words.findIndex((word) => !assignment(word));
+  const assignments = words.slice(0, launcherAt).map(assignment);
   const env = Object.fromEntries(
     assignments.flatMap((match) =>
       match?.[1] && match[2] !== undefined ? [[match[1], match[2]]] : [],
     ),
   );
   const { NODE_COMPILE_CACHE: compileCache, ...rest } = env;
-  if (node < 0 || entry < 0 || !compileCache || assignments.some((match) => !match)) {
+  if (node < 0 || entry < 0 || launcherAt < 0 || launcherAt > node || !compileCache) {
     throw new Error(
-      'package.json: the start script is no longer `NAME=value … NODE_COMPILE_CACHE=… node <flags> <entry>`; update scripts/bench/processes.ts',
+      'package.json: the start script is no longer `NAME=value … NODE_COMPILE_CACHE=… [launcher …] node <flags> <entry>`; update scripts/bench/processes.ts',
     );
   }
   return {
     env: rest,
+    launcher: words.slice(launcherAt, node),
     nodeFlags: words.slice(node + 1, entry),
     compileCache,
     entry: words[entry] ?? '',
@@ -54,6 +59,12 @@ const production = startScript();
  */
 export const PRODUCTION_ENV: Readonly<Record<string, string>> = production.env;
 
+/**
+ * What `npm start` runs node through, in its place (`sh scripts/with-jemalloc.sh`: jemalloc
+ * when the system has it, decision 113); empty when it runs node itself.
+ */
+export const PRODUCTION_LAUNCHER: readonly string[] = production.launcher;
+
 /** The flags `npm start` runs the service with (the image's NODE_OPTIONS holds the same). */
 export const PRODUCTION_NODE_FLAGS: readonly string[] = production.nodeFlags;
 
@@ -67,6 +78,12 @@ export const PRODUCTION_ENTRY = production.entry;
  */
 export const COMPILE_CACHE = production.compileCache;
 
+/** The allocator a running process has: jemalloc when it is mapped in, else the C library's. */
+export async function allocatorOf(pid: number): Promise<'jemalloc' | 'glibc'> {
+  const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');
+  return maps.includes('libjemalloc') ? 'jemalloc' : 'glibc';
+}
+
 /** A server process the bench starts: its entry point, environment and readiness probe. */
 export interface Target {
   name: string;
@@ -76,6 +93,8 @@ export interface Target {
   preload?: boolean;
   /** Node's own flags, before the preload. */
   nodeFlags?: readonly string[];
+  /** A command that runs node in its place, as `npm start` does (`PRODUCTION_LAUNCHER`). */
+  launcher?: readonly string[];
   env: Record<string, string>;
   /** Answers 200 once the process can serve. */
   readyPath: string;
@@ -146,13 +165,15 @@ export async function startTarget(target: Target): Promise<RunningTarget> {
   };
   delete env.NODE_TEST_CONTEXT;
   const spawned = performance.now();
+  const nodeArgs = [
+    ...(target.nodeFlags ?? []),
+    ...(target.preload ? ['--import', './src/preload.ts'] : []),
+    target.entry,
+  ];
+  const [launcher, ...launcherArgs] = target.launcher ?? [];
   const child = spawn(
-    process.execPath,
-    [
-      ...(target.nodeFlags ?? []),
-      ...(target.preload ? ['--import', './src/preload.ts'] : []),
-      target.entry,
-    ],
+    launcher ?? process.execPath,
+    launcher ? [...launcherArgs, process.execPath, ...nodeArgs] : nodeArgs,
     {
       cwd: ROOT,
       env,

@@ -2,7 +2,8 @@
  * `releaseStartUpMemory`: with `--expose-gc`, one collection shrinks the young generation that
  * loading grew to its maximum; without the flag it does nothing. The processes run with the
  * flag wherever they run in production: `npm start`, `npm run worker` and the image, which
- * also set up glibc's allocator alike (decisions 099 and 101).
+ * also set up the allocator alike: jemalloc where the system has it (decision 113), glibc's
+ * with one arena otherwise (decisions 099 and 101).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -87,11 +88,21 @@ const allocatorSettings = (text: string): Record<string, string> =>
   );
 
 test('npm start, npm run worker and the image set up the allocator alike', () => {
-  // One arena (decision 099), and nothing else of glibc's set (decision 101).
-  const expected = { MALLOC_ARENA_MAX: '1' };
+  // One arena (decision 099), and nothing else of glibc's set (decision 101); jemalloc's
+  // one arena and its thread that hands memory back (decision 113).
+  const expected = { MALLOC_ARENA_MAX: '1', MALLOC_CONF: 'background_thread:true,narenas:1' };
   const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'));
   assert.deepEqual(allocatorSettings(scripts.start), expected, scripts.start);
   assert.deepEqual(allocatorSettings(scripts.worker), expected, scripts.worker);
   const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8').replace(/^#.*$/gm, '');
   assert.deepEqual(allocatorSettings(dockerfile), expected, 'the Dockerfile’s ENV');
+  // jemalloc where the system has it (decision 113): the scripts run node through the
+  // script that finds it; the image installs it and preloads the copy it links.
+  for (const script of [scripts.start, scripts.worker]) {
+    assert.match(script, /\ssh scripts\/with-jemalloc\.sh node\s/, script);
+  }
+  const linked = /ln -s .* (\/\S+libjemalloc\.so\.2)$/m.exec(dockerfile)?.[1];
+  assert.ok(linked, 'the Dockerfile links the libjemalloc2 it installs');
+  assert.match(dockerfile, /apt-get install [^\n]*libjemalloc2/);
+  assert.match(dockerfile, new RegExp(`LD_PRELOAD=${linked.replaceAll('.', '\\.')}(\\s|$)`));
 });
