@@ -57,6 +57,7 @@ import { fmt, log, median, positiveInt, table } from './report.ts';
 import {
   type AppName,
   BENCH_MODEL,
+  isControl,
   mixedScenario,
   requestsOf,
   type Scenario,
@@ -396,7 +397,8 @@ async function counts(session: Session) {
   const { database, redisPrefix, jwtSecret, running } = session;
   const seed = await seedBenchData(database.url, jwtSecret);
   const { targets } = await buildTargets(database.url, redisPrefix, jwtSecret, seed.userId);
-  const list = scenarios(seed).filter((scenario) => wanted(scenario.name));
+  // Counts move with the code alone: a control has nothing to tell of them.
+  const list = scenarios(seed).filter((scenario) => wanted(scenario.name) && !isControl(scenario));
   // The bench upstream first, for the gateway's scenarios; it is not counted.
   running.push(await startTarget(targets.upstream));
   const servers = new Map<AppName, { pid: number; baseUrl: string; countsFile: string }>();
@@ -608,8 +610,7 @@ async function bench(session: Session) {
   // order turns by one each round, so no variant always follows the same one.
   // --ci looks only for gross regressions, in under a minute: no control.
   const list = scenarios(seed).filter(
-    (scenario) =>
-      wanted(scenario.name) && !(CI && scenario.variants.some((variant) => variant.control)),
+    (scenario) => wanted(scenario.name) && !(CI && isControl(scenario)),
   );
   const warnings = await preflight(list, (variant) => apps[variant.app].baseUrl);
   for (const warning of warnings) log(`WARNING ${warning}`);

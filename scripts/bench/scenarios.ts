@@ -47,6 +47,11 @@ export interface BenchMix {
 
 export type BenchLoad = BenchRequest | BenchMix;
 
+/** A scenario measuring the machine rather than the template: it has a control variant. */
+export function isControl(scenario: Scenario): boolean {
+  return scenario.variants.some((variant) => variant.control);
+}
+
 export function isMix(load: BenchLoad): load is BenchMix {
   return 'mix' in load;
 }
@@ -130,7 +135,7 @@ export function scenarios(seed: Seed): Scenario[] {
   return [
     {
       // First, while the full server is not yet loaded: as a third variant beside it, the
-      // control left it idle long enough between rounds for its quiet release (decision 112).
+      // control left it idle long enough between rounds for its quiet release (decision 114).
       name: 'GET /v1/items/{id}, bare against itself',
       variants: [
         { label: 'bare', app: 'bare-items', request: { path: itemPath } },
