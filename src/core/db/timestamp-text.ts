@@ -28,21 +28,16 @@ function twoDigitsAt(text: string, index: number): number {
  */
 export function timestamptzFromText(text: string): Date | undefined {
   if (text.length < 22) return undefined;
-  const thousands = digitAt(text, 0);
-  const hundreds = digitAt(text, 1);
-  const tens = digitAt(text, 2);
-  const units = digitAt(text, 3);
-  const year = thousands * 1_000 + hundreds * 100 + tens * 10 + units;
+  const century = twoDigitsAt(text, 0);
+  const yearOfCentury = twoDigitsAt(text, 2);
   const month = twoDigitsAt(text, 5);
   const day = twoDigitsAt(text, 8);
   const hours = twoDigitsAt(text, 11);
   const minutes = twoDigitsAt(text, 14);
   const seconds = twoDigitsAt(text, 17);
   if (
-    thousands < 1 ||
-    hundreds < 0 ||
-    tens < 0 ||
-    units < 0 ||
+    century < 10 ||
+    yearOfCentury < 0 ||
     text.charCodeAt(4) !== HYPHEN ||
     text.charCodeAt(7) !== HYPHEN ||
     text.charCodeAt(10) !== SPACE ||
@@ -87,7 +82,7 @@ export function timestamptzFromText(text: string): Date | undefined {
   }
   const offsetMs = (offsetHours * 60 + offsetMinutes) * 60_000;
   const local =
-    daysFromCivil(year, month, day) * DAY_MS +
+    daysFromCivil(century * 100 + yearOfCentury, month, day) * DAY_MS +
     ((hours * 60 + minutes) * 60 + seconds) * 1_000 +
     millis;
   return new Date(sign === PLUS ? local - offsetMs : local + offsetMs);
