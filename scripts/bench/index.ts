@@ -570,7 +570,17 @@ async function bench(session: Session) {
   // 1. Start-up: spawn to ready, alternating, each process stopped before the next. Every
   // target starts once before, unmeasured: that fills the compile cache (COMPILE_CACHE), so
   // each measured start and process is a restart, as in the image, whose cache is built in.
-  for (const target of Object.values(targets)) await (await startTarget(target)).stop();
+  // --ci looks only for gross regressions, in under a minute: no control. A server that only
+  // a control loads is not started when the run has none.
+  const all = scenarios(seed);
+  const list = all.filter((scenario) => wanted(scenario.name) && !(CI && isControl(scenario)));
+  const unused = new Set(
+    all
+      .filter((scenario) => isControl(scenario) && !list.includes(scenario))
+      .flatMap((scenario) => scenario.variants.filter((v) => v.control).map((v) => v.app)),
+  );
+  const names = (Object.keys(targets) as AppName[]).filter((name) => !unused.has(name));
+  for (const name of names) await (await startTarget(targets[name])).stop();
   const startup: Record<string, number[]> = { full: [], bare: [] };
   for (let run = 0; run < STARTUP_RUNS; run++) {
     for (const target of [targets.full, targets.bare]) {
@@ -586,7 +596,7 @@ async function bench(session: Session) {
   // 2. Idle memory: after start and a few requests, once things settle.
   // The upstream first: the full server's start-up above did not call it, its requests will.
   const apps = {} as Record<AppName, RunningTarget>;
-  for (const name of ['upstream', ...Object.keys(targets)] as AppName[]) {
+  for (const name of ['upstream', ...names] as AppName[]) {
     if (apps[name]) continue;
     const app = await startTarget(targets[name]);
     running.push(app);
@@ -608,10 +618,6 @@ async function bench(session: Session) {
 
   // 3. Throughput: every scenario, its variants in alternation, ROUNDS rounds each. The
   // order turns by one each round, so no variant always follows the same one.
-  // --ci looks only for gross regressions, in under a minute: no control.
-  const list = scenarios(seed).filter(
-    (scenario) => wanted(scenario.name) && !(CI && isControl(scenario)),
-  );
   const warnings = await preflight(list, (variant) => apps[variant.app].baseUrl);
   for (const warning of warnings) log(`WARNING ${warning}`);
   const results: Measured[] = [];
