@@ -41,6 +41,7 @@ import { counting, countPerRequest, type PerRequest } from './counts.ts';
 import { type LatencyFigures, measureGatewayLatency } from './gateway-latency.ts';
 import { benchJobs, type JobsRun, summarizeJobs, WARMUP_JOBS } from './jobs.ts';
 import {
+  type Allocator,
   allocatorOf,
   COMPILE_CACHE,
   freePort,
@@ -152,7 +153,7 @@ const PRODUCTION_ENV_TEXT = Object.entries(PRODUCTION_ENV)
   .join(', ');
 
 /** How the bench runs the full server, as `npm start` runs it, and the allocator it got. */
-function describeFull(full: Target, allocator: 'jemalloc' | 'glibc'): string {
+function describeFull(full: Target, allocator: Allocator): string {
   const command = [...PRODUCTION_LAUNCHER, 'node', ...PRODUCTION_NODE_FLAGS, full.entry].join(' ');
   return `  full: ${command} (the bundle npm start builds and runs; allocator: ${allocator}${allocator === 'glibc' ? ', no jemalloc on this machine' : ''}, decision 113), ${PRODUCTION_ENV_TEXT}, NODE_COMPILE_CACHE=${COMPILE_CACHE} (every target)`;
 }

@@ -78,8 +78,11 @@ export const PRODUCTION_ENTRY = production.entry;
  */
 export const COMPILE_CACHE = production.compileCache;
 
+/** Which allocator a process runs on: jemalloc preloaded, or the C library's own. */
+export type Allocator = 'jemalloc' | 'glibc';
+
 /** The allocator a running process has: jemalloc when it is mapped in, else the C library's. */
-export async function allocatorOf(pid: number): Promise<'jemalloc' | 'glibc'> {
+export async function allocatorOf(pid: number): Promise<Allocator> {
   const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');
   return maps.includes('libjemalloc') ? 'jemalloc' : 'glibc';
 }
