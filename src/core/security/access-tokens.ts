@@ -63,8 +63,9 @@ interface Payload {
  * verified is kept by its exact text (`verifiedTokensKept` of them, the least recently used
  * going first) and its next request skips the signature and the parse: in the production
  * server, an HMAC object, a decode and a parse were ~17 µs of CPU a request (decision 116).
- * Only the time is checked again, against the `now` given. Only a token this secret signed gets in, and only
- * the same text finds it; its claims are frozen, as every caller shares them.
+ * Only the time is checked again, against the `now` given. Only a token this secret signed
+ * gets in, and only the same text finds it; its claims are frozen, as every caller shares
+ * them.
  */
 export function accessTokens(
   secret: string,
