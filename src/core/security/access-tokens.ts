@@ -52,6 +52,15 @@ interface Payload {
   sid?: unknown;
 }
 
+/** The claims of a signed token whose times hold at `now`, or why not. */
+function inTime(found: Verified, now: Date): AccessTokenClaims | 'expired' | 'invalid' {
+  const nowSeconds = now.getTime() / 1000;
+  if (found.exp <= nowSeconds) return 'expired';
+  // Issued in the future (beyond a minute of clock skew): not one of ours.
+  if (found.iat > nowSeconds + 60) return 'invalid';
+  return found.claims;
+}
+
 /**
  * Short-lived JWT access tokens (RFC 7519, HS256) carrying `sub`, `iat`, `exp`, `jti` and
  * `scope`, and `sid` when it belongs to a login session. Written on node:crypto rather than a
@@ -76,14 +85,6 @@ export function accessTokens(
   const key: KeyObject = createSecretKey(Buffer.from(secret));
   const sign = (input: string) => createHmac('sha256', key).update(input).digest('base64url');
   const verified = new LRUCache<string, Verified>({ max: verifiedTokensKept });
-  /** The claims of a signed token whose times hold at `now`, or why not. */
-  const inTime = (found: Verified, now: Date): AccessTokenClaims | 'expired' | 'invalid' => {
-    const nowSeconds = now.getTime() / 1000;
-    if (found.exp <= nowSeconds) return 'expired';
-    // Issued in the future (beyond a minute of clock skew): not one of ours.
-    if (found.iat > nowSeconds + 60) return 'invalid';
-    return found.claims;
-  };
   return {
     ttlSeconds,
     async issue(userId, scopes, now, sessionId) {

@@ -25,45 +25,43 @@ function altered(token: string, index: number): string {
   return `${token.slice(0, index)}${swapped}${token.slice(index + 1)}`;
 }
 
-const at = (issued: Date, seconds: number) => new Date(issued.getTime() + seconds * 1000);
+/** When every token here is issued, and a time `seconds` after it. */
+const issued = new Date('2026-12-04T12:00:00.000Z');
+const at = (seconds: number) => new Date(issued.getTime() + seconds * 1000);
 
 describe('access tokens: verified tokens kept (decision 116)', () => {
   test('verifies what it issued, the same claims each time', async () => {
     const tokens = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await tokens.issue(USER, SCOPES, issued, 'session-1');
-    const first = claimsOf(tokens.verify(token, at(issued, 1)));
+    const first = claimsOf(tokens.verify(token, at(1)));
     assert.deepEqual(first, {
       userId: USER,
       scopes: ['items:read'],
       jti: first.jti,
-      expiresAt: at(issued, TTL_SECONDS),
+      expiresAt: at(TTL_SECONDS),
       sessionId: 'session-1',
     });
-    assert.deepEqual(claimsOf(tokens.verify(token, at(issued, 2))), first);
+    assert.deepEqual(claimsOf(tokens.verify(token, at(2))), first);
   });
 
   test('a kept token expires with the clock: the time is checked on every verification', async () => {
     const tokens = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await tokens.issue(USER, SCOPES, issued);
-    claimsOf(tokens.verify(token, at(issued, 10)));
-    assert.equal(tokens.verify(token, at(issued, TTL_SECONDS)), 'expired');
-    assert.equal(tokens.verify(token, at(issued, TTL_SECONDS + 3600)), 'expired');
+    claimsOf(tokens.verify(token, at(10)));
+    assert.equal(tokens.verify(token, at(TTL_SECONDS)), 'expired');
+    assert.equal(tokens.verify(token, at(TTL_SECONDS + 3600)), 'expired');
   });
 
   test('a kept token seen by a clock a minute or more before its issue is refused', async () => {
     const tokens = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await tokens.issue(USER, SCOPES, issued);
     claimsOf(tokens.verify(token, issued));
-    assert.equal(tokens.verify(token, at(issued, -61)), 'invalid');
-    claimsOf(tokens.verify(token, at(issued, -59)));
+    assert.equal(tokens.verify(token, at(-61)), 'invalid');
+    claimsOf(tokens.verify(token, at(-59)));
   });
 
   test('only the exact text finds a kept token: every altered character is refused', async () => {
     const tokens = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await tokens.issue(USER, SCOPES, issued);
     claimsOf(tokens.verify(token, issued));
     const [header = '', payload = ''] = token.split('.');
@@ -87,7 +85,6 @@ describe('access tokens: verified tokens kept (decision 116)', () => {
   test('another secret does not share what one verified', async () => {
     const issuer = codec();
     const other = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await issuer.issue(USER, SCOPES, issued);
     claimsOf(issuer.verify(token, issued));
     assert.equal(other.verify(token, issued), 'invalid');
@@ -95,7 +92,6 @@ describe('access tokens: verified tokens kept (decision 116)', () => {
 
   test('the claims a verification hands out cannot be changed for the next request', async () => {
     const tokens = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await tokens.issue(USER, SCOPES, issued);
     const claims = claimsOf(tokens.verify(token, issued));
     assert.ok(Object.isFrozen(claims) && Object.isFrozen(claims.scopes));
@@ -108,7 +104,6 @@ describe('access tokens: verified tokens kept (decision 116)', () => {
 
   test('more tokens than it keeps: the oldest are verified again, each with its own claims', async () => {
     const tokens = codec(2);
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const users = [
       '01a242fb-0000-7000-8000-000000000001',
       '01a242fb-0000-7000-8000-000000000002',
@@ -125,7 +120,6 @@ describe('access tokens: verified tokens kept (decision 116)', () => {
 
   test('a scope the service no longer knows grants nothing, from the first verification on', async () => {
     const tokens = codec();
-    const issued = new Date('2026-12-04T12:00:00.000Z');
     const { token } = await tokens.issue(USER, ['items:read', 'gone:scope' as Scope], issued);
     assert.deepEqual(claimsOf(tokens.verify(token, issued)).scopes, ['items:read']);
     assert.deepEqual(claimsOf(tokens.verify(token, issued)).scopes, ['items:read']);
