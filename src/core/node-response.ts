@@ -28,14 +28,100 @@ export function nodeBindingsOf(c: Context): NodeBindings | undefined {
  * validation and a map entry first, then a merge: about 14 µs for the ten every answer
  * carries, on the machine the bench ran on, against 6 µs for the same ten in `writeHead`'s
  * object (decision 041). The HTTP server makes every response one of these.
+ *
+ * A whole answer (one `end` with all of its body, nothing written before) leaves at the end
+ * of the event loop's turn (`setImmediate`), with the other answers finished in that turn:
+ * written the moment each was ready, one every few dozen microseconds while the turn's
+ * requests ran, each write woke a client that had gone back to sleep, and the kernel did
+ * that waking on our CPU, about 9 µs of a 70 µs item read (decision 117). An answer waits
+ * at most for the rest of its turn; a stream's parts (`write`) and its end are never held,
+ * and the event stream already holds its own to the turn's end (decision 074).
  */
 export class AnswerResponse<
   Incoming extends IncomingMessage = IncomingMessage,
 > extends ServerResponse<Incoming> {
+  /** Answers ended in this turn, in the order they ended; written at its end. */
+  static #held: AnswerResponse[] = [];
+
+  static #writeHeld(): void {
+    const held = AnswerResponse.#held;
+    AnswerResponse.#held = [];
+    for (const response of held) {
+      try {
+        response.#releaseEnd();
+      } catch (error) {
+        // Not the rest of the turn's answers too; this one cannot be finished.
+        response.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+
   /** Headers every answer carries, shared by all responses: no work per request to add. */
   #fixed: FixedHeaders | undefined;
   /** By lower-case name: a later value replaces an earlier one, as `setHeader` would. */
   readonly #early = new Map<string, string>();
+  /** What `end` was given, while the answer waits for the turn's end. */
+  #heldEnd: unknown[] | undefined;
+  /** Written in parts: the end of a stream goes out at once, after them. */
+  #streamed = false;
+
+  static {
+    // Ended as far as any caller can tell while it waits (Node's own is a getter on the
+    // prototype, which the types declare as a field a class cannot override).
+    Object.defineProperty(AnswerResponse.prototype, 'writableEnded', {
+      configurable: true,
+      get(this: AnswerResponse): boolean {
+        return (
+          this.#heldEnd !== undefined ||
+          Reflect.get(ServerResponse.prototype, 'writableEnded', this) === true
+        );
+      },
+    });
+  }
+
+  // `unknown[]` for Node's overloads of each; the arguments go to Node's own as they came.
+  override write(...args: unknown[]): boolean {
+    this.#streamed = true;
+    // Written after a held end, it meets it as Node would: after the end.
+    this.#releaseEnd();
+    return Reflect.apply(ServerResponse.prototype.write, this, args);
+  }
+
+  override end(...args: unknown[]): this {
+    if (!this.#mayHold(args)) {
+      this.#releaseEnd();
+      return Reflect.apply(ServerResponse.prototype.end, this, args);
+    }
+    this.#heldEnd = args;
+    const held = AnswerResponse.#held;
+    if (held.length === 0) setImmediate(AnswerResponse.#writeHeld);
+    held.push(this);
+    return this;
+  }
+
+  /**
+   * Only a whole answer whose head is written (as @hono/node-server writes every one), ended
+   * with a body Node takes as it is: anything Node would refuse or throw at, it still does at
+   * the call, and a header set after the end still throws as it would.
+   */
+  #mayHold(args: unknown[]): boolean {
+    if (this.#streamed || this.#heldEnd !== undefined) return false;
+    if (!this.headersSent || this.writableEnded || this.destroyed) return false;
+    const [body, callback, more] = args;
+    return (
+      args.length <= 2 &&
+      more === undefined &&
+      (body === undefined || typeof body === 'string' || body instanceof Uint8Array) &&
+      (callback === undefined || typeof callback === 'function')
+    );
+  }
+
+  #releaseEnd(): void {
+    const args = this.#heldEnd;
+    if (args === undefined) return;
+    this.#heldEnd = undefined;
+    Reflect.apply(ServerResponse.prototype.end, this, args);
+  }
 
   /** Adds a header that the handler's response may still replace. */
   addEarlyHeader(name: string, value: string): void {

@@ -148,3 +148,142 @@ test('fixed headers alone are sent, and a handler’s own still wins', async () 
   assert.equal(res.headers.get('content-security-policy'), 'fixed');
   assert.equal(res.headers.get('x-request-id'), 'mine');
 });
+
+describe('AnswerResponse: a whole answer leaves at the end of its turn', () => {
+  /** Serves `answer` on a plain Node server with `AnswerResponse`s; closed after the test. */
+  async function serving(answer: (res: AnswerResponse) => void): Promise<string> {
+    const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
+      assert.ok(res instanceof AnswerResponse);
+      answer(res);
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    after(async () => {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    });
+    return `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
+  }
+
+  test('ended, it counts as ended at once, and its bytes go out at the turn’s end', async () => {
+    const seen: Record<string, unknown> = {};
+    let finished: Promise<unknown> = Promise.resolve();
+    const url = await serving((res) => {
+      const socket = res.socket;
+      assert.ok(socket);
+      const written = socket.bytesWritten;
+      let called = false;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('whole', () => {
+        called = true;
+      });
+      seen.ended = res.writableEnded;
+      seen.finished = res.writableFinished;
+      seen.writtenAtEnd = socket.bytesWritten - written;
+      seen.calledAtEnd = called;
+      finished = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          seen.writtenAfter = socket.bytesWritten - written;
+          resolve();
+        }),
+      );
+      res.on('finish', () => {
+        seen.calledAtFinish = called;
+      });
+    });
+    const res = await fetch(url);
+    assert.equal(await res.text(), 'whole');
+    await finished;
+    assert.equal(seen.ended, true);
+    assert.equal(seen.finished, false);
+    assert.equal(seen.writtenAtEnd, 0);
+    assert.ok(Number(seen.writtenAfter) > 'whole'.length);
+    assert.equal(seen.calledAtEnd, false);
+    assert.equal(seen.calledAtFinish, true);
+  });
+
+  test('answers ended in one turn all arrive, each with its own body', async () => {
+    const waiting: AnswerResponse[] = [];
+    const url = await serving((res) => {
+      // All forty ended together, in one turn.
+      if (waiting.push(res) < 40) return;
+      for (const [index, each] of waiting.entries()) {
+        const body = `answer ${index}`;
+        each.writeHead(200, { 'content-length': Buffer.byteLength(body) }).end(body);
+      }
+    });
+    const bodies = await Promise.all(
+      Array.from({ length: 40 }, () => fetch(url).then((res) => res.text())),
+    );
+    assert.deepEqual(
+      [...bodies].sort(),
+      Array.from({ length: 40 }, (_, index) => `answer ${index}`).sort(),
+    );
+  });
+
+  test('an answer whose head is not written yet goes at once', async () => {
+    const seen: Record<string, unknown> = {};
+    const url = await serving((res) => {
+      const written = res.socket?.bytesWritten ?? 0;
+      res.setHeader('content-type', 'text/plain');
+      res.end('implicit');
+      seen.written = (res.socket?.bytesWritten ?? 0) - written;
+    });
+    assert.equal(await (await fetch(url)).text(), 'implicit');
+    assert.ok(Number(seen.written) > 'implicit'.length);
+  });
+
+  test('a stream’s parts and its end go out at once', async () => {
+    const written: number[] = [];
+    const url = await serving((res) => {
+      const socket = res.socket;
+      assert.ok(socket);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part ');
+      written.push(socket.bytesWritten);
+      res.end('end');
+      written.push(socket.bytesWritten);
+    });
+    assert.equal(await (await fetch(url)).text(), 'part end');
+    assert.ok(written[0] !== undefined && written[0] > 0);
+    assert.ok(written[1] !== undefined && written[1] > written[0]);
+  });
+
+  test('what Node refuses at the call, it still refuses there', async () => {
+    const errors: Record<string, unknown> = {};
+    const url = await serving((res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      try {
+        // A body Node does not take.
+        res.end(42);
+      } catch (error) {
+        errors.badBody = error instanceof Error && 'code' in error ? error.code : error;
+      }
+      res.end('first');
+      try {
+        res.setHeader('x-late', 'no');
+      } catch (error) {
+        errors.lateHeader = error instanceof Error && 'code' in error ? error.code : error;
+      }
+      res.on('error', () => {});
+      res.write('after', (error: Error | null | undefined) => {
+        errors.writeAfterEnd = error && 'code' in error ? error.code : error;
+      });
+    });
+    const res = await fetch(url);
+    assert.equal(await res.text(), 'first');
+    assert.equal(res.headers.get('x-late'), null);
+    assert.equal(errors.badBody, 'ERR_INVALID_ARG_TYPE');
+    assert.equal(errors.lateHeader, 'ERR_HTTP_HEADERS_SENT');
+    assert.equal(errors.writeAfterEnd, 'ERR_STREAM_WRITE_AFTER_END');
+  });
+
+  test('a client gone before the turn’s end costs the server nothing', async () => {
+    let answered = 0;
+    const url = await serving((res) => {
+      answered++;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('gone');
+      if (answered === 1) res.socket?.destroy();
+    });
+    await assert.rejects(fetch(url));
+    assert.equal(await (await fetch(url)).text(), 'gone');
+  });
+});
