@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../core/clock.ts';
 import type { Database } from '../../core/db/database.ts';
 import type { InvalidationBus } from '../../core/invalidation-bus.ts';
@@ -156,7 +157,21 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * request of a caller), and the answer with them, in this turn; otherwise once loaded.
    */
   function viaApiKey(key: string, now: Date): AuthResult | Promise<AuthResult> {
-    return keys.use(hashApiKey(key), (record) => withAccount(record, now));
+    return keys.use(keyHash(key), (record) => withAccount(record, now));
+  }
+
+  // A caller sends the same key with every request: its hash is worked out once while kept.
+  // The SHA-256 took about 0.9 µs of a 60 µs item read in the server (decision 118); a
+  // key's hash never changes, so nothing here goes stale, and what the hash finds is still
+  // looked up (and invalidated) as before.
+  const keyHashes = new LRUCache<string, string>({ max: CACHED_ENTRIES });
+  function keyHash(key: string): string {
+    let hash = keyHashes.get(key);
+    if (hash === undefined) {
+      hash = hashApiKey(key);
+      keyHashes.set(key, hash);
+    }
+    return hash;
   }
 
   function withAccount(record: ApiKey | null, now: Date): AuthResult | Promise<AuthResult> {
