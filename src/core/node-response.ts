@@ -105,8 +105,8 @@ export class AnswerResponse<
    * the call, and a header set after the end still throws as it would.
    */
   #mayHold(args: unknown[]): boolean {
-    if (this.#streamed || this.#heldEnd !== undefined) return false;
-    if (!this.headersSent || this.writableEnded || this.destroyed) return false;
+    // `writableEnded` is true while an end is held too: a second `end` goes through.
+    if (this.#streamed || !this.headersSent || this.writableEnded || this.destroyed) return false;
     const [body, callback, more] = args;
     return (
       args.length <= 2 &&

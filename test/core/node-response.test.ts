@@ -78,22 +78,33 @@ describe('headers of every answer, through a real server', () => {
   });
 });
 
-/** A request to a plain Node server whose responses are `AnswerResponse`s, answered by `answer`. */
-async function answerThrough(answer: (res: AnswerResponse) => void): Promise<Response> {
+/**
+ * A plain Node server whose responses are `AnswerResponse`s, answered by `answer`; its URL.
+ * Closed after the test that made it.
+ */
+async function serving(answer: (res: AnswerResponse) => void): Promise<string> {
   const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
     assert.ok(res instanceof AnswerResponse);
     answer(res);
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  try {
-    const { port } = http.address() as AddressInfo;
-    const res = await fetch(`http://127.0.0.1:${port}/`);
-    await res.arrayBuffer();
-    return res;
-  } finally {
+  after(async () => {
     http.closeAllConnections();
     await new Promise((resolve) => http.close(resolve));
-  }
+  });
+  return `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
+}
+
+/** One request to a server `serving` makes, its body read. */
+async function answerThrough(answer: (res: AnswerResponse) => void): Promise<Response> {
+  const res = await fetch(await serving(answer));
+  await res.arrayBuffer();
+  return res;
+}
+
+/** The `code` of what a call threw or called back with (`ERR_…`), else what it was. */
+function codeOf(error: unknown): unknown {
+  return error instanceof Error && 'code' in error ? error.code : error;
 }
 
 const FIXED = fixedHeaders([
@@ -150,20 +161,6 @@ test('fixed headers alone are sent, and a handler’s own still wins', async () 
 });
 
 describe('AnswerResponse: a whole answer leaves at the end of its turn', () => {
-  /** Serves `answer` on a plain Node server with `AnswerResponse`s; closed after the test. */
-  async function serving(answer: (res: AnswerResponse) => void): Promise<string> {
-    const http = createServer({ ServerResponse: AnswerResponse }, (_req, res) => {
-      assert.ok(res instanceof AnswerResponse);
-      answer(res);
-    });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    after(async () => {
-      http.closeAllConnections();
-      await new Promise((resolve) => http.close(resolve));
-    });
-    return `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
-  }
-
   test('ended, it counts as ended at once, and its bytes go out at the turn’s end', async () => {
     const seen: Record<string, unknown> = {};
     let finished: Promise<unknown> = Promise.resolve();
@@ -255,17 +252,17 @@ describe('AnswerResponse: a whole answer leaves at the end of its turn', () => {
         // A body Node does not take.
         res.end(42);
       } catch (error) {
-        errors.badBody = error instanceof Error && 'code' in error ? error.code : error;
+        errors.badBody = codeOf(error);
       }
       res.end('first');
       try {
         res.setHeader('x-late', 'no');
       } catch (error) {
-        errors.lateHeader = error instanceof Error && 'code' in error ? error.code : error;
+        errors.lateHeader = codeOf(error);
       }
       res.on('error', () => {});
       res.write('after', (error: Error | null | undefined) => {
-        errors.writeAfterEnd = error && 'code' in error ? error.code : error;
+        errors.writeAfterEnd = codeOf(error);
       });
     });
     const res = await fetch(url);
