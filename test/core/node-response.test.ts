@@ -160,6 +160,22 @@ test('fixed headers alone are sent, and a handler’s own still wins', async () 
   assert.equal(res.headers.get('x-request-id'), 'mine');
 });
 
+test('a second set of fixed headers wins over the first, name by name, and adds its own', async () => {
+  const res = await answerThrough((res) => {
+    res.addFixedHeaders(FIXED);
+    res.addFixedHeaders(
+      fixedHeaders([
+        ['x-frame-options', 'SAMEORIGIN'],
+        ['X-Second', 'yes'],
+      ]),
+    );
+    res.writeHead(200, { 'content-type': 'text/plain' }).end();
+  });
+  assert.equal(res.headers.get('x-frame-options'), 'SAMEORIGIN');
+  assert.equal(res.headers.get('x-request-id'), 'fixed');
+  assert.equal(res.headers.get('x-second'), 'yes');
+});
+
 describe('AnswerResponse: a whole answer leaves at the end of its turn', () => {
   test('ended, it counts as ended at once, and its bytes go out at the turn’s end', async () => {
     const seen: Record<string, unknown> = {};
