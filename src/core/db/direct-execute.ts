@@ -64,6 +64,7 @@ export function executeDirectly<P extends PgPreparedQuery<PreparedQueryConfig>>(
   }
   const readers = columnReaders(Reflect.get(statement, 'fields'));
   if (!readers) return statement;
+  const readRow = rowReader(readers);
   const sources = params.map(parameterSource);
   const options = { prepare };
 
@@ -77,7 +78,7 @@ export function executeDirectly<P extends PgPreparedQuery<PreparedQueryConfig>>(
     } catch (error) {
       throw new DrizzleQueryError(query, filled, error instanceof Error ? error : undefined);
     }
-    return rows.map((row) => readRow(readers, row));
+    return rows.map(readRow);
   };
   // Replaced on this one object: its type stays drizzle's, whose rows these are.
   Object.defineProperty(statement, 'execute', { value: execute });
@@ -103,6 +104,8 @@ function columnReaders(fields: unknown): ColumnReader[] | undefined {
     }
     const { path, field } = entry;
     if (!Array.isArray(path) || path.length !== 1 || typeof path[0] !== 'string') return undefined;
+    // As a key of an object literal it would set the row's prototype (see `rowReader`).
+    if (path[0] === '__proto__') return undefined;
     if (!is(field, Column)) return undefined;
     readers.push({ key: path[0], decode: decoderOf(field) });
   }
@@ -130,16 +133,29 @@ function decoderOf(field: Column): ColumnReader['decode'] {
   return (value) => field.mapFromDriverValue(value);
 }
 
-function readRow(readers: ColumnReader[], row: unknown[]): Record<string, unknown> {
-  const item: Record<string, unknown> = {};
-  // A counted loop: an iterator's object a column and a row was part of drizzle's cost.
-  for (let index = 0; index < readers.length; index++) {
-    const reader = readers[index];
-    if (!reader) continue;
-    const value = row[index];
-    item[reader.key] = value === null ? null : reader.decode ? reader.decode(value) : value;
-  }
-  return item;
+/** Makes a statement's row objects from the driver's arrays of values. */
+type RowReader = (row: unknown[]) => Record<string, unknown>;
+
+/**
+ * The statement's row reader: one function made for it, whose object literal names every
+ * column, so each row is built in one shape at once. Filled key by key in a loop, a row took
+ * 150-220 ns for ten columns, every store a lookup among the shapes of every statement's
+ * rows; the literal takes 15-25 ns (decision 120). The names go in as JSON strings and the
+ * decoders as arguments: no text of a column becomes code. A column named `__proto__` would
+ * set the literal's prototype, so such a statement keeps drizzle's own reading.
+ */
+function rowReader(readers: ColumnReader[]): RowReader {
+  const decoders = readers.map((reader) => reader.decode);
+  const fields = readers.map(({ key, decode }, index) => {
+    const value = `row[${index}]`;
+    const read = decode ? `${value} === null ? null : decoders[${index}](${value})` : value;
+    return `${JSON.stringify(key)}: ${read}`;
+  });
+  // `Function` is untyped: this one takes the decoders and gives back the reader above.
+  const make = new Function('decoders', `return (row) => ({ ${fields.join(', ')} });`) as (
+    decoders: ColumnReader['decode'][],
+  ) => RowReader;
+  return make(decoders);
 }
 
 function parameterSource(param: unknown): ParameterSource {

@@ -121,6 +121,30 @@ describe('executeDirectly', () => {
     assert.deepEqual(await direct.execute({ min: 0 }), [FIRST], 'the parameter is read per call');
   });
 
+  test('a column is read under its name whatever its text; one named __proto__ is left to drizzle', async () => {
+    // Names a generated reader would break on, were they written into it as code.
+    const odd = 'a "quoted"\\ name\n}), and more';
+    const direct = executeDirectly(
+      db
+        .select({ [odd]: things.name, at: things.at })
+        .from(things)
+        .orderBy(asc(things.name))
+        .prepare('direct_odd_names'),
+    );
+    assert.notEqual(direct.execute, drizzleExecute);
+    assert.deepEqual(
+      await direct.execute(),
+      ROWS.map((row) => ({ [odd]: row.name, at: row.at })),
+    );
+    const proto = executeDirectly(
+      db
+        .select({ ['__proto__']: things.name })
+        .from(things)
+        .prepare('direct_proto_name'),
+    );
+    assert.equal(proto.execute, drizzleExecute);
+  });
+
   test('a missing placeholder is an error, as drizzle has it', async () => {
     const since = executeDirectly(
       db
