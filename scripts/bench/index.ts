@@ -5,7 +5,9 @@
  * raw BullMQ. Prints figures, ratios and whether each aim is met; asserts nothing.
  *
  * Needs PostgreSQL (TEST_DATABASE_URL, as the tests) and Redis (TEST_REDIS_URL), and `wrk`.
- * BENCH_ROUNDS (5; 3 with --ci), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (50),
+ * BENCH_ROUNDS (5; 3 with --ci), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (a warm-up spell: 2; 1
+ * with --ci), BENCH_WARMUP_MAX_SECONDS (spells until the rate stops rising, at most 30; one
+ * spell with --ci), BENCH_CONNECTIONS (50),
  * BENCH_STARTUP_RUNS (5), BENCH_JOBS (3000 jobs per run) and BENCH_JOB_ROUNDS (BENCH_ROUNDS)
  * tune how long it takes; BENCH_ONLY=livez,items,jobs runs only the scenarios whose name
  * contains one of those words ("jobs": the jobs throughput; "batch" and "retrieval": the AI
@@ -68,7 +70,7 @@ import {
 } from './scenarios.ts';
 import { seedBenchData } from './seed.ts';
 import { runSoak } from './soak.ts';
-import { runWrk, type WrkOptions, type WrkResult } from './wrk.ts';
+import { runWrk, type WarmUpOptions, type WrkOptions, type WrkResult, warmUp } from './wrk.ts';
 
 const CI = process.argv.slice(2).includes('--ci');
 const COUNTS = process.argv.slice(2).includes('--counts');
@@ -84,7 +86,14 @@ const WRK: WrkOptions = {
 };
 const WARMUP: WrkOptions = {
   ...WRK,
-  durationSeconds: positiveInt('BENCH_WARMUP_SECONDS', 1),
+  durationSeconds: positiveInt('BENCH_WARMUP_SECONDS', CI ? 1 : 2),
+};
+/** Each variant's warm-up: spells of WARMUP until its rate stops rising (decision 121). */
+const WARM_UP: WarmUpOptions = {
+  spellSeconds: WARMUP.durationSeconds,
+  // With --ci, one spell: CI checks half of each aim, and has a minute.
+  maxSeconds: positiveInt('BENCH_WARMUP_MAX_SECONDS', CI ? 1 : 30),
+  rise: 0.05,
 };
 const JOBS = {
   count: positiveInt('BENCH_JOBS', CI ? 1_000 : 3_000),
@@ -630,7 +639,14 @@ async function bench(session: Session) {
       rounds: [] as WrkResult[],
       cpuPerRequestUs: [] as number[],
     }));
-    for (const m of measured) await runWrk(m.app.baseUrl, m.variant.request, WARMUP);
+    for (const m of measured) {
+      const spell = async () =>
+        (await runWrk(m.app.baseUrl, m.variant.request, WARMUP)).requestsPerSecond;
+      const rates = await warmUp(spell, WARM_UP);
+      log(
+        `${scenario.name} ${m.variant.label} warm-up: ${rates.map(fmt.int).join(' / ')} req/s, ${rates.length * WARMUP.durationSeconds} s`,
+      );
+    }
     for (let round = 0; round < ROUNDS; round++) {
       const turn = round % measured.length;
       for (const m of [...measured.slice(turn), ...measured.slice(0, turn)]) {
@@ -717,7 +733,7 @@ async function bench(session: Session) {
   console.log('Benchmark');
   console.log(machine.line);
   console.log(
-    `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a ${WARMUP.durationSeconds} s warm-up each`,
+    `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a warm-up each: ${WARMUP.durationSeconds} s spells until one is no more than ${WARM_UP.rise * 100}% above the one before, at most ${WARM_UP.maxSeconds} s`,
   );
   console.log(
     `${describeFull(targets.full, fullAllocator)}, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,

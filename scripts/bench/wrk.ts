@@ -196,3 +196,36 @@ export async function runWrk(
     if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** How a variant is warmed before its scenario's rounds (`warmUp`). */
+export interface WarmUpOptions {
+  /** The seconds of one spell of load. */
+  spellSeconds: number;
+  /** The most seconds of spells; one spell at least. */
+  maxSeconds: number;
+  /** A spell this much faster than the one before means the server is still warming. */
+  rise: number;
+}
+
+/**
+ * Runs spells of load (`spell`, which gives the spell's rate) until the rate stops rising:
+ * until a spell is no more than `rise` above the one before, or `maxSeconds` have gone.
+ * A server whose code V8 has not yet optimised for a load climbs for tens of seconds (the
+ * full server's first item reads ran at half its later rate, decision 121); one spell of a
+ * second left that climb in the rounds, and for the server that had not served the load
+ * before more than for the one that had. Each spell's rate, in order.
+ */
+export async function warmUp(
+  spell: () => Promise<number>,
+  options: WarmUpOptions,
+): Promise<number[]> {
+  const rates: number[] = [];
+  for (let seconds = 0; seconds < options.maxSeconds || rates.length === 0; ) {
+    const before = rates.at(-1);
+    const rate = await spell();
+    rates.push(rate);
+    seconds += options.spellSeconds;
+    if (before !== undefined && rate <= before * (1 + options.rise)) break;
+  }
+  return rates;
+}

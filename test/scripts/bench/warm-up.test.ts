@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { warmUp } from '../../../scripts/bench/wrk.ts';
+
+/** Spells whose rates are `rates`, one after another; counts the spells run. */
+function spells(rates: number[]) {
+  let index = 0;
+  return {
+    run: async () => {
+      const rate = rates[index];
+      index += 1;
+      if (rate === undefined) throw new Error('more spells than scripted');
+      return rate;
+    },
+    count: () => index,
+  };
+}
+
+const OPTIONS = { spellSeconds: 2, maxSeconds: 30, rise: 0.05 };
+
+test('a server still climbing is loaded until a spell is no longer well above the one before', async () => {
+  const climbing = spells([5_000, 8_000, 10_000, 10_400, 12_000]);
+  assert.deepEqual(await warmUp(climbing.run, OPTIONS), [5_000, 8_000, 10_000, 10_400]);
+  // A dip ends it too.
+  const dipping = spells([9_000, 12_000, 11_000, 15_000]);
+  assert.deepEqual(await warmUp(dipping.run, OPTIONS), [9_000, 12_000, 11_000]);
+});
+
+test('a warm server takes two spells; one that never settles stops at the most seconds', async () => {
+  assert.deepEqual(await warmUp(spells([10_000, 10_100]).run, OPTIONS), [10_000, 10_100]);
+  const endless = spells(Array.from({ length: 100 }, (_, index) => 1_000 * 1.1 ** index));
+  const rates = await warmUp(endless.run, OPTIONS);
+  assert.equal(rates.length, 15, '30 s of 2 s spells');
+  assert.equal(endless.count(), 15);
+});
+
+test('one spell at least, whatever the most seconds (the short CI run)', async () => {
+  const once = spells([7_000, 9_000]);
+  assert.deepEqual(await warmUp(once.run, { ...OPTIONS, spellSeconds: 1, maxSeconds: 1 }), [7_000]);
+  assert.deepEqual(
+    await warmUp(spells([7_000]).run, { ...OPTIONS, spellSeconds: 5, maxSeconds: 1 }),
+    [7_000],
+  );
+});
