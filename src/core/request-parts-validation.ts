@@ -55,13 +55,32 @@ function headerReaders(schema: z.ZodType): Pick<PartCheck, 'read' | 'readWhole'>
   };
 }
 
+/**
+ * The path's parameters by the names the schema gives them, each read and decoded alone:
+ * `c.req.param()` lists and decodes every one into a new object first. A schema that takes
+ * undeclared parameters (a catchall, `strict`) still gets them all.
+ */
+function paramReader(schema: z.ZodType): PartCheck['read'] {
+  const readAll = (c: Context<AppEnv>) => c.req.param();
+  if (!(schema instanceof z.ZodObject) || schema.def.catchall !== undefined) return readAll;
+  const names = Object.keys(schema.shape);
+  return (c) => {
+    const declared: Record<string, string> = {};
+    for (const name of names) {
+      const value = c.req.param(name);
+      if (value !== undefined) declared[name] = value;
+    }
+    return declared;
+  };
+}
+
 function partChecks(request: NonNullable<RouteConfig['request']>): PartCheck[] {
   const checks: PartCheck[] = [];
   const add = (target: Part, schema: z.ZodType, read: (c: Context<AppEnv>) => unknown) =>
     checks.push({ target, schema, read });
   // The order zod-openapi validates in, so the first part reported is the same.
   if (request.query) add('query', request.query, queryValues);
-  if (request.params) add('param', request.params, (c) => c.req.param());
+  if (request.params) add('param', request.params, paramReader(request.params));
   if (request.headers instanceof z.ZodType)
     checks.push({ target: 'header', schema: request.headers, ...headerReaders(request.headers) });
   if (request.cookies) add('cookie', request.cookies, (c) => getCookie(c));

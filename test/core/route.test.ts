@@ -37,6 +37,17 @@ const oldGuardedRoute = defineRoute({
   responses: { 200: jsonResponse(z.object({ name: z.string() }), 'A name') },
 });
 
+const strictRoute = defineRoute({
+  method: 'get',
+  path: '/probe/strict/{name}',
+  operationId: 'getStrictProbe',
+  summary: 'A probe whose path parameters are strict',
+  tags: ['probe'],
+  rateLimit: false,
+  request: { params: z.object({ name: z.string().max(8) }).strict() },
+  responses: { 200: jsonResponse(z.object({ name: z.string() }), 'The name') },
+});
+
 const postRoute = defineRoute({
   method: 'post',
   path: '/probe/notes',
@@ -65,6 +76,7 @@ before(async () => {
         return c.json({ name }, 200);
       })
       .openapi(oldGuardedRoute, (c) => c.json({ name: 'signed in' }, 200))
+      .openapi(strictRoute, (c) => c.json(c.req.valid('param'), 200))
       .openapi(postRoute, (c) => c.json(c.req.valid('json'), 200)),
   );
 });
@@ -85,6 +97,19 @@ for (const [what, path, status] of [
     assert.equal(res.headers.get('sunset'), SUNSET);
   });
 }
+
+test('path parameters reach the handler decoded, whether their schema is strict or not', async () => {
+  for (const [path, name] of [
+    ['/probe/old/%61d%C3%A9', 'adé'],
+    ['/probe/strict/%61d%C3%A9', 'adé'],
+  ] as const) {
+    const res = await app.request(path);
+    assert.deepEqual([res.status, await res.json()], [200, { name }], path);
+  }
+  // Checked as decoded: `%61bcdefgh` is ten characters as sent and eight as read.
+  assert.equal((await app.request('/probe/strict/%61bcdefgh')).status, 200);
+  assert.equal((await app.request('/probe/strict/%61bcdefghi')).status, 422);
+});
 
 test('a body of a type the operation does not read is 415 naming the types it accepts', async () => {
   const stream = (text: string) =>
