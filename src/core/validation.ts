@@ -165,12 +165,44 @@ export function headerValues(c: Context, schema: unknown): Record<string, string
   return values;
 }
 
-/** The query as zod-openapi validates it: a value per name, a list for a repeated one. */
+/** What Hono's reading of a query undoes: an escape, a `+` for a space, a fragment. */
+const ENCODED_URL = /[%+#]/;
+
+/**
+ * The query as zod-openapi validates it: a value per name, a list for a repeated one. A query
+ * with nothing to decode (`?limit=20`) is split here; through `c.req.queries()` it cost a
+ * dictionary object of lists and a copy of it, about 5 µs of a page's 200 in a CPU profile.
+ * Anything to decode goes through Hono, so every reading of an escape is Hono's.
+ */
 export function queryValues(c: Context): Record<string, string | string[]> {
-  return Object.fromEntries(
-    Object.entries(c.req.queries()).map(([key, values]) => [
-      key,
-      values.length === 1 ? (values[0] ?? '') : values,
-    ]),
-  );
+  const url = c.req.url;
+  const start = url.indexOf('?', 8);
+  if (start === -1) return {};
+  if (ENCODED_URL.test(url)) {
+    return Object.fromEntries(
+      Object.entries(c.req.queries()).map(([key, values]) => [
+        key,
+        values.length === 1 ? (values[0] ?? '') : values,
+      ]),
+    );
+  }
+  // Split as Hono splits: at each `&`, the name up to the first `=`, a part with no `=` a
+  // name with an empty value, a part with no name left out.
+  const entries: [string, string | string[]][] = [];
+  for (let from = start + 1; from <= url.length; ) {
+    const next = url.indexOf('&', from);
+    const end = next === -1 ? url.length : next;
+    const equals = url.indexOf('=', from);
+    const nameEnd = equals === -1 || equals > end ? end : equals;
+    const name = url.slice(from, nameEnd);
+    from = end + 1;
+    if (name === '') continue;
+    const value = nameEnd === end ? '' : url.slice(nameEnd + 1, end);
+    const seen = entries.find((entry) => entry[0] === name);
+    if (!seen) entries.push([name, value]);
+    else if (Array.isArray(seen[1])) seen[1].push(value);
+    else seen[1] = [seen[1], value];
+  }
+  // `fromEntries`, not assignment: a name like `__proto__` is an own key, as Hono gives it.
+  return Object.fromEntries(entries);
 }
