@@ -145,6 +145,20 @@ export function spawnService(
   return service;
 }
 
+/**
+ * What a failure message says of a service: how it exited, if it has, and the end of what it
+ * wrote, so a test failing after the process started still shows why (a process gone, an
+ * error it logged).
+ */
+export function serviceReport(service: ServiceProcess, chars = 4_000): string {
+  const exit = service.exit();
+  return [
+    exit ? `exited: ${JSON.stringify(exit)}` : 'still running',
+    `stderr: ${service.stderr().slice(-chars)}`,
+    `stdout: ${service.stdout().slice(-chars)}`,
+  ].join('\n');
+}
+
 /** The environment that points a service at the database and Redis prefix of `deps`. */
 export function depsEnv(deps: TestDeps): Record<string, string> {
   return { DATABASE_URL: deps.settings.DATABASE_URL ?? '', REDIS_KEY_PREFIX: deps.redisPrefix };

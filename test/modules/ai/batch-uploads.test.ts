@@ -21,6 +21,7 @@ import {
   type ApiProcess,
   depsEnv,
   killAllServices,
+  serviceReport,
   startApi,
   stopService,
   watchResidentMemory,
@@ -247,7 +248,7 @@ describe('50,000 lines streamed to a real server process', () => {
     // Warm: a tenth of the file first compiles the paths the measured upload takes and grows
     // the heap to what streaming needs, whatever the file's size.
     const warm = await send(api.base, file({ lines: LINES / 10 }).body, 'application/jsonl');
-    assert.equal(warm.status, 202, await warm.clone().text());
+    assert.equal(warm.status, 202, `${await warm.clone().text()}\n${serviceReport(api)}`);
     await sleep(200);
 
     const memory = await watchResidentMemory(api.pid);
@@ -267,7 +268,7 @@ describe('50,000 lines streamed to a real server process', () => {
     upload.resume();
     const res = await answered;
     const { before, peak } = await memory.stop();
-    assert.equal(res.status, 202, await res.clone().text());
+    assert.equal(res.status, 202, `${await res.clone().text()}\n${serviceReport(api)}`);
     const batch = (await res.json()) as { id: string; requestCounts: { total: number } };
     assert.equal(batch.requestCounts.total, LINES);
 
@@ -322,7 +323,7 @@ describe('50,000 lines streamed to a real server process', () => {
       })().catch(reject);
     });
     const { before, peak } = await memory.stop();
-    assert.equal(answer.status, 202, answer.body);
+    assert.equal(answer.status, 202, `${answer.body}\n${serviceReport(api)}`);
     const batch = JSON.parse(answer.body) as { requestCounts: { total: number } };
     assert.equal(batch.requestCounts.total, LINES);
     const growth = peak - before;
@@ -340,7 +341,7 @@ describe('50,000 lines streamed to a real server process', () => {
       file({ broken: LINES - 1, padding: 'small ' }).body,
       'application/jsonl',
     );
-    assert.equal(res.status, 422);
+    assert.equal(res.status, 422, serviceReport(api));
     const body = (await res.json()) as { errors: { message: string }[] };
     assert.deepEqual(
       body.errors.map((error) => error.message),
