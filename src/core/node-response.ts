@@ -154,7 +154,8 @@ export class AnswerResponse<
     if (headers === undefined || Array.isArray(headers)) {
       // One the handler set on this response itself stays.
       for (const [name, value] of fixed ? fixed.pairs : []) {
-        if (!hasPair(early, name) && !this.hasHeader(name)) this.setHeader(name, value);
+        if (findPair(early, name) === undefined && !this.hasHeader(name))
+          this.setHeader(name, value);
       }
       for (const [name, value] of early) if (!this.hasHeader(name)) this.setHeader(name, value);
       return super.writeHead(statusCode, reason, headers);
@@ -168,7 +169,7 @@ export class AnswerResponse<
       for (const pair of fixed.pairs) {
         const name = pair[0];
         // An early header of the same name was set after the fixed ones; the handler's wins.
-        if (!hasPair(early, name) && !given.includes(name)) flat.push(name, pair[1]);
+        if (findPair(early, name) === undefined && !given.includes(name)) flat.push(name, pair[1]);
       }
     }
     for (const pair of early) if (!given.includes(pair[0])) flat.push(pair[0], pair[1]);
@@ -183,20 +184,20 @@ export class AnswerResponse<
 /** A header's name, in lower case, and its value. */
 type HeaderPair = [name: string, value: string];
 
-function hasPair(pairs: readonly (readonly [string, string])[], name: string): boolean {
-  for (const pair of pairs) if (pair[0] === name) return true;
-  return false;
+/** The pair named `name` (lower case) among `pairs`, if any. */
+function findPair<Pair extends readonly [string, string]>(
+  pairs: readonly Pair[],
+  name: string,
+): Pair | undefined {
+  for (const pair of pairs) if (pair[0] === name) return pair;
+  return undefined;
 }
 
 /** Sets `name` (lower case) among `pairs`: its value replaced in its place, else added. */
 function setPair(pairs: HeaderPair[], name: string, value: string): void {
-  for (const pair of pairs) {
-    if (pair[0] === name) {
-      pair[1] = value;
-      return;
-    }
-  }
-  pairs.push([name, value]);
+  const found = findPair(pairs, name);
+  if (found) found[1] = value;
+  else pairs.push([name, value]);
 }
 
 /** Headers the same for every answer (`fixedHeaders`), each name once, in lower case. */

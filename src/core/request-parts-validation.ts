@@ -33,45 +33,48 @@ interface PartCheck extends Check {
 }
 
 /**
- * Headers by the names the schema gives them, read one by one from Node's request. Reading
- * them all, as Hono's validator does, builds a web `Headers` object per request; a schema
- * that takes undeclared headers (a catchall) still gets them all.
+ * A reader of the values an object schema declares, each looked up by its own name
+ * (`lookupName` of it) rather than all of the part read first; undefined when the schema
+ * takes undeclared names too (a catchall, `strict`), which must then get them all.
  */
-function headerReaders(schema: z.ZodType): Pick<PartCheck, 'read' | 'readWhole'> {
-  const readWhole = (c: Context<AppEnv>) => headerValues(c, schema);
-  const onlyDeclared = schema instanceof z.ZodObject && schema.def.catchall === undefined;
-  if (!onlyDeclared) return { read: readWhole };
-  const names = Object.keys(schema.shape).map((name) => [name, name.toLowerCase()] as const);
-  return {
-    read(c) {
-      const declared: Record<string, string> = {};
-      for (const [name, lowerCase] of names) {
-        const value = requestHeader(c, lowerCase);
-        if (value !== undefined) declared[name] = value;
-      }
-      return declared;
-    },
-    readWhole,
-  };
-}
-
-/**
- * The path's parameters by the names the schema gives them, each read and decoded alone:
- * `c.req.param()` lists and decodes every one into a new object first. A schema that takes
- * undeclared parameters (a catchall, `strict`) still gets them all.
- */
-function paramReader(schema: z.ZodType): PartCheck['read'] {
-  const readAll = (c: Context<AppEnv>) => c.req.param();
-  if (!(schema instanceof z.ZodObject) || schema.def.catchall !== undefined) return readAll;
-  const names = Object.keys(schema.shape);
+function declaredReader(
+  schema: z.ZodType,
+  lookupName: (name: string) => string,
+  lookup: (c: Context<AppEnv>, name: string) => string | undefined,
+): PartCheck['read'] | undefined {
+  if (!(schema instanceof z.ZodObject) || schema.def.catchall !== undefined) return undefined;
+  const names = Object.keys(schema.shape).map((name) => [name, lookupName(name)] as const);
   return (c) => {
     const declared: Record<string, string> = {};
-    for (const name of names) {
-      const value = c.req.param(name);
+    for (const [name, key] of names) {
+      const value = lookup(c, key);
       if (value !== undefined) declared[name] = value;
     }
     return declared;
   };
+}
+
+/**
+ * Headers by the names the schema gives them, read one by one from Node's request. Reading
+ * them all, as Hono's validator does, builds a web `Headers` object per request.
+ */
+function headerReaders(schema: z.ZodType): Pick<PartCheck, 'read' | 'readWhole'> {
+  const readWhole = (c: Context<AppEnv>) => headerValues(c, schema);
+  const read = declaredReader(schema, (name) => name.toLowerCase(), requestHeader);
+  return read ? { read, readWhole } : { read: readWhole };
+}
+
+/**
+ * The path's parameters by the names the schema gives them, each decoded alone:
+ * `c.req.param()` lists and decodes every one into a new object first.
+ */
+function paramReader(schema: z.ZodType): PartCheck['read'] {
+  const read = declaredReader(
+    schema,
+    (name) => name,
+    (c, name) => c.req.param(name),
+  );
+  return read ?? ((c) => c.req.param());
 }
 
 function partChecks(request: NonNullable<RouteConfig['request']>): PartCheck[] {

@@ -206,16 +206,11 @@ export async function startApi(
   });
   const deadline = performance.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
-    const gone = api.exit();
-    if (gone) {
-      assert.fail(
-        `${name} exited while starting (${JSON.stringify(gone)}):\n${api.stderr()}\n${api.stdout()}`,
-      );
-    }
+    if (api.exit()) assert.fail(`${name} exited while starting:\n${serviceReport(api)}`);
     if ((await statusOf(port, '/livez')) === 200) return api;
     if (performance.now() > deadline) {
       api.child.kill('SIGKILL');
-      assert.fail(`${name}: /livez never answered:\n${api.stderr()}\n${api.stdout()}`);
+      assert.fail(`${name}: /livez never answered:\n${serviceReport(api)}`);
     }
     await sleep(50);
   }
