@@ -1,0 +1,343 @@
+import { z } from 'zod';
+import { ResponseInstant } from './instant-schema.ts';
+import { instantsAsText, instantText } from './instants-as-text.ts';
+
+type Schema = z.core.$ZodType;
+type Check = z.core.$ZodCheck;
+
+/** What a response reader answers for a value it cannot vouch for: zod's own parse decides. */
+export const NOT_VOUCHED: unique symbol = Symbol('not vouched');
+
+/**
+ * A response schema's value as it is sent: what zod's parse would make of it, with every
+ * instant already as its text (`instantsAsText`), or NOT_VOUCHED.
+ */
+export type ResponseReader = (value: unknown) => unknown;
+
+interface Compiled {
+  read: ResponseReader;
+  /** Whether `read` may answer undefined for a value it vouches for. */
+  mayBeUndefined: boolean;
+  /** Where `read` hands the value to zod itself, as paths (`data[].meta`); empty: nowhere. */
+  delegated: string[];
+}
+
+const readers = new WeakMap<Schema, Compiled>();
+
+/**
+ * The reader of a response schema, made the first time it is asked for and kept with it.
+ *
+ * zod's parse of a page of twenty items made a result object for every field it checked
+ * (36 KB of the 117 KB a list request allocated) and cost about 10 µs (decision 123). The
+ * reader does the same checks, reading the schema once: the same type tests as zod's own
+ * parsers, each check run by zod's own check function, the declared keys copied in the
+ * schema's order and nothing else (zod's strip), and instants written as text on the way
+ * instead of a second walk. Whatever it does not know (a union, a default, a transform, a
+ * refinement of an object, a coercion, a catchall) it hands to zod for that part; whatever
+ * fails, it does not vouch for, and `sendJson` parses the whole value with zod as before, so
+ * what is refused is refused with zod's own error. It only ever says yes where zod says yes,
+ * with the same value: `test/core/response-check.test.ts` holds it against zod over every
+ * response schema of the app and generated values.
+ */
+export function responseReader(schema: Schema): ResponseReader {
+  return compiledOf(schema).read;
+}
+
+/** Where the reader of `schema` hands parts of the value to zod (for tests and reviews). */
+export function delegatedParts(schema: Schema): string[] {
+  return compiledOf(schema).delegated;
+}
+
+function compiledOf(schema: Schema): Compiled {
+  let compiled = readers.get(schema);
+  if (!compiled) {
+    compiled = compile(schema, '');
+    readers.set(schema, compiled);
+  }
+  return compiled;
+}
+
+function compile(schema: Schema, path: string): Compiled {
+  const core = z.core;
+  if (schema === ResponseInstant)
+    return { read: readInstant, mayBeUndefined: false, delegated: [] };
+  if (schema instanceof core.$ZodString) {
+    if (!schema._zod.def.coerce) return leaf(schema, isString, path);
+  } else if (schema instanceof core.$ZodNumber) {
+    if (!schema._zod.def.coerce) return leaf(schema, isFiniteNumber, path);
+  } else if (schema instanceof core.$ZodBoolean) {
+    if (!schema._zod.def.coerce) return leaf(schema, isBoolean, path);
+  } else if (schema instanceof core.$ZodNull) {
+    return leaf(schema, isNull, path);
+  } else if (schema instanceof core.$ZodDate) {
+    if (!schema._zod.def.coerce) {
+      if (checksOf(schema).length > 0) return leaf(schema, isValidDate, path);
+      const read = (value: unknown) => (isValidDate(value) ? instantText(value) : NOT_VOUCHED);
+      return { read, mayBeUndefined: false, delegated: [] };
+    }
+  } else if (schema instanceof core.$ZodEnum || schema instanceof core.$ZodLiteral) {
+    const values: ReadonlySet<unknown> = schema._zod.values;
+    return leaf(schema, (value) => values.has(value), path);
+  } else if (schema instanceof core.$ZodAny || schema instanceof core.$ZodUnknown) {
+    if (checksOf(schema).length === 0) {
+      return { read: instantsAsText, mayBeUndefined: true, delegated: [] };
+    }
+  } else if (schema instanceof core.$ZodNullable) {
+    if (checksOf(schema).length === 0) {
+      const inner = compile(schema._zod.def.innerType, path);
+      const read = inner.read;
+      return {
+        read: (value) => (value === null ? null : read(value)),
+        mayBeUndefined: inner.mayBeUndefined,
+        delegated: inner.delegated,
+      };
+    }
+  } else if (schema instanceof core.$ZodOptional) {
+    const innerType = schema._zod.def.innerType;
+    if (
+      !(schema instanceof core.$ZodExactOptional) &&
+      innerType._zod.optin !== 'defaulted' &&
+      checksOf(schema).length === 0
+    ) {
+      const inner = compile(innerType, path);
+      const read = inner.read;
+      return {
+        read: (value) => (value === undefined ? undefined : read(value)),
+        mayBeUndefined: true,
+        delegated: inner.delegated,
+      };
+    }
+  } else if (schema instanceof core.$ZodArray) {
+    return array(schema, schema._zod.def.element, path);
+  } else if (schema instanceof core.$ZodObject) {
+    const def = schema._zod.def;
+    if (def.catchall === undefined && checksOf(schema).length === 0) {
+      return object(schema, def.shape, path);
+    }
+  }
+  return delegate(schema, path);
+}
+
+/** zod's own parse of this part, instants as text; NOT_VOUCHED where it fails or throws. */
+function delegate(schema: Schema, path: string): Compiled {
+  return {
+    read: (value) => {
+      let result: z.ZodSafeParseResult<unknown>;
+      try {
+        result = z.safeParse(schema, value);
+      } catch {
+        // An asynchronous refinement, say: `sendJson`'s own parse throws it as before.
+        return NOT_VOUCHED;
+      }
+      return result.success ? instantsAsText(result.data) : NOT_VOUCHED;
+    },
+    mayBeUndefined: true,
+    delegated: [path || '(the whole value)'],
+  };
+}
+
+/** zod's checks of a schema, in the order its `run` takes them (a format is itself one). */
+function checksOf(schema: Schema): Check[] {
+  const own = schema._zod.def.checks ?? [];
+  return isCheck(schema) ? [schema, ...own] : own;
+}
+
+function isCheck(schema: Schema): schema is Schema & Check {
+  return schema._zod.traits.has('$ZodCheck');
+}
+
+/**
+ * A value with no parts: its type test (zod's parser's), then each check as zod's `run` takes
+ * them: skipped where its `when` says so, failing at its first issue, its value the check's
+ * (a `.trim()` is a check that rewrites it).
+ */
+function leaf(schema: Schema, test: (value: unknown) => boolean, path: string): Compiled {
+  const checks = checksOf(schema);
+  if (checks.length === 0) {
+    const mayBeUndefined = test(undefined);
+    return { read: (value) => (test(value) ? value : NOT_VOUCHED), mayBeUndefined, delegated: [] };
+  }
+  if (checks.some((check) => typeof check._zod.check !== 'function')) return delegate(schema, path);
+  const passes = checkRun(checks);
+  return {
+    read: (value) => {
+      if (!test(value)) return NOT_VOUCHED;
+      const checked = passes(value);
+      return checked === NOT_VOUCHED ? NOT_VOUCHED : instantsAsText(checked);
+    },
+    mayBeUndefined: true,
+    delegated: [],
+  };
+}
+
+/**
+ * A run of zod's checks: the value they leave (a rewriting check's), or NOT_VOUCHED at the
+ * first issue. The payload they read is kept for the next value once a run has passed
+ * (a version number's two range checks made one for every item of a page, 2.9 KB a list
+ * request); one that failed or threw is dropped, with whatever the check kept of it.
+ */
+function checkRun(checks: Check[]): (value: unknown) => unknown {
+  let spare: z.core.ParsePayload<never> | undefined;
+  return (value) => {
+    // zod types a check's payload by the schema's own type, which this reads as `unknown`.
+    const payload: z.core.ParsePayload<never> = spare ?? { value: value as never, issues: [] };
+    spare = undefined;
+    payload.value = value as never;
+    for (const check of checks) {
+      const when = check._zod.def.when;
+      if (when && !when(payload)) continue;
+      const outcome: unknown = check._zod.check(payload);
+      if (outcome instanceof Promise || payload.issues.length > 0) return NOT_VOUCHED;
+    }
+    const checked = payload.value;
+    payload.value = undefined as never;
+    spare = payload;
+    return checked;
+  };
+}
+
+/** The checks an array may have that read nothing but its length, the same before and after. */
+const LENGTH_CHECKS = new Set(['min_length', 'max_length', 'length_equals']);
+
+function array(schema: Schema, element: Schema, path: string): Compiled {
+  const checks = checksOf(schema);
+  if (checks.some((check) => !LENGTH_CHECKS.has(check._zod.def.check))) {
+    return delegate(schema, path);
+  }
+  const inner = compile(element, `${path}[]`);
+  const read = inner.read;
+  const passes = checkRun(checks);
+  return {
+    read: (value) => {
+      if (!Array.isArray(value)) return NOT_VOUCHED;
+      const length = value.length;
+      const copy: unknown[] = [];
+      for (let index = 0; index < length; index++) {
+        const item = read(value[index]);
+        if (item === NOT_VOUCHED) return NOT_VOUCHED;
+        copy.push(item);
+      }
+      if (checks.length > 0 && passes(copy) === NOT_VOUCHED) return NOT_VOUCHED;
+      return copy;
+    },
+    mayBeUndefined: false,
+    delegated: inner.delegated,
+  };
+}
+
+interface Field {
+  key: string;
+  read: ResponseReader;
+  optin: 'optional' | 'defaulted' | undefined;
+  optout: 'optional' | undefined;
+  mayBeUndefined: boolean;
+}
+
+/**
+ * zod's `isObject` test, then its declared keys in the shape's order (a key `__proto__`, which
+ * zod leaves out, left out), each kept as zod's `handlePropertyResult` keeps it.
+ */
+function object(schema: Schema, shape: Readonly<Record<string, Schema>>, path: string): Compiled {
+  if (Object.getOwnPropertySymbols(shape).length > 0) return delegate(schema, path);
+  const fields: Field[] = [];
+  const delegated: string[] = [];
+  for (const [key, field] of Object.entries(shape)) {
+    if (key === '__proto__') continue;
+    // A default stands in for an absent key: zod's to do.
+    if (field._zod.optin === 'defaulted') return delegate(schema, path);
+    const compiled = compile(field, path ? `${path}.${key}` : key);
+    delegated.push(...compiled.delegated);
+    fields.push({
+      key,
+      read: compiled.read,
+      optin: field._zod.optin,
+      optout: field._zod.optout,
+      mayBeUndefined: compiled.mayBeUndefined,
+    });
+  }
+  const read = fields.every(keptByLiteral) ? literalReader(fields) : loopReader(fields);
+  return { read, mayBeUndefined: false, delegated };
+}
+
+function isObjectValue(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A field whose key the output has exactly when the value vouched for has it, so that one
+ * object literal can make the output: a required one (an absent key fails), or one whose
+ * reader refuses undefined and whose absence is no option (a preprocess such as
+ * `ResponseInstant` takes an absent key in, and its date refuses it).
+ */
+function keptByLiteral(field: Field): boolean {
+  return field.optin === undefined || (field.optout !== 'optional' && !field.mayBeUndefined);
+}
+
+/**
+ * The output made by one object literal, from a function made for the shape: a loop of
+ * `copy[key] = value` was a keyed store through one site for every schema's keys, V8's slow
+ * megamorphic path (decision 120 measured the same for rows). Keys are written as JSON
+ * strings, so no key can break out of its place in the source; `__proto__` never gets here.
+ */
+function literalReader(fields: Field[]): ResponseReader {
+  const reads = fields.map((_, index) => `read${index}`);
+  const body = [
+    'return (value) => {',
+    '  if (typeof value !== "object" || value === null || Array.isArray(value)) return NOT_VOUCHED;',
+    ...fields.flatMap((field, index) => {
+      const key = JSON.stringify(field.key);
+      return [
+        ...(field.optin === undefined ? [`  if (!(${key} in value)) return NOT_VOUCHED;`] : []),
+        `  const field${index} = read${index}(value[${key}]);`,
+        `  if (field${index} === NOT_VOUCHED) return NOT_VOUCHED;`,
+      ];
+    }),
+    `  return { ${fields.map((field, index) => `${JSON.stringify(field.key)}: field${index}`).join(', ')} };`,
+    '};',
+  ].join('\n');
+  const make = new Function('NOT_VOUCHED', ...reads, body);
+  return make(NOT_VOUCHED, ...fields.map((field) => field.read));
+}
+
+/** The same, key by key, for a shape with fields a literal cannot keep (an optional one). */
+function loopReader(fields: Field[]): ResponseReader {
+  return (value) => {
+    if (!isObjectValue(value)) return NOT_VOUCHED;
+    const copy: Record<string, unknown> = {};
+    for (const field of fields) {
+      const present = field.key in value;
+      if (!present && field.optin === 'optional' && field.optout === 'optional') continue;
+      const read = field.read(value[field.key]);
+      if (read === NOT_VOUCHED || (!present && field.optin === undefined)) return NOT_VOUCHED;
+      if (read !== undefined) copy[field.key] = read;
+      else if (present) copy[field.key] = undefined;
+    }
+    return copy;
+  };
+}
+
+/** `ResponseInstant`: its preprocess (text to a `Date`), then zod's date test, as text. */
+function readInstant(value: unknown): unknown {
+  const date = typeof value === 'string' ? new Date(value) : value;
+  return isValidDate(date) ? instantText(date) : NOT_VOUCHED;
+}
+
+function isString(value: unknown): boolean {
+  return typeof value === 'string';
+}
+
+function isFiniteNumber(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isBoolean(value: unknown): boolean {
+  return typeof value === 'boolean';
+}
+
+function isNull(value: unknown): boolean {
+  return value === null;
+}
+
+function isValidDate(value: unknown): value is Date {
+  return value instanceof Date && !Number.isNaN(value.getTime());
+}
