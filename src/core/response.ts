@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { AppEnv } from './app-env.ts';
 import { instantsAsText } from './instants-as-text.ts';
 import { isPlainObject } from './plain-object.ts';
-import { NOT_VOUCHED, responseReader } from './response-check.ts';
+import { NOT_VOUCHED, responseReader } from './schema-reader.ts';
 
 function extraKeys(input: unknown, output: unknown, path: string, found: string[]): void {
   if (Array.isArray(input) && Array.isArray(output)) {

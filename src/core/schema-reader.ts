@@ -5,86 +5,112 @@ import { instantsAsText, instantText } from './instants-as-text.ts';
 type Schema = z.core.$ZodType;
 type Check = z.core.$ZodCheck;
 
-/** What a response reader answers for a value it cannot vouch for: zod's own parse decides. */
+/** What a reader answers for a value it cannot vouch for: zod's own parse decides. */
 export const NOT_VOUCHED: unique symbol = Symbol('not vouched');
 
-/**
- * A response schema's value as it is sent: what zod's parse would make of it, with every
- * instant already as its text (`instantsAsText`), or NOT_VOUCHED.
- */
-export type ResponseReader = (value: unknown) => unknown;
+/** What zod's parse of a schema makes of a value, or NOT_VOUCHED. */
+export type SchemaReader = (value: unknown) => unknown;
 
 interface Compiled {
-  read: ResponseReader;
+  read: SchemaReader;
   /** Whether `read` may answer undefined for a value it vouches for. */
   mayBeUndefined: boolean;
   /** Where `read` hands the value to zod itself, as paths (`data[].meta`); empty: nowhere. */
   delegated: string[];
 }
 
-const readers = new WeakMap<Schema, Compiled>();
+/** What a reader is for: how it writes what zod's output holds, and its readers made so far. */
+interface Use {
+  /** zod's output of a part handed to zod, or of a rewriting check, as this use wants it. */
+  written: (value: unknown) => unknown;
+  /** A valid `Date` of zod's output, as this use wants it. */
+  instant: (date: Date) => unknown;
+  made: WeakMap<Schema, Compiled>;
+}
+
+const AS_SENT: Use = { written: instantsAsText, instant: instantText, made: new WeakMap() };
+const AS_PARSED: Use = {
+  written: (value) => value,
+  instant: (date) => date,
+  made: new WeakMap(),
+};
 
 /**
- * The reader of a response schema, made the first time it is asked for and kept with it.
+ * The reader of a response schema: the value zod's parse would make of what a handler
+ * answers, with every instant already written as its text (`instantsAsText`), or NOT_VOUCHED.
+ * Made the first time it is asked for and kept with the schema.
  *
  * zod's parse of a page of twenty items made a result object for every field it checked
- * (36 KB of the 117 KB a list request allocated) and cost about 10 µs (decision 123). The
- * reader does the same checks, reading the schema once: the same type tests as zod's own
- * parsers, each check run by zod's own check function, the declared keys copied in the
- * schema's order and nothing else (zod's strip), and instants written as text on the way
- * instead of a second walk. Whatever it does not know (a union, a default, a transform, a
- * refinement of an object, a coercion, a catchall) it hands to zod for that part; whatever
- * fails, it does not vouch for, and `sendJson` parses the whole value with zod as before, so
- * what is refused is refused with zod's own error. It only ever says yes where zod says yes,
- * with the same value: `test/core/response-check.test.ts` holds it against zod over every
- * response schema of the app and generated values.
+ * (31 KB a page) and took 13.5 µs with the instants' writing (decision 123). The reader does
+ * the same checks, reading the schema once: the same type tests as zod's own parsers, each
+ * check run by zod's own check function, the declared keys copied in the schema's order and
+ * nothing else (zod's strip), and instants written as text on the way instead of a second
+ * walk. Whatever it does not know (a union, a default, a transform, a refinement of an
+ * object, a coercion, a catchall) it hands to zod for that part; whatever fails, it does not
+ * vouch for, and its caller parses the whole value with zod, so what is refused is refused
+ * with zod's own error. It only ever says yes where zod says yes, with the same value:
+ * `test/core/schema-reader.test.ts` holds it against zod over every schema the app documents
+ * and generated values.
  */
-export function responseReader(schema: Schema): ResponseReader {
-  return compiledOf(schema).read;
+export function responseReader(schema: Schema): SchemaReader {
+  return compiledOf(schema, AS_SENT).read;
 }
 
-/** Where the reader of `schema` hands parts of the value to zod (for tests and reviews). */
+/**
+ * The reader of a request part's schema: the value zod's parse would make of it, exactly
+ * (instants as the `Date`s zod makes), or NOT_VOUCHED (decision 124).
+ */
+export function inputReader(schema: Schema): SchemaReader {
+  return compiledOf(schema, AS_PARSED).read;
+}
+
+/** Where the readers of `schema` hand parts of the value to zod (for tests and reviews). */
 export function delegatedParts(schema: Schema): string[] {
-  return compiledOf(schema).delegated;
+  return compiledOf(schema, AS_SENT).delegated;
 }
 
-function compiledOf(schema: Schema): Compiled {
-  let compiled = readers.get(schema);
+/** How `delegatedParts` names a schema the readers leave to zod whole. */
+export const WHOLE_VALUE = '(the whole value)';
+
+function compiledOf(schema: Schema, use: Use): Compiled {
+  let compiled = use.made.get(schema);
   if (!compiled) {
-    compiled = compile(schema, '');
-    readers.set(schema, compiled);
+    compiled = compile(schema, '', use);
+    // Left to zod whole: its caller's own parse alone, not a second one for a refusal.
+    if (compiled.delegated[0] === WHOLE_VALUE) compiled.read = () => NOT_VOUCHED;
+    use.made.set(schema, compiled);
   }
   return compiled;
 }
 
-function compile(schema: Schema, path: string): Compiled {
+function compile(schema: Schema, path: string, use: Use): Compiled {
   const core = z.core;
   if (schema === ResponseInstant)
-    return { read: readInstant, mayBeUndefined: false, delegated: [] };
+    return { read: instantReader(use), mayBeUndefined: false, delegated: [] };
   if (schema instanceof core.$ZodString) {
-    if (!schema._zod.def.coerce) return leaf(schema, isString, path);
+    if (!schema._zod.def.coerce) return leaf(schema, isString, path, use);
   } else if (schema instanceof core.$ZodNumber) {
-    if (!schema._zod.def.coerce) return leaf(schema, isFiniteNumber, path);
+    if (!schema._zod.def.coerce) return leaf(schema, isFiniteNumber, path, use);
   } else if (schema instanceof core.$ZodBoolean) {
-    if (!schema._zod.def.coerce) return leaf(schema, isBoolean, path);
+    if (!schema._zod.def.coerce) return leaf(schema, isBoolean, path, use);
   } else if (schema instanceof core.$ZodNull) {
-    return leaf(schema, isNull, path);
+    return leaf(schema, isNull, path, use);
   } else if (schema instanceof core.$ZodDate) {
     if (!schema._zod.def.coerce) {
-      if (checksOf(schema).length > 0) return leaf(schema, isValidDate, path);
-      const read = (value: unknown) => (isValidDate(value) ? instantText(value) : NOT_VOUCHED);
+      if (checksOf(schema).length > 0) return leaf(schema, isValidDate, path, use);
+      const read = (value: unknown) => (isValidDate(value) ? use.instant(value) : NOT_VOUCHED);
       return { read, mayBeUndefined: false, delegated: [] };
     }
   } else if (schema instanceof core.$ZodEnum || schema instanceof core.$ZodLiteral) {
     const values: ReadonlySet<unknown> = schema._zod.values;
-    return leaf(schema, (value) => values.has(value), path);
+    return leaf(schema, (value) => values.has(value), path, use);
   } else if (schema instanceof core.$ZodAny || schema instanceof core.$ZodUnknown) {
     if (checksOf(schema).length === 0) {
-      return { read: instantsAsText, mayBeUndefined: true, delegated: [] };
+      return { read: use.written, mayBeUndefined: true, delegated: [] };
     }
   } else if (schema instanceof core.$ZodNullable) {
     if (checksOf(schema).length === 0) {
-      const inner = compile(schema._zod.def.innerType, path);
+      const inner = compile(schema._zod.def.innerType, path, use);
       const read = inner.read;
       return {
         read: (value) => (value === null ? null : read(value)),
@@ -99,7 +125,7 @@ function compile(schema: Schema, path: string): Compiled {
       innerType._zod.optin !== 'defaulted' &&
       checksOf(schema).length === 0
     ) {
-      const inner = compile(innerType, path);
+      const inner = compile(innerType, path, use);
       const read = inner.read;
       return {
         read: (value) => (value === undefined ? undefined : read(value)),
@@ -108,18 +134,18 @@ function compile(schema: Schema, path: string): Compiled {
       };
     }
   } else if (schema instanceof core.$ZodArray) {
-    return array(schema, schema._zod.def.element, path);
+    return array(schema, schema._zod.def.element, path, use);
   } else if (schema instanceof core.$ZodObject) {
     const def = schema._zod.def;
     if (def.catchall === undefined && checksOf(schema).length === 0) {
-      return object(schema, def.shape, path);
+      return object(schema, def.shape, path, use);
     }
   }
-  return delegate(schema, path);
+  return delegate(schema, path, use);
 }
 
 /** zod's own parse of this part, instants as text; NOT_VOUCHED where it fails or throws. */
-function delegate(schema: Schema, path: string): Compiled {
+function delegate(schema: Schema, path: string, use: Use): Compiled {
   return {
     read: (value) => {
       let result: z.ZodSafeParseResult<unknown>;
@@ -129,10 +155,10 @@ function delegate(schema: Schema, path: string): Compiled {
         // An asynchronous refinement, say: `sendJson`'s own parse throws it as before.
         return NOT_VOUCHED;
       }
-      return result.success ? instantsAsText(result.data) : NOT_VOUCHED;
+      return result.success ? use.written(result.data) : NOT_VOUCHED;
     },
     mayBeUndefined: true,
-    delegated: [path || '(the whole value)'],
+    delegated: [path || WHOLE_VALUE],
   };
 }
 
@@ -151,19 +177,20 @@ function isCheck(schema: Schema): schema is Schema & Check {
  * them: skipped where its `when` says so, failing at its first issue, its value the check's
  * (a `.trim()` is a check that rewrites it).
  */
-function leaf(schema: Schema, test: (value: unknown) => boolean, path: string): Compiled {
+function leaf(schema: Schema, test: (value: unknown) => boolean, path: string, use: Use): Compiled {
   const checks = checksOf(schema);
   if (checks.length === 0) {
     const mayBeUndefined = test(undefined);
     return { read: (value) => (test(value) ? value : NOT_VOUCHED), mayBeUndefined, delegated: [] };
   }
-  if (checks.some((check) => typeof check._zod.check !== 'function')) return delegate(schema, path);
+  if (checks.some((check) => typeof check._zod.check !== 'function'))
+    return delegate(schema, path, use);
   const passes = checkRun(checks);
   return {
     read: (value) => {
       if (!test(value)) return NOT_VOUCHED;
       const checked = passes(value);
-      return checked === NOT_VOUCHED ? NOT_VOUCHED : instantsAsText(checked);
+      return checked === NOT_VOUCHED ? NOT_VOUCHED : use.written(checked);
     },
     mayBeUndefined: true,
     delegated: [],
@@ -199,12 +226,12 @@ function checkRun(checks: Check[]): (value: unknown) => unknown {
 /** The checks an array may have that read nothing but its length, the same before and after. */
 const LENGTH_CHECKS = new Set(['min_length', 'max_length', 'length_equals']);
 
-function array(schema: Schema, element: Schema, path: string): Compiled {
+function array(schema: Schema, element: Schema, path: string, use: Use): Compiled {
   const checks = checksOf(schema);
   if (checks.some((check) => !LENGTH_CHECKS.has(check._zod.def.check))) {
-    return delegate(schema, path);
+    return delegate(schema, path, use);
   }
-  const inner = compile(element, `${path}[]`);
+  const inner = compile(element, `${path}[]`, use);
   const read = inner.read;
   const passes = checkRun(checks);
   return {
@@ -227,7 +254,7 @@ function array(schema: Schema, element: Schema, path: string): Compiled {
 
 interface Field {
   key: string;
-  read: ResponseReader;
+  read: SchemaReader;
   optin: 'optional' | 'defaulted' | undefined;
   optout: 'optional' | undefined;
   mayBeUndefined: boolean;
@@ -237,15 +264,20 @@ interface Field {
  * zod's `isObject` test, then its declared keys in the shape's order (a key `__proto__`, which
  * zod leaves out, left out), each kept as zod's `handlePropertyResult` keeps it.
  */
-function object(schema: Schema, shape: Readonly<Record<string, Schema>>, path: string): Compiled {
-  if (Object.getOwnPropertySymbols(shape).length > 0) return delegate(schema, path);
+function object(
+  schema: Schema,
+  shape: Readonly<Record<string, Schema>>,
+  path: string,
+  use: Use,
+): Compiled {
+  if (Object.getOwnPropertySymbols(shape).length > 0) return delegate(schema, path, use);
   const fields: Field[] = [];
   const delegated: string[] = [];
   for (const [key, field] of Object.entries(shape)) {
     if (key === '__proto__') continue;
     // A default stands in for an absent key: zod's to do.
-    if (field._zod.optin === 'defaulted') return delegate(schema, path);
-    const compiled = compile(field, path ? `${path}.${key}` : key);
+    if (field._zod.optin === 'defaulted') return delegate(schema, path, use);
+    const compiled = compile(field, path ? `${path}.${key}` : key, use);
     delegated.push(...compiled.delegated);
     fields.push({
       key,
@@ -279,7 +311,7 @@ function keptByLiteral(field: Field): boolean {
  * megamorphic path (decision 120 measured the same for rows). Keys are written as JSON
  * strings, so no key can break out of its place in the source; `__proto__` never gets here.
  */
-function literalReader(fields: Field[]): ResponseReader {
+function literalReader(fields: Field[]): SchemaReader {
   const reads = fields.map((_, index) => `read${index}`);
   const body = [
     'return (value) => {',
@@ -300,7 +332,7 @@ function literalReader(fields: Field[]): ResponseReader {
 }
 
 /** The same, key by key, for a shape with fields a literal cannot keep (an optional one). */
-function loopReader(fields: Field[]): ResponseReader {
+function loopReader(fields: Field[]): SchemaReader {
   return (value) => {
     if (!isObjectValue(value)) return NOT_VOUCHED;
     const copy: Record<string, unknown> = {};
@@ -316,10 +348,12 @@ function loopReader(fields: Field[]): ResponseReader {
   };
 }
 
-/** `ResponseInstant`: its preprocess (text to a `Date`), then zod's date test, as text. */
-function readInstant(value: unknown): unknown {
-  const date = typeof value === 'string' ? new Date(value) : value;
-  return isValidDate(date) ? instantText(date) : NOT_VOUCHED;
+/** `ResponseInstant`: its preprocess (text to a `Date`), then zod's date test. */
+function instantReader(use: Use): SchemaReader {
+  return (value) => {
+    const date = typeof value === 'string' ? new Date(value) : value;
+    return isValidDate(date) ? use.instant(date) : NOT_VOUCHED;
+  };
 }
 
 function isString(value: unknown): boolean {

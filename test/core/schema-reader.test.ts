@@ -1,9 +1,10 @@
 /**
- * The response reader against zod itself: for every response schema the app documents, and
- * a zoo of schemas with what the reader handles and what it leaves to zod, over generated
- * values (valid ones, broken ones, hostile text), it vouches exactly where zod's parse
- * succeeds, with the very value `instantsAsText(zod's output)` is: the same keys in the same
- * order, undefined where zod keeps undefined.
+ * The schema readers against zod itself: for every response and request schema the app
+ * documents, and a zoo of schemas with what the readers handle and what they leave to zod,
+ * over generated values (valid ones, broken ones, hostile text), each vouches exactly where
+ * zod's parse succeeds, with the very value zod's output is (the response reader: with its
+ * instants as text, `instantsAsText`): the same keys in the same order, undefined where zod
+ * keeps undefined.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -11,7 +12,13 @@ import { z } from '@hono/zod-openapi';
 import { createApp } from '../../src/app.ts';
 import { ResponseInstant } from '../../src/core/instant-schema.ts';
 import { instantsAsText } from '../../src/core/instants-as-text.ts';
-import { delegatedParts, NOT_VOUCHED, responseReader } from '../../src/core/response-check.ts';
+import {
+  delegatedParts,
+  inputReader,
+  NOT_VOUCHED,
+  responseReader,
+  WHOLE_VALUE,
+} from '../../src/core/schema-reader.ts';
 import { parseSettings } from '../../src/core/settings.ts';
 import { createDeps } from '../../src/deps.ts';
 import { ItemPage, ItemPublic } from '../../src/modules/items/items.schemas.ts';
@@ -27,20 +34,27 @@ function keyOrder(value: unknown): unknown {
   return Object.entries(value).map(([key, field]) => [key, keyOrder(field)]);
 }
 
-/** Holds the reader's answer for `value` against zod's; says whether zod accepted it. */
+/** Holds both readers' answers for `value` against zod's; says whether zod accepted it. */
 function compare(schema: Schema, value: unknown, label: string): boolean {
   const expected = z.safeParse(schema, value);
-  const read = responseReader(schema)(value);
-  if (!expected.success) {
-    assert.equal(read, NOT_VOUCHED, `${label}: zod refuses ${show(value)}, the reader vouched`);
-    return false;
+  const readings = [
+    { reader: 'response', read: responseReader(schema)(value), want: instantsAsText },
+    { reader: 'input', read: inputReader(schema)(value), want: (data: unknown) => data },
+  ];
+  // Left to zod whole: not vouched for, so the caller's one parse decides.
+  const whole = delegatedParts(schema)[0] === WHOLE_VALUE;
+  for (const { reader, read, want } of readings) {
+    const at = `${label} (${reader} reader)`;
+    if (!expected.success || whole) {
+      assert.equal(read, NOT_VOUCHED, `${at}: zod refuses ${show(value)}, the reader vouched`);
+      continue;
+    }
+    assert.notEqual(read, NOT_VOUCHED, `${at}: zod accepts ${show(value)}, the reader did not`);
+    const wanted = want(expected.data);
+    assert.deepStrictEqual(read, wanted, `${at}: ${show(value)}`);
+    assert.deepStrictEqual(keyOrder(read), keyOrder(wanted), `${at}: key order of ${show(value)}`);
   }
-  assert.notEqual(read, NOT_VOUCHED, `${label}: zod accepts ${show(value)}, the reader did not`);
-  const want = instantsAsText(expected.data);
-  assert.deepStrictEqual(read, want, `${label}: ${show(value)}`);
-  assert.deepStrictEqual(keyOrder(read), keyOrder(want), `${label}: key order of ${show(value)}`);
-  assert.equal(JSON.stringify(read), JSON.stringify(want), label);
-  return true;
+  return expected.success;
 }
 
 function show(value: unknown): string {
@@ -162,8 +176,8 @@ function holdAgainstZod(schema: Schema, label: string, seed: number, count: numb
   return accepted;
 }
 
-/** The response schemas of every documented operation, by operation. */
-async function appResponseSchemas(): Promise<Map<string, Schema>> {
+/** The request and response schemas of every documented operation, by operation. */
+async function appSchemas(): Promise<Map<string, Schema>> {
   const deps = await createDeps(
     parseSettings({
       NODE_ENV: 'test',
@@ -176,13 +190,21 @@ async function appResponseSchemas(): Promise<Map<string, Schema>> {
     const found = new Map<string, Schema>();
     for (const definition of createApp(deps).openAPIRegistry.definitions) {
       if (definition.type !== 'route') continue;
-      const { method, path, responses } = definition.route;
+      const { method, path, request, responses } = definition.route;
+      const operation = `${method.toUpperCase()} ${path}`;
+      for (const [part, schema] of Object.entries(request ?? {})) {
+        if (schema instanceof z.core.$ZodType) found.set(`${operation} ${part}`, schema);
+      }
+      for (const [mediaType, media] of Object.entries(request?.body?.content ?? {})) {
+        const schema = media && 'schema' in media ? media.schema : undefined;
+        if (schema instanceof z.core.$ZodType) found.set(`${operation} body ${mediaType}`, schema);
+      }
       for (const [status, response] of Object.entries(responses)) {
         const content = 'content' in response ? (response.content ?? {}) : {};
         for (const [mediaType, media] of Object.entries(content)) {
           const schema = media && 'schema' in media ? media.schema : undefined;
           if (schema instanceof z.core.$ZodType) {
-            found.set(`${method.toUpperCase()} ${path} ${status} ${mediaType}`, schema);
+            found.set(`${operation} ${status} ${mediaType}`, schema);
           }
         }
       }
@@ -193,10 +215,10 @@ async function appResponseSchemas(): Promise<Map<string, Schema>> {
   }
 }
 
-describe('the response reader holds to zod', () => {
-  test('on every response schema the app documents, over generated values', async () => {
-    const schemas = await appResponseSchemas();
-    assert.ok(schemas.size > 40, `only ${schemas.size} response schemas found`);
+describe('the schema readers hold to zod', () => {
+  test('on every request and response schema the app documents, over generated values', async () => {
+    const schemas = await appSchemas();
+    assert.ok(schemas.size > 100, `only ${schemas.size} schemas found`);
     let seed = 1;
     let accepted = 0;
     for (const [label, schema] of schemas) accepted += holdAgainstZod(schema, label, seed++, 150);
@@ -292,7 +314,7 @@ describe('the response reader holds to zod', () => {
 
   test('what it hands to zod, it names', () => {
     assert.deepEqual(delegatedParts(zoo['an object refined (left to zod)'] as Schema), [
-      '(the whole value)',
+      WHOLE_VALUE,
     ]);
     assert.deepEqual(delegatedParts(zoo['unions, records, transforms (left to zod)'] as Schema), [
       'either',
