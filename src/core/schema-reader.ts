@@ -144,7 +144,7 @@ function compile(schema: Schema, path: string, use: Use): Compiled {
   return delegate(schema, path, use);
 }
 
-/** zod's own parse of this part, instants as text; NOT_VOUCHED where it fails or throws. */
+/** zod's own parse of this part, written as the use wants it; NOT_VOUCHED where it fails or throws. */
 function delegate(schema: Schema, path: string, use: Use): Compiled {
   return {
     read: (value) => {
@@ -152,7 +152,7 @@ function delegate(schema: Schema, path: string, use: Use): Compiled {
       try {
         result = z.safeParse(schema, value);
       } catch {
-        // An asynchronous refinement, say: `sendJson`'s own parse throws it as before.
+        // An asynchronous refinement, say: the caller's own parse meets it as it did before.
         return NOT_VOUCHED;
       }
       return result.success ? use.written(result.data) : NOT_VOUCHED;
