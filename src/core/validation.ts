@@ -188,20 +188,27 @@ export function queryValues(c: Context): Record<string, string | string[]> {
   }
   // Split as Hono splits: at each `&`, the name up to the first `=`, a part with no `=` a
   // name with an empty value, a part with no name left out.
-  const entries: [string, string | string[]][] = [];
+  // Linear in the query's length whatever it holds: names kept in a map, not searched for in
+  // a list, and the next `=` looked for again only once the parts have passed it (a query of
+  // thousands of parts without one would scan the rest of it for each).
+  const entries = new Map<string, string | string[]>();
+  let equals = start;
   for (let from = start + 1; from <= url.length; ) {
     const next = url.indexOf('&', from);
     const end = next === -1 ? url.length : next;
-    const equals = url.indexOf('=', from);
-    const nameEnd = equals === -1 || equals > end ? end : equals;
+    if (equals < from) {
+      equals = url.indexOf('=', from);
+      if (equals === -1) equals = url.length;
+    }
+    const nameEnd = Math.min(equals, end);
     const name = url.slice(from, nameEnd);
     from = end + 1;
     if (name === '') continue;
     const value = nameEnd === end ? '' : url.slice(nameEnd + 1, end);
-    const seen = entries.find((entry) => entry[0] === name);
-    if (!seen) entries.push([name, value]);
-    else if (Array.isArray(seen[1])) seen[1].push(value);
-    else seen[1] = [seen[1], value];
+    const seen = entries.get(name);
+    if (seen === undefined) entries.set(name, value);
+    else if (Array.isArray(seen)) seen.push(value);
+    else entries.set(name, [seen, value]);
   }
   // `fromEntries`, not assignment: a name like `__proto__` is an own key, as Hono gives it.
   return Object.fromEntries(entries);

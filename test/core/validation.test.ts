@@ -33,6 +33,9 @@ test('a query with nothing to decode is read as Hono reads it, names and order a
     '?2=two&b=1&1=one',
     '?__proto__=x&constructor=y',
     '?a=&a&a=3',
+    // Thousands of parts: one name repeated, then thousands of names, no `=` until the end.
+    `?${'a&'.repeat(3_000)}b=1`,
+    `?${Array.from({ length: 3_000 }, (_, index) => `n${index}`).join('&')}=x`,
   ];
   // And generated ones, from the characters that shape a query.
   const random = seededRandom(13);
