@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ResponseInstant } from './instant-schema.ts';
-import { instantsAsText, instantText } from './instants-as-text.ts';
+import { instantsAsText } from './instants-as-text.ts';
 
 type Schema = z.core.$ZodType;
 type Check = z.core.$ZodCheck;
@@ -21,19 +21,16 @@ interface Compiled {
 
 /** What a reader is for: how it writes what zod's output holds, and its readers made so far. */
 interface Use {
-  /** zod's output of a part handed to zod, or of a rewriting check, as this use wants it. */
+  /**
+   * zod's output as this use wants it: an instant's, a part's handed to zod, a rewriting
+   * check's.
+   */
   written: (value: unknown) => unknown;
-  /** A valid `Date` of zod's output, as this use wants it. */
-  instant: (date: Date) => unknown;
   made: WeakMap<Schema, Compiled>;
 }
 
-const AS_SENT: Use = { written: instantsAsText, instant: instantText, made: new WeakMap() };
-const AS_PARSED: Use = {
-  written: (value) => value,
-  instant: (date) => date,
-  made: new WeakMap(),
-};
+const AS_SENT: Use = { written: instantsAsText, made: new WeakMap() };
+const AS_PARSED: Use = { written: (value) => value, made: new WeakMap() };
 
 /**
  * The reader of a response schema: the value zod's parse would make of what a handler
@@ -96,11 +93,8 @@ function compile(schema: Schema, path: string, use: Use): Compiled {
   } else if (schema instanceof core.$ZodNull) {
     return leaf(schema, isNull, path, use);
   } else if (schema instanceof core.$ZodDate) {
-    if (!schema._zod.def.coerce) {
-      if (checksOf(schema).length > 0) return leaf(schema, isValidDate, path, use);
-      const read = (value: unknown) => (isValidDate(value) ? use.instant(value) : NOT_VOUCHED);
-      return { read, mayBeUndefined: false, delegated: [] };
-    }
+    // Written as the use writes zod's output, checks or not: a response's as text.
+    if (!schema._zod.def.coerce) return leaf(schema, isValidDate, path, use, use.written);
   } else if (schema instanceof core.$ZodEnum || schema instanceof core.$ZodLiteral) {
     const values: ReadonlySet<unknown> = schema._zod.values;
     return leaf(schema, (value) => values.has(value), path, use);
@@ -175,13 +169,23 @@ function isCheck(schema: Schema): schema is Schema & Check {
 /**
  * A value with no parts: its type test (zod's parser's), then each check as zod's `run` takes
  * them: skipped where its `when` says so, failing at its first issue, its value the check's
- * (a `.trim()` is a check that rewrites it).
+ * (a `.trim()` is a check that rewrites it). Without checks, `write` (when given) says how a
+ * value comes out: a date's, as the use writes zod's output.
  */
-function leaf(schema: Schema, test: (value: unknown) => boolean, path: string, use: Use): Compiled {
+function leaf(
+  schema: Schema,
+  test: (value: unknown) => boolean,
+  path: string,
+  use: Use,
+  write?: (value: unknown) => unknown,
+): Compiled {
   const checks = checksOf(schema);
   if (checks.length === 0) {
     const mayBeUndefined = test(undefined);
-    return { read: (value) => (test(value) ? value : NOT_VOUCHED), mayBeUndefined, delegated: [] };
+    const read: SchemaReader = write
+      ? (value) => (test(value) ? write(value) : NOT_VOUCHED)
+      : (value) => (test(value) ? value : NOT_VOUCHED);
+    return { read, mayBeUndefined, delegated: [] };
   }
   if (checks.some((check) => typeof check._zod.check !== 'function'))
     return delegate(schema, path, use);
@@ -352,7 +356,7 @@ function loopReader(fields: Field[]): SchemaReader {
 function instantReader(use: Use): SchemaReader {
   return (value) => {
     const date = typeof value === 'string' ? new Date(value) : value;
-    return isValidDate(date) ? use.instant(date) : NOT_VOUCHED;
+    return isValidDate(date) ? use.written(date) : NOT_VOUCHED;
   };
 }
 
