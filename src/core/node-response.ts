@@ -3,6 +3,8 @@ import {
   type OutgoingHttpHeader,
   type OutgoingHttpHeaders,
   ServerResponse,
+  validateHeaderName,
+  validateHeaderValue,
 } from 'node:http';
 import type { Context } from 'hono';
 
@@ -20,6 +22,9 @@ export function nodeBindingsOf(c: Context): NodeBindings | undefined {
   const env: NodeBindings | undefined = c.env;
   return env;
 }
+
+/** Whether this Node's responses take the fixed headers' lines as they are (`_storeHeader`). */
+let headLinesTaken = false;
 
 /**
  * Node's response, carrying headers set before the handler answered (the request id, the
@@ -64,6 +69,8 @@ export class AnswerResponse<
    * would. A handful: a scan costs less than a `Map` a request.
    */
   readonly #early: HeaderPair[] = [];
+  /** The fixed headers' lines, for `_storeHeader` to put after the status line. */
+  #headLines: string | undefined;
   /** What `end` was given, while the answer waits for the turn's end. */
   #heldEnd: unknown[] | undefined;
   /** Written in parts: the end of a stream goes out at once, after them. */
@@ -81,6 +88,26 @@ export class AnswerResponse<
         );
       },
     });
+    // Node writes the head in `_storeHeader(statusLine, headers)`, validating each header of
+    // a list again at every answer (`validateHeaderName`, `validateHeaderValue`: two patterns
+    // each). The fixed set was validated once, when prepared: its lines go in after the status
+    // line as they are (decision 125). Where a Node has no such method, nothing is put in
+    // (`headLinesTaken` is false) and the set goes in the list like any other header.
+    const storeHeader: unknown = Reflect.get(ServerResponse.prototype, '_storeHeader');
+    if (typeof storeHeader === 'function') {
+      headLinesTaken = true;
+      Object.defineProperty(AnswerResponse.prototype, '_storeHeader', {
+        configurable: true,
+        writable: true,
+        value(this: AnswerResponse, firstLine: unknown, headers: unknown): unknown {
+          const lines = this.#headLines;
+          this.#headLines = undefined;
+          const first =
+            lines !== undefined && typeof firstLine === 'string' ? firstLine + lines : firstLine;
+          return Reflect.apply(storeHeader, this, [first, headers]);
+        },
+      });
+    }
   }
 
   // `unknown[]` for Node's overloads of each; the arguments go to Node's own as they came.
@@ -165,24 +192,46 @@ export class AnswerResponse<
     const names = Object.keys(headers);
     const given = names.map((name) => name.toLowerCase());
     const flat: OutgoingHttpHeader[] = [];
+    let lines: string | undefined;
     if (fixed) {
-      for (const pair of fixed.pairs) {
-        const name = pair[0];
-        // An early header of the same name was set after the fixed ones; the handler's wins.
-        if (findPair(early, name) === undefined && !given.includes(name)) flat.push(name, pair[1]);
-      }
+      if (headLinesTaken && noneReplaced(fixed, early, given)) lines = fixed.lines;
+      else for (const pair of fixed.pairs) if (kept(pair[0], early, given)) flat.push(...pair);
     }
     for (const pair of early) if (!given.includes(pair[0])) flat.push(pair[0], pair[1]);
     for (const name of names) {
       const value = headers[name];
       if (value !== undefined) flat.push(name, value);
     }
-    return super.writeHead(statusCode, reason, flat);
+    this.#headLines = lines;
+    try {
+      return super.writeHead(statusCode, reason, flat);
+    } finally {
+      // Refused before the head was stored (a bad status), they go with no other head.
+      this.#headLines = undefined;
+    }
   }
 }
 
 /** A header's name, in lower case, and its value. */
 type HeaderPair = [name: string, value: string];
+
+/**
+ * Whether a fixed header named `name` goes out: an early header of the same name was set
+ * after the fixed ones, and the handler's own (`given`, lower case) wins over both.
+ */
+function kept(name: string, early: readonly HeaderPair[], given: readonly string[]): boolean {
+  return findPair(early, name) === undefined && !given.includes(name);
+}
+
+/** Whether every header of the fixed set goes out (`kept`), as most answers send them. */
+function noneReplaced(
+  fixed: FixedHeaders,
+  early: readonly HeaderPair[],
+  given: readonly string[],
+): boolean {
+  for (const pair of fixed.pairs) if (!kept(pair[0], early, given)) return false;
+  return true;
+}
 
 /** The pair named `name` (lower case) among `pairs`, if any. */
 function findPair<Pair extends readonly [string, string]>(
@@ -200,17 +249,42 @@ function setPair(pairs: HeaderPair[], name: string, value: string): void {
   else pairs.push([name, value]);
 }
 
+/** Headers Node reads as it writes the head, to frame the answer: each answer's own. */
+const HEAD_MANAGED = new Set([
+  'connection',
+  'content-disposition',
+  'content-length',
+  'date',
+  'expect',
+  'keep-alive',
+  'trailer',
+  'transfer-encoding',
+]);
+
 /** Headers the same for every answer (`fixedHeaders`), each name once, in lower case. */
 export interface FixedHeaders {
   readonly pairs: readonly (readonly [name: string, value: string])[];
+  /** The pairs as lines of a head (`name: value` and CRLF each), validated. */
+  readonly lines: string;
 }
 
-/** Prepares headers every answer carries once, for `setFixedAnswerHeaders`; a later name wins. */
+/**
+ * Prepares headers every answer carries once, for `setFixedAnswerHeaders`; a later name wins.
+ * Throws, as Node would at the first answer, for a name or value no head may carry, and for
+ * a header that frames one answer (`Content-Length`, `Connection`, …).
+ */
 export function fixedHeaders(entries: Iterable<readonly [string, string]>): FixedHeaders {
   const pairs: HeaderPair[] = [];
-  for (const [name, value] of entries) setPair(pairs, name.toLowerCase(), value);
+  for (const [name, value] of entries) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    const lower = name.toLowerCase();
+    if (HEAD_MANAGED.has(lower)) throw new TypeError(`${name} is the answer's own, never fixed`);
+    setPair(pairs, lower, value);
+  }
+  const lines = pairs.map(([name, value]) => `${name}: ${value}\r\n`).join('');
   // Read-only by its type alone: V8 reads a frozen array's elements on a slower path.
-  return { pairs };
+  return { pairs, lines };
 }
 
 /**

@@ -176,6 +176,36 @@ test('a second set of fixed headers wins over the first, name by name, and adds 
   assert.equal(res.headers.get('x-second'), 'yes');
 });
 
+test('the fixed set goes out once; a head refused for its status leaves none of it behind', async () => {
+  const res = await answerThrough((res) => {
+    res.addFixedHeaders(FIXED);
+    assert.throws(() => res.writeHead(1_000, { 'content-type': 'text/plain' }), {
+      code: 'ERR_HTTP_INVALID_STATUS_CODE',
+    });
+    // The implicit head sets the fixed ones itself: any left from the refused head would
+    // go out a second time.
+    res.end('after');
+  });
+  assert.equal(res.status, 200);
+  // A header sent twice arrives joined by a comma.
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  assert.equal(res.headers.get('x-request-id'), 'fixed');
+  assert.equal(res.headers.get('content-security-policy'), 'fixed');
+});
+
+test('a fixed set refuses what Node would refuse in a head, and what frames one answer', () => {
+  for (const [name, value, code] of [
+    ['a name', 'x', 'ERR_INVALID_HTTP_TOKEN'],
+    ['x-split', 'one\r\nx-injected: two', 'ERR_INVALID_CHAR'],
+    ['x-nul', 'a\u0000b', 'ERR_INVALID_CHAR'],
+  ] as const) {
+    assert.throws(() => fixedHeaders([[name, value]]), { code }, name);
+  }
+  for (const name of ['Content-Length', 'connection', 'Transfer-Encoding', 'date', 'keep-alive']) {
+    assert.throws(() => fixedHeaders([[name, '1']]), /never fixed/, name);
+  }
+});
+
 describe('AnswerResponse: a whole answer leaves at the end of its turn', () => {
   test('ended, it counts as ended at once, and its bytes go out at the turn’s end', async () => {
     const seen: Record<string, unknown> = {};
