@@ -88,12 +88,13 @@ const WARMUP: WrkOptions = {
   ...WRK,
   durationSeconds: positiveInt('BENCH_WARMUP_SECONDS', CI ? 1 : 2),
 };
-/** Each variant's warm-up: spells of WARMUP until its rate stops rising (decision 121). */
+/** Each variant's warm-up: spells of WARMUP until its rate stops rising (decisions 121, 126). */
 const WARM_UP: WarmUpOptions = {
   spellSeconds: WARMUP.durationSeconds,
   // With --ci, one spell: CI checks half of each aim, and has a minute.
   maxSeconds: positiveInt('BENCH_WARMUP_MAX_SECONDS', CI ? 1 : 30),
   rise: 0.05,
+  settled: 2,
 };
 const JOBS = {
   count: positiveInt('BENCH_JOBS', CI ? 1_000 : 3_000),
@@ -733,7 +734,7 @@ async function bench(session: Session) {
   console.log('Benchmark');
   console.log(machine.line);
   console.log(
-    `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a warm-up each: ${WARMUP.durationSeconds} s spells until one is no more than ${WARM_UP.rise * 100}% above the one before, at most ${WARM_UP.maxSeconds} s`,
+    `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a warm-up each: ${WARMUP.durationSeconds} s spells until ${WARM_UP.settled} in a row are no more than ${WARM_UP.rise * 100}% above the best before them, at most ${WARM_UP.maxSeconds} s`,
   );
   console.log(
     `${describeFull(targets.full, fullAllocator)}, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,

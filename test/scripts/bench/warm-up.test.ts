@@ -16,18 +16,27 @@ function spells(rates: number[]) {
   };
 }
 
-const OPTIONS = { spellSeconds: 2, maxSeconds: 30, rise: 0.05 };
+const OPTIONS = { spellSeconds: 2, maxSeconds: 30, rise: 0.05, settled: 2 };
 
-test('a server still climbing is loaded until a spell is no longer well above the one before', async () => {
-  const climbing = spells([5_000, 8_000, 10_000, 10_400, 12_000]);
-  assert.deepEqual(await warmUp(climbing.run, OPTIONS), [5_000, 8_000, 10_000, 10_400]);
-  // A dip ends it too.
-  const dipping = spells([9_000, 12_000, 11_000, 15_000]);
-  assert.deepEqual(await warmUp(dipping.run, OPTIONS), [9_000, 12_000, 11_000]);
+test('a server still climbing is loaded until two spells in a row are no longer well above the best', async () => {
+  const climbing = spells([5_000, 8_000, 10_000, 10_400, 10_300, 12_000]);
+  assert.deepEqual(await warmUp(climbing.run, OPTIONS), [5_000, 8_000, 10_000, 10_400, 10_300]);
+  // One slow spell is not the end of the climb (decision 126): the next one beats the best.
+  const dipping = spells([6_981, 8_921, 5_572, 10_300, 10_500, 10_200, 15_000]);
+  assert.deepEqual(
+    await warmUp(dipping.run, OPTIONS),
+    [6_981, 8_921, 5_572, 10_300, 10_500, 10_200],
+  );
+  // Two dips in a row end it.
+  const slowing = spells([9_000, 12_000, 11_000, 11_500, 15_000]);
+  assert.deepEqual(await warmUp(slowing.run, OPTIONS), [9_000, 12_000, 11_000, 11_500]);
 });
 
-test('a warm server takes two spells; one that never settles stops at the most seconds', async () => {
-  assert.deepEqual(await warmUp(spells([10_000, 10_100]).run, OPTIONS), [10_000, 10_100]);
+test('a warm server takes three spells; one that never settles stops at the most seconds', async () => {
+  assert.deepEqual(
+    await warmUp(spells([10_000, 10_100, 9_900]).run, OPTIONS),
+    [10_000, 10_100, 9_900],
+  );
   const endless = spells(Array.from({ length: 100 }, (_, index) => 1_000 * 1.1 ** index));
   const rates = await warmUp(endless.run, OPTIONS);
   assert.equal(rates.length, 15, '30 s of 2 s spells');
