@@ -223,13 +223,18 @@ function kept(name: string, early: readonly HeaderPair[], given: readonly string
   return findPair(early, name) === undefined && !given.includes(name);
 }
 
-/** Whether every header of the fixed set goes out (`kept`), as most answers send them. */
+/**
+ * Whether every header of the fixed set goes out (`kept`), as most answers send them: no
+ * early header and none of the handler's is named as one of the set. Looked up by name in
+ * the set's own names, not by a scan of the early headers for each of the set's.
+ */
 function noneReplaced(
   fixed: FixedHeaders,
   early: readonly HeaderPair[],
   given: readonly string[],
 ): boolean {
-  for (const pair of fixed.pairs) if (!kept(pair[0], early, given)) return false;
+  for (const pair of early) if (fixed.names.has(pair[0])) return false;
+  for (const name of given) if (fixed.names.has(name)) return false;
   return true;
 }
 
@@ -266,6 +271,8 @@ export interface FixedHeaders {
   readonly pairs: readonly (readonly [name: string, value: string])[];
   /** The pairs as lines of a head (`name: value` and CRLF each), validated. */
   readonly lines: string;
+  /** The pairs' names. */
+  readonly names: ReadonlySet<string>;
 }
 
 /**
@@ -284,7 +291,7 @@ export function fixedHeaders(entries: Iterable<readonly [string, string]>): Fixe
   }
   const lines = pairs.map(([name, value]) => `${name}: ${value}\r\n`).join('');
   // Read-only by its type alone: V8 reads a frozen array's elements on a slower path.
-  return { pairs, lines };
+  return { pairs, lines, names: new Set(pairs.map((pair) => pair[0])) };
 }
 
 /**

@@ -160,6 +160,17 @@ test('fixed headers alone are sent, and a handler’s own still wins', async () 
   assert.equal(res.headers.get('x-request-id'), 'mine');
 });
 
+test('an early header replaces a fixed one of its name, the handler naming neither', async () => {
+  const res = await answerThrough((res) => {
+    res.addFixedHeaders(FIXED);
+    res.addEarlyHeader('X-Request-Id', 'early');
+    res.writeHead(200, { 'content-type': 'text/plain' }).end();
+  });
+  assert.equal(res.headers.get('x-request-id'), 'early');
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  assert.equal(res.headers.get('content-security-policy'), 'fixed');
+});
+
 test('a second set of fixed headers wins over the first, name by name, and adds its own', async () => {
   const res = await answerThrough((res) => {
     res.addFixedHeaders(FIXED);
