@@ -1,5 +1,6 @@
 /**
- * Loaded by `npm test` into the runner and every test file's process (`--import`). Under
+ * Loaded by `npm test` into every test file's process (`--import`; the runner itself, which
+ * runs each file in a process of its own, loads none of the `--import` modules). Under
  * `--test-force-exit` with several files at once, Node ends a file's process while the last of
  * its results are still on their way to the runner through the process's standard output: they
  * are lost, the runner counts fewer tests than ran, and the run still passes (nodejs/node#64833,
