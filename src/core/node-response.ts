@@ -216,8 +216,9 @@ export class AnswerResponse<
 type HeaderPair = [name: string, value: string];
 
 /**
- * Whether a fixed header named `name` goes out: an early header of the same name was set
- * after the fixed ones, and the handler's own (`given`, lower case) wins over both.
+ * Whether a fixed header named `name` goes out: not when an early header of that name was
+ * set (after the fixed ones, it replaces them), nor when the handler gives one (`given`, in
+ * lower case), which wins over both.
  */
 function kept(name: string, early: readonly HeaderPair[], given: readonly string[]): boolean {
   return findPair(early, name) === undefined && !given.includes(name);
