@@ -163,7 +163,7 @@ export class AnswerResponse<
   /** Adds a set of headers, as `addEarlyHeader` would each of them. */
   addFixedHeaders(headers: FixedHeaders): void {
     const before = this.#fixed;
-    this.#fixed = before ? fixedHeaders([...before.pairs, ...headers.pairs]) : headers;
+    this.#fixed = before ? preparedHeaders([...before.pairs, ...headers.pairs]) : headers;
   }
 
   override writeHead(
@@ -282,14 +282,24 @@ export interface FixedHeaders {
  * a header that frames one answer (`Content-Length`, `Connection`, …).
  */
 export function fixedHeaders(entries: Iterable<readonly [string, string]>): FixedHeaders {
-  const pairs: HeaderPair[] = [];
+  const checked: (readonly [string, string])[] = [];
   for (const [name, value] of entries) {
     validateHeaderName(name);
     validateHeaderValue(name, value);
     const lower = name.toLowerCase();
     if (HEAD_MANAGED.has(lower)) throw new TypeError(`${name} is the answer's own, never fixed`);
-    setPair(pairs, lower, value);
+    checked.push([lower, value]);
   }
+  return preparedHeaders(checked);
+}
+
+/**
+ * A set of pairs already checked by `fixedHeaders` (names in lower case), a later name
+ * winning: how two sets added to one answer merge, without checking them again.
+ */
+function preparedHeaders(entries: readonly (readonly [string, string])[]): FixedHeaders {
+  const pairs: HeaderPair[] = [];
+  for (const [name, value] of entries) setPair(pairs, name, value);
   const lines = pairs.map(([name, value]) => `${name}: ${value}\r\n`).join('');
   // Read-only by its type alone: V8 reads a frozen array's elements on a slower path.
   return { pairs, lines, names: new Set(pairs.map((pair) => pair[0])) };
