@@ -30,7 +30,7 @@ interface Use {
 }
 
 const AS_SENT: Use = { written: instantsAsText, made: new WeakMap() };
-const AS_PARSED: Use = { written: (value) => value, made: new WeakMap() };
+const AS_PARSED: Use = { written: asItIs, made: new WeakMap() };
 
 /**
  * The reader of a response schema: the value zod's parse would make of what a handler
@@ -169,23 +169,23 @@ function isCheck(schema: Schema): schema is Schema & Check {
 /**
  * A value with no parts: its type test (zod's parser's), then each check as zod's `run` takes
  * them: skipped where its `when` says so, failing at its first issue, its value the check's
- * (a `.trim()` is a check that rewrites it). Without checks, `write` (when given) says how a
- * value comes out: a date's, as the use writes zod's output.
+ * (a `.trim()` is a check that rewrites it). `write` says how the value comes out: a date's
+ * as the use writes zod's output; any other leaf's is its own value, whatever the use.
  */
 function leaf(
   schema: Schema,
   test: (value: unknown) => boolean,
   path: string,
   use: Use,
-  write?: (value: unknown) => unknown,
+  write: (value: unknown) => unknown = asItIs,
 ): Compiled {
   const checks = checksOf(schema);
   if (checks.length === 0) {
-    const mayBeUndefined = test(undefined);
-    const read: SchemaReader = write
-      ? (value) => (test(value) ? write(value) : NOT_VOUCHED)
-      : (value) => (test(value) ? value : NOT_VOUCHED);
-    return { read, mayBeUndefined, delegated: [] };
+    return {
+      read: (value) => (test(value) ? write(value) : NOT_VOUCHED),
+      mayBeUndefined: test(undefined),
+      delegated: [],
+    };
   }
   if (checks.some((check) => typeof check._zod.check !== 'function'))
     return delegate(schema, path, use);
@@ -194,11 +194,15 @@ function leaf(
     read: (value) => {
       if (!test(value)) return NOT_VOUCHED;
       const checked = passes(value);
-      return checked === NOT_VOUCHED ? NOT_VOUCHED : use.written(checked);
+      return checked === NOT_VOUCHED ? NOT_VOUCHED : write(checked);
     },
     mayBeUndefined: true,
     delegated: [],
   };
+}
+
+function asItIs(value: unknown): unknown {
+  return value;
 }
 
 /**
