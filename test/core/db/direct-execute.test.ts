@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promiseHooks } from 'node:v8';
 import { asc, eq, gte, sql, TransactionRollbackError } from 'drizzle-orm';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import {
@@ -77,6 +78,20 @@ async function createThings(db: Pick<Database, 'execute' | 'insert'>): Promise<v
   await db.insert(things).values(ROWS);
 }
 
+/** The promises made from `run`'s call until what it gives back settles. */
+async function promisesOf(run: () => PromiseLike<unknown>): Promise<number> {
+  let made = 0;
+  const stop = promiseHooks.onInit(() => {
+    made += 1;
+  });
+  try {
+    await run();
+  } finally {
+    Reflect.apply(stop, undefined, []);
+  }
+  return made;
+}
+
 /** A postgres.js statement's own `execute`, as drizzle made it. */
 const drizzleExecute = PostgresJsPreparedQuery.prototype.execute;
 
@@ -119,6 +134,22 @@ describe('executeDirectly', () => {
     assert.deepEqual(rows, ROWS);
     assert.deepEqual(Object.keys(rows[0] ?? {}), Object.keys(FIRST), 'keys in order');
     assert.deepEqual(await direct.execute({ min: 0 }), [FIRST], 'the parameter is read per call');
+  });
+
+  test('a statement costs the promises of postgres.js’s query and no more', async () => {
+    const direct = executeDirectly(selectAll('direct_counted'));
+    await direct.execute({ min: 0 });
+    // A query of postgres.js's taken with one `then`: its own promise, its async `handle`
+    // and the `await` in it, and the one `then` gives back.
+    const query = await promisesOf(() =>
+      client
+        .unsafe('select 1 as one')
+        .values()
+        .then((rows) => rows),
+    );
+    const made = await promisesOf(() => direct.execute({ min: 0 }));
+    // An async frame around an `await` of the query would make three more.
+    assert.equal(made, query, `${made} promises a statement, a query taken once ${query}`);
   });
 
   test('a column is read under its name whatever its text; one named __proto__ is left to drizzle', async () => {
