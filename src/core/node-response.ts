@@ -100,8 +100,8 @@ export class AnswerResponse<
         configurable: true,
         writable: true,
         value(this: AnswerResponse, firstLine: unknown, headers: unknown): unknown {
+          // Set only while `writeHead` runs Node's own, which calls this once; it clears them.
           const lines = this.#headLines;
-          this.#headLines = undefined;
           const first =
             lines !== undefined && typeof firstLine === 'string' ? firstLine + lines : firstLine;
           return Reflect.apply(storeHeader, this, [first, headers]);
