@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCache } from '../../src/core/cache.ts';
 import { createRedis, type Redis } from '../../src/core/redis.ts';
 import { captureLogs, deleteRedisKeys, readyTestRedis } from '../support/deps.ts';
-import { freePort } from '../support/processes.ts';
+import { closedPort } from '../support/processes.ts';
 import { type WatchedCommands, watchCommands } from '../support/redis-monitor.ts';
 
 const prefix = `test:${randomBytes(6).toString('hex')}:`;
@@ -50,7 +50,7 @@ test('keys forgotten in one turn go in one DEL, and are all forgotten', async ()
 test('with Redis gone, remembering loads and forgetting fails nobody', async () => {
   const logs = await captureLogs();
   const gone = createRedis({
-    url: `redis://127.0.0.1:${await freePort()}`,
+    url: `redis://127.0.0.1:${await closedPort()}`,
     keyPrefix: prefix,
     role: 'request',
   });

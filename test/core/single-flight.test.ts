@@ -25,6 +25,7 @@ import {
 import { deleteRedisKeys, TEST_REDIS_URL } from '../support/deps.ts';
 import { waitFor } from '../support/jobs.ts';
 import {
+  closedPort,
   freePort,
   killAllServices,
   type ServiceProcess,
@@ -500,7 +501,7 @@ async function privateRedis(): Promise<{ url: string; process: ChildProcess }> {
 describe('Redis unavailable', { timeout: 30_000 }, () => {
   test('a join when Redis is unreachable leads alone: the work goes on, unshared', async () => {
     let failures = 0;
-    const down = await connect(`redis://127.0.0.1:${await freePort()}`, { down: true });
+    const down = await connect(`redis://127.0.0.1:${await closedPort()}`, { down: true });
     const flights = track(
       redisSharedFlights(down, {
         onFailure: () => {

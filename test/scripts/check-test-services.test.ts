@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { TEST_DATABASE_URL } from '../support/database.ts';
 import { TEST_REDIS_URL } from '../support/deps.ts';
-import { freePort } from '../support/processes.ts';
+import { closedPort } from '../support/processes.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -35,8 +35,8 @@ const silentSockets = new Set<Socket>();
 let silentPort: number;
 
 before(async () => {
-  closedPostgres = `postgres://postgres@127.0.0.1:${await freePort()}/test`;
-  closedRedis = `redis://127.0.0.1:${await freePort()}`;
+  closedPostgres = `postgres://postgres@127.0.0.1:${await closedPort()}/test`;
+  closedRedis = `redis://127.0.0.1:${await closedPort()}`;
   silent = createServer((socket) => {
     silentSockets.add(socket);
     socket.on('error', () => {});

@@ -52,7 +52,11 @@ export interface ServiceProcess {
 
 const running = new Set<ServiceProcess>();
 
-/** A port nothing listens on right now. */
+/**
+ * A port nothing listens on right now, for a process to listen on. Not for a port that must
+ * stay closed: the kernel hands the same range to every `listen(0)`, and a test file running
+ * beside this one may be given it next (`closedPort`).
+ */
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -60,6 +64,38 @@ export async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   assert.ok(address && typeof address === 'object');
   return address.port;
+}
+
+/** The lowest of the ports the kernel hands out for `listen(0)` and outgoing connections. */
+async function lowestEphemeralPort(): Promise<number> {
+  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+  const low = Number(text.trim().split(/\s+/)[0]);
+  return Number.isInteger(low) && low > 1_024 ? low : 32_768;
+}
+
+/**
+ * A port nothing listens on, that stays so while a test points a client at it ("the database
+ * is down"): taken below the kernel's ephemeral range, from which every port this suite opens
+ * for itself comes (`freePort`, `listen(0)`), and above the fixed ports of services (3000,
+ * 5432, 6379, 15432, …). A `freePort` handed out for that was once given to a server of a test
+ * file running alongside, and a client expecting a refusal got a silent listener instead.
+ */
+export async function closedPort(): Promise<number> {
+  const low = await lowestEphemeralPort();
+  const from = Math.min(20_000, low - 1_000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    const server = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
+  throw new Error(`no closed port found between ${from} and ${low}`);
 }
 
 /**

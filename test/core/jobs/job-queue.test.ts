@@ -22,7 +22,7 @@ import type { JobQueue, JobWorker } from '../../../src/core/jobs/job-queue.ts';
 import { memoryJobQueue } from '../../../src/core/jobs/memory-queue.ts';
 import { createTestDeps, TEST_REDIS_URL, type TestDeps } from '../../support/deps.ts';
 import { assertIncreasingIds, eventsUntilFinal, waitFor } from '../../support/jobs.ts';
-import { freePort } from '../../support/processes.ts';
+import { closedPort } from '../../support/processes.ts';
 
 /** When each try of each job started (`Date.now()`), by job id. */
 const runs = new Map<string, number[]>();
@@ -509,7 +509,7 @@ describe('the BullMQ driver when a try loses its lock', () => {
 describe('the BullMQ driver when Redis is not there yet', () => {
   test('an enqueue fails as unavailable (a 503 to a client), and works once Redis is reachable', async () => {
     // A port with nothing behind it, until a proxy to the real Redis opens there.
-    const port = await freePort();
+    const port = await closedPort();
     const redis = deps.redis;
     assert.ok(redis);
     const queue = bullmqJobQueue({

@@ -14,7 +14,7 @@ import { defineRoute, jsonResponse } from '../../../src/core/route.ts';
 import { createRouter } from '../../../src/core/router.ts';
 import { createTestUser } from '../../support/auth.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
-import { freePort } from '../../support/processes.ts';
+import { closedPort } from '../../support/processes.ts';
 
 const LIMIT = 3;
 const WINDOW_SECONDS = 60;
@@ -400,7 +400,7 @@ describe('the in-memory limiter (no Redis)', () => {
 describe('with Redis unreachable', () => {
   let port: number;
   before(async () => {
-    port = await freePort();
+    port = await closedPort();
   });
 
   /** Runs `use` on the app with the probes, its Redis on `port`, where nothing answers. */

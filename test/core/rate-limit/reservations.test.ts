@@ -18,7 +18,7 @@ import {
 } from '../../../src/core/rate-limit/reservations.ts';
 import { closeRedis, createRedis, type Redis } from '../../../src/core/redis.ts';
 import { captureLogs, deleteRedisKeys, readyTestRedis } from '../../support/deps.ts';
-import { freePort } from '../../support/processes.ts';
+import { closedPort } from '../../support/processes.ts';
 import { type WatchedCommands, watchCommands } from '../../support/redis-monitor.ts';
 
 const prefix = `test:reservations:${randomBytes(6).toString('hex')}:`;
@@ -414,7 +414,7 @@ describe('Redis unavailable', () => {
   before(async () => {
     // Nothing listens there: every command fails at once, as on a lost connection.
     down = createRedis({
-      url: `redis://127.0.0.1:${await freePort()}`,
+      url: `redis://127.0.0.1:${await closedPort()}`,
       keyPrefix: prefix,
       role: 'request',
     });

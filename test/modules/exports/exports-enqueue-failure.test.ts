@@ -16,7 +16,7 @@ import { exportsTable } from '../../../src/modules/exports/exports.table.ts';
 import { JOBS } from '../../../src/modules.ts';
 import { createTestUser } from '../../support/auth.ts';
 import { captureLogs, createTestDeps, type TestDeps } from '../../support/deps.ts';
-import { freePort } from '../../support/processes.ts';
+import { closedPort } from '../../support/processes.ts';
 
 let deps: TestDeps;
 let unreachable: JobQueue;
@@ -26,7 +26,7 @@ before(async () => {
   const redis = deps.redis;
   assert.ok(redis, 'the tests run with Redis');
   unreachable = bullmqJobQueue({
-    url: `redis://127.0.0.1:${await freePort()}`,
+    url: `redis://127.0.0.1:${await closedPort()}`,
     prefix: `${deps.redisPrefix}down`,
     definitions: JOBS,
     eventPollMs: 50,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApp } from '../../../src/app.ts';
 import { createTestDeps, type TestDeps } from '../../support/deps.ts';
-import { freePort } from '../../support/processes.ts';
+import { closedPort } from '../../support/processes.ts';
 
 describe('probes', () => {
   let deps: TestDeps;
@@ -38,7 +38,7 @@ describe('probes', () => {
 
   test('/readyz is 503 naming Redis when Redis is unreachable', async () => {
     const broken = await createTestDeps({
-      env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, READINESS_TIMEOUT_MS: '300' },
+      env: { REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, READINESS_TIMEOUT_MS: '300' },
     });
     try {
       const started = Date.now();
@@ -61,7 +61,7 @@ describe('probes', () => {
   test('/readyz is 503 naming the database when PostgreSQL is unreachable', async () => {
     const broken = await createTestDeps({
       env: {
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${await freePort()}/none`,
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${await closedPort()}/none`,
         READINESS_TIMEOUT_MS: '300',
       },
     });
