@@ -1,7 +1,7 @@
 import type { Context, Env, ErrorHandler, Next } from 'hono';
 import type { ParamIndexMap, Params, Result, Router } from 'hono/router';
 import type { H, RouterRoute } from 'hono/types';
-import { COMPLETED, layeredMiddleware } from './middleware-chain.ts';
+import { COMPLETED, layeredMiddleware, unchained } from './middleware-chain.ts';
 
 /** What Hono's router holds for each route: the handler and the route it belongs to. */
 type Entry = [H, RouterRoute];
@@ -100,10 +100,7 @@ function fold<V, E extends Env>(
 ): [Entry, Record<string, V>] | undefined {
   const operation = entries.find(([[, route]]) => route.method !== 'ALL');
   if (!operation) return undefined;
-  const layered = layeredMiddleware(
-    entries.map(([[handler]]) => handler),
-    answerError,
-  );
+  const layered = layeredMiddleware(unchained(entries.map(([[handler]]) => handler)), answerError);
   const handler = (c: Context<E>, next: Next): Response | Promise<Response> => {
     // Past the last layer, the app's 404, unless a layer has answered already.
     const outcome = layered(c, () => (c.finalized ? COMPLETED : next()));

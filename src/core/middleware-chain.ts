@@ -53,9 +53,29 @@ export function chainMiddleware<E extends object>(
   const [only] = handlers;
   if (only && handlers.length === 1) return only;
   const run = layers(handlers, undefined);
-  return function chainedMiddleware(c, next) {
+  const chained: MiddlewareHandler<E> = function chainedMiddleware(c, next) {
     return run(0, c, next);
   };
+  chains.set(chained, handlers);
+  return chained;
+}
+
+/** Each chain `chainMiddleware` made, and the handlers it runs. */
+const chains = new WeakMap<object, readonly object[]>();
+
+/**
+ * `handlers` with each chain `chainMiddleware` made replaced by the handlers it runs, in
+ * place: what `layeredMiddleware` runs as layers of its own, one frame, closure and `next`
+ * a chain fewer a request (decision 128). The same order, the same `next`s; an error one of
+ * them throws is answered at its own layer rather than the chain's, which the layers before
+ * it within the chain then see as an answer, as they would in Hono's composer.
+ */
+export function unchained<H extends object>(handlers: readonly H[]): H[] {
+  return handlers.flatMap((handler) => {
+    const parts = chains.get(handler);
+    // Only `chainMiddleware` sets parts, and from handlers of the chain's own type.
+    return parts ? unchained(parts as readonly H[]) : [handler];
+  });
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { FoldingRouter } from '../../src/core/folding-router.ts';
-import { COMPLETED } from '../../src/core/middleware-chain.ts';
+import { COMPLETED, chainMiddleware } from '../../src/core/middleware-chain.ts';
 import { StaticPathRouter } from '../../src/core/static-path-router.ts';
 import { notingMiddleware } from '../support/noting-middleware.ts';
 
@@ -241,6 +241,23 @@ describe('FoldingRouter', () => {
     });
     await assert.rejects(async () => app.request('/boom'), /the error handler failed/);
     assert.deepEqual(seen, ['next() rejected']);
+  });
+
+  test('runs a chained middleware’s parts as layers of its own: an error is answered where it was thrown', async () => {
+    const { app } = foldingApp();
+    const seen: string[] = [];
+    const refuse: MiddlewareHandler = () => {
+      throw new Error('refused');
+    };
+    // Nested, the chain's first part would see the refusal as a rejection; as a layer of the
+    // fold, it sees the answer the error handler gave at the refusing layer.
+    app.get('/things/:id', chainMiddleware([aroundAtOnce('first', seen), refuse]), (c) =>
+      c.text('unreached'),
+    );
+    const res = await app.request('/things/7');
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), 'answered: refused');
+    assert.deepEqual(seen, ['first before', 'first after 500 at once']);
   });
 
   test('until it knows how errors are answered, the matches are the inner router’s own', () => {
