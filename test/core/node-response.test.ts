@@ -217,6 +217,38 @@ test('a fixed set refuses what Node would refuse in a head, and what frames one 
   }
 });
 
+test('an early header Node would refuse in a head is refused when the head is written', async () => {
+  for (const [name, value, code] of [
+    ['a name', 'x', 'ERR_INVALID_HTTP_TOKEN'],
+    ['x-split', 'one\r\nx-injected: two', 'ERR_INVALID_CHAR'],
+    ['x-nul', 'a\u0000b', 'ERR_INVALID_CHAR'],
+  ] as const) {
+    let thrown: unknown;
+    const url = await serving((res) => {
+      res.addFixedHeaders(FIXED);
+      res.addEarlyHeader(name, value);
+      try {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('written');
+      } catch (error) {
+        thrown = error;
+        res.destroy();
+      }
+    });
+    // No head went out: the client sees the connection close, not an answer.
+    await assert.rejects(fetch(url));
+    assert.equal(codeOf(thrown), code, name);
+  }
+});
+
+test('an early header that frames the answer is left for Node to read', async () => {
+  const res = await answerThrough((res) => {
+    res.addEarlyHeader('Content-Length', '5');
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
+  });
+  assert.equal(res.headers.get('content-length'), '5');
+  assert.equal(res.headers.get('transfer-encoding'), null);
+});
+
 describe('AnswerResponse: a whole answer leaves at the end of its turn', () => {
   test('ended, it counts as ended at once, and its bytes go out at the turn’s end', async () => {
     const seen: Record<string, unknown> = {};
