@@ -33,29 +33,44 @@ export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> 
 
 const unstorable = (text: string): boolean => text.includes(NUL) || !text.isWellFormed();
 
-/** Whether `entry` is text that cannot be stored; an object or array is queued to read. */
-function unstorableOrQueued(entry: unknown, pending: object[]): boolean {
-  if (typeof entry === 'string') return unstorable(entry);
-  if (typeof entry === 'object' && entry !== null) pending.push(entry);
-  return false;
+/** What is left to read of a value: made only when a value nests another (`queued`). */
+type ToRead = object[] | undefined;
+
+/**
+ * Whether `entry` is text that cannot be stored; an object or array is queued to read, in
+ * `pending`, or in a list made for it. The list, or undefined while none is needed.
+ */
+function queued(entry: unknown, pending: ToRead): ToRead | true {
+  if (typeof entry === 'string') return unstorable(entry) ? true : pending;
+  if (typeof entry !== 'object' || entry === null) return pending;
+  if (pending === undefined) return [entry];
+  pending.push(entry);
+  return pending;
 }
 
 /**
  * Whether any string in `value` (or object key) cannot be stored: what every valid request
  * asks of each part, answered without the paths `findUnsafeText` builds for a report. A flat
- * value is read with one empty list, a nested one with that list of what is left to read.
- * Walks what `findUnsafeText` walks, iteratively for the same reason.
+ * value (the path's parameters, the query) is read without a list; one that nests others
+ * keeps a list of what is left to read, for the same reason `findUnsafeText` does.
  */
 export function holdsUnsafeText(value: unknown): boolean {
-  const pending: object[] = [];
-  if (unstorableOrQueued(value, pending)) return true;
-  for (let current = pending.pop(); current !== undefined; current = pending.pop()) {
+  if (typeof value === 'string') return unstorable(value);
+  let pending: ToRead;
+  for (let current: unknown = value; current !== undefined; current = pending?.pop()) {
     if (Array.isArray(current)) {
-      for (const item of current) if (unstorableOrQueued(item, pending)) return true;
+      for (const item of current) {
+        const next = queued(item, pending);
+        if (next === true) return true;
+        pending = next;
+      }
     } else if (isPlainObject(current)) {
       for (const key in current) {
         if (!Object.hasOwn(current, key)) continue;
-        if (unstorable(key) || unstorableOrQueued(current[key], pending)) return true;
+        if (unstorable(key)) return true;
+        const next = queued(current[key], pending);
+        if (next === true) return true;
+        pending = next;
       }
     }
   }
