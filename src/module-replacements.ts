@@ -20,4 +20,10 @@ export const MODULE_REPLACEMENTS: readonly ModuleReplacement[] = [
     originalSha256: '15e6345adb6708bf3b99ad39fc2231c2fb61de5f6cba4b7a7a6be881482a4ec3',
     replacement: new URL('./core/db/postgres-queue.ts', import.meta.url).href,
   },
+  {
+    // postgres.js's result of every query: V8 never optimises its constructor (decision 128).
+    original: new URL('./result.js', import.meta.resolve('postgres')).href,
+    originalSha256: '001ff5e0c8d634674f483d07fbcd620a797e3101f842d6c20ca3ace936260465',
+    replacement: new URL('./core/db/postgres-result.ts', import.meta.url).href,
+  },
 ];

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MODULE_REPLACEMENTS } from '../src/module-replacements.ts';
@@ -27,9 +27,15 @@ for (const { original, originalSha256, replacement } of MODULE_REPLACEMENTS) {
   });
 
   test(`${name}: its package imports it by the name the preload replaces`, () => {
-    const folder = new URL('.', original);
-    const index = readFileSync(fileURLToPath(new URL('index.js', folder)), 'utf8');
-    assert.match(index, new RegExp(`from '\\./${basename(fileURLToPath(original))}'`));
+    const folder = fileURLToPath(new URL('.', original));
+    const importing = readdirSync(folder)
+      .filter((file) => file.endsWith('.js'))
+      .map((file) => readFileSync(join(folder, file), 'utf8'));
+    const byName = new RegExp(`from '\\./${basename(fileURLToPath(original))}'`);
+    assert.ok(
+      importing.some((source) => byName.test(source)),
+      `no file beside ${name} imports it`,
+    );
   });
 
   test(`${name}: this process, started with the preload, loads ours in its place`, async () => {
