@@ -203,8 +203,16 @@ export function plainLineWriter(
   const pid = `,"pid":${process.pid},`;
   return (level, fields, msg) => {
     if (!logger.isLevelEnabled(level)) return;
-    const body = JSON.stringify(mixin ? { ...mixin(), ...fields, msg } : { ...fields, msg });
-    destination.write(`${head[level]}${Date.now()}${pid}${body.slice(1)}\n`);
+    const time = `${head[level]}${Date.now()}${pid}`;
+    if (mixin) {
+      const body = JSON.stringify({ ...mixin(), ...fields, msg });
+      destination.write(`${time}${body.slice(1)}\n`);
+      return;
+    }
+    // The fields as they are, `msg` after them: no copy of the fields to add it to.
+    const body = JSON.stringify(fields);
+    const members = body.length > 2 ? `${body.slice(1, -1)},` : '';
+    destination.write(`${time}${members}"msg":${JSON.stringify(msg)}}\n`);
   };
 }
 

@@ -29,8 +29,12 @@ const FIELDS = {
 
 describe('plainLineWriter', () => {
   for (const mixin of [undefined, () => ({ traceId: 't-1', spanId: 's-1' })]) {
-    for (const level of ['info', 'error'] as const) {
-      test(`writes pino's own line at ${level}${mixin ? ', with a mixin' : ''}`, async () => {
+    for (const [level, fields, msg] of [
+      ['info', FIELDS, 'request'],
+      ['error', FIELDS, 'request'],
+      ['info', {}, 'no fields, "quoted" \u2028'],
+    ] as const) {
+      test(`writes pino's own line at ${level}${mixin ? ', with a mixin' : ''}: ${msg}`, async () => {
         const { lines, destination } = capture();
         const logger = await createLogger({
           level: 'info',
@@ -38,8 +42,8 @@ describe('plainLineWriter', () => {
           destination,
           ...(mixin ? { mixin } : {}),
         });
-        plainLineWriter(logger)(level, FIELDS, 'request');
-        logger[level](FIELDS, 'request');
+        plainLineWriter(logger)(level, fields, msg);
+        logger[level](fields, msg);
         await new Promise((resolve) => setImmediate(resolve));
         assert.equal(lines.length, 2);
         const [ours, pinos] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -17,9 +17,22 @@ export const byClientAddress = (c: Context<AppEnv>) =>
 /** Callers of protected routes are counted per user, whichever credential they use. */
 export const byPrincipal = (c: Context<AuthedEnv>) => `user:${c.get('principal').userId}`;
 
+/** Each policy's `RateLimit-Policy` value, written once: a policy is fixed once declared. */
+const policyHeaders = new WeakMap<RateLimitPolicy, string>();
+
 /** The IETF draft's `RateLimit-Policy` value of one policy. */
 export function policyHeader(policy: RateLimitPolicy): string {
-  return `"${policy.name}";q=${policy.limit};w=${policy.windowSeconds}`;
+  let header = policyHeaders.get(policy);
+  if (header === undefined) {
+    header = `"${policy.name}";q=${policy.limit};w=${policy.windowSeconds}`;
+    policyHeaders.set(policy, header);
+  }
+  return header;
+}
+
+/** The IETF draft's `RateLimit` value: where a caller stands in `policy`. */
+function standingHeader(policy: RateLimitPolicy, remaining: number, resetSeconds: number) {
+  return `"${policy.name}";r=${remaining};t=${resetSeconds}`;
 }
 
 /** The `RateLimit-Policy` and `RateLimit` headers for where a caller stands in `policy`. */
@@ -30,7 +43,7 @@ export function rateLimitHeaders(
 ): Record<'ratelimit-policy' | 'ratelimit', string> {
   return {
     'ratelimit-policy': policyHeader(policy),
-    ratelimit: `"${policy.name}";r=${remaining};t=${resetSeconds}`,
+    ratelimit: standingHeader(policy, remaining, resetSeconds),
   };
 }
 
@@ -69,16 +82,16 @@ function admit(
 ): Promise<void> {
   // Uncounted (Redis down, failing open): no figures rather than made-up ones.
   if (result.uncounted) return next();
-  const headers = rateLimitHeaders(applied, result.remaining, result.resetSeconds);
   if (!result.allowed) {
+    const headers = rateLimitHeaders(applied, result.remaining, result.resetSeconds);
     throw new ProblemError(429, {
       detail: `Rate limit "${applied.name}" reached: ${applied.limit} requests per ${applied.windowSeconds} s`,
       headers: { ...headers, 'retry-after': String(result.resetSeconds) },
     });
   }
   // Set before the handler runs, so an error answer carries them too.
-  setAnswerHeader(c, 'ratelimit-policy', headers['ratelimit-policy']);
-  setAnswerHeader(c, 'ratelimit', headers.ratelimit);
+  setAnswerHeader(c, 'ratelimit-policy', policyHeader(applied));
+  setAnswerHeader(c, 'ratelimit', standingHeader(applied, result.remaining, result.resetSeconds));
   return next();
 }
 

@@ -6,9 +6,9 @@ import { perTurn } from '../turn-batch.ts';
 /** A limit on how often one caller may do something: `limit` requests per `windowSeconds`. */
 export interface RateLimitPolicy {
   /** Names the policy in the `RateLimit-Policy` and `RateLimit` headers. */
-  name: string;
-  limit: number;
-  windowSeconds: number;
+  readonly name: string;
+  readonly limit: number;
+  readonly windowSeconds: number;
 }
 
 export interface RateLimitOutcome {
