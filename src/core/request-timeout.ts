@@ -1,13 +1,15 @@
 import type { RouteConfig } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './app-env.ts';
+import { Deadlines } from './deadlines.ts';
 import { COMPLETED } from './middleware-chain.ts';
 import { ProblemError } from './problem.ts';
 
 /**
  * A request still unanswered after its time gets 503: the operation's own `timeoutMs` when
  * it declares one (a model's answer may take minutes), else the app's (`REQUEST_TIMEOUT_MS`,
- * in `c.get('requestTimeoutMs')`). A streamed answer counts as answered once it starts.
+ * in `c.get('requestTimeoutMs')`). A streamed answer counts as answered once it starts. The
+ * requests under one limit share one timer (`Deadlines`, decision 128).
  */
 export function requestTimeout(
   timeoutMs: number | undefined,
@@ -24,26 +26,37 @@ export function requestTimeout(
     // One promise settled by whichever comes first, rather than a race of two and an async
     // frame around it: three promises fewer a request.
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new ProblemError(503, {
-              detail: `No answer within ${limit} ms`,
-              headers: { 'retry-after': '5' },
-            }),
-          ),
-        limit,
+      const deadlines = deadlinesOf(limit);
+      const deadline = deadlines.start(() =>
+        reject(
+          new ProblemError(503, {
+            detail: `No answer within ${limit} ms`,
+            headers: { 'retry-after': '5' },
+          }),
+        ),
       );
       pending.then(
         () => {
-          clearTimeout(timer);
+          deadlines.settle(deadline);
           resolve();
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          deadlines.settle(deadline);
           reject(error);
         },
       );
     });
   };
+}
+
+/** The deadlines of requests under each limit in use: a handful, one per distinct limit. */
+const deadlinesByLimit = new Map<number, Deadlines>();
+
+function deadlinesOf(limitMs: number): Deadlines {
+  let deadlines = deadlinesByLimit.get(limitMs);
+  if (!deadlines) {
+    deadlines = new Deadlines(limitMs);
+    deadlinesByLimit.set(limitMs, deadlines);
+  }
+  return deadlines;
 }
