@@ -36,13 +36,13 @@ export function createApp(deps: Deps) {
       logger: deps.logger,
       metrics: deps.metrics,
       background: deps.background,
-      provide(c) {
-        c.set('auth', deps.auth);
-        c.set('rateLimiter', deps.rateLimiter);
-        c.set('defaultRateLimit', defaultRateLimit);
-        c.set('requestTimeoutMs', settings.REQUEST_TIMEOUT_MS);
-        c.set('trustedProxyHops', settings.TRUST_PROXY_HOPS);
-        c.set('strictResponses', settings.NODE_ENV !== 'production');
+      services: {
+        auth: deps.auth,
+        rateLimiter: deps.rateLimiter,
+        defaultRateLimit,
+        requestTimeoutMs: settings.REQUEST_TIMEOUT_MS,
+        trustedProxyHops: settings.TRUST_PROXY_HOPS,
+        strictResponses: settings.NODE_ENV !== 'production',
       },
     }),
   );

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import type { AppEnv } from './app-env.ts';
+import type { AppEnv, RequestServices } from './app-env.ts';
 import type { BackgroundTasks } from './background-tasks.ts';
 import { acceptDeferredTasks, runAfterAnswer } from './deferred-tasks.ts';
 import { LabelledChildren } from './labelled-children.ts';
@@ -35,8 +35,8 @@ export interface RequestContextOptions {
   metrics: Metrics;
   /** Runs what handlers defer (`c.get('defer')`) once the answer is sent. */
   background: BackgroundTasks;
-  /** Sets the per-request variables every route reads: the auth, the limits, … */
-  provide(c: Context<AppEnv>): void;
+  /** What the operations' middleware read (`c.get('services')`): the auth, the limits, … */
+  services: RequestServices;
 }
 
 /**
@@ -48,7 +48,7 @@ export interface RequestContextOptions {
  * the rest of the chain returns, one frame and one promise fewer per request.
  */
 export function requestContext(options: RequestContextOptions): MiddlewareHandler<AppEnv> {
-  const { logger, metrics, background, provide } = options;
+  const { logger, metrics, background, services } = options;
   const writeLine = plainLineWriter(logger);
   const durations = new LabelledChildren(metrics.httpDuration);
   return function requestContext(c, next) {
@@ -59,7 +59,7 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
     c.set('requestId', requestId);
     c.set('logger', childWhenUsed(logger, { requestId }));
     setAnswerHeader(c, REQUEST_ID_HEADER, requestId);
-    provide(c);
+    c.set('services', services);
     setSecurityHeaders(c);
     const deferred = acceptDeferredTasks(c);
     const answered = () => {

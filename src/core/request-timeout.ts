@@ -8,7 +8,7 @@ import { ProblemError } from './problem.ts';
 /**
  * A request still unanswered after its time gets 503: the operation's own `timeoutMs` when
  * it declares one (a model's answer may take minutes), else the app's (`REQUEST_TIMEOUT_MS`,
- * in `c.get('requestTimeoutMs')`). A streamed answer counts as answered once it starts. The
+ * in `c.get('services')`). A streamed answer counts as answered once it starts. The
  * requests under one limit share one timer (`Deadlines`, decision 128).
  */
 export function requestTimeout(
@@ -22,7 +22,7 @@ export function requestTimeout(
     const pending = next();
     // Answered in this turn (`/livez`, a refusal): nothing left to time.
     if (pending === COMPLETED) return COMPLETED;
-    const limit = timeoutMs ?? c.get('requestTimeoutMs');
+    const limit = timeoutMs ?? c.get('services').requestTimeoutMs;
     // One promise settled by whichever comes first, rather than a race of two and an async
     // frame around it: three promises fewer a request.
     return new Promise<void>((resolve, reject) => {

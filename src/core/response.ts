@@ -46,7 +46,7 @@ export function sendJson<E extends AppEnv, S extends z.ZodType, Code extends Con
   let output = responseReader(schema)(value);
   // What the reader cannot vouch for, zod parses: the same value, or zod's own error.
   if (output === NOT_VOUCHED) output = instantsAsText(schema.parse(value));
-  if (c.get('strictResponses')) {
+  if (c.get('services').strictResponses) {
     const leaks: string[] = [];
     extraKeys(value, output, '', leaks);
     if (leaks.length > 0) throw new ResponseLeakError(leaks);

@@ -12,7 +12,7 @@ import {
 
 /** Callers of public routes are told apart by address (see `TRUST_PROXY_HOPS`). */
 export const byClientAddress = (c: Context<AppEnv>) =>
-  `ip:${clientAddress(c, c.get('trustedProxyHops'))}`;
+  `ip:${clientAddress(c, c.get('services').trustedProxyHops)}`;
 
 /** Callers of protected routes are counted per user, whichever credential they use. */
 export const byPrincipal = (c: Context<AuthedEnv>) => `user:${c.get('principal').userId}`;
@@ -58,9 +58,9 @@ export function rateLimit<E extends AppEnv>(
 ): MiddlewareHandler<E> {
   // Not async: a hit answered from a lease goes on to `next` in the same turn (decision 088).
   return function rateLimit(c, next) {
-    const fallback: RateLimitPolicy = c.get('defaultRateLimit');
-    const applied = policy === 'default' ? fallback : policy;
-    const result = c.get('rateLimiter').hit(applied, subjectOf(c));
+    const services = c.get('services');
+    const applied = policy === 'default' ? services.defaultRateLimit : policy;
+    const result = services.rateLimiter.hit(applied, subjectOf(c));
     if (result instanceof Promise) {
       return result.then(
         (counted) => admit(c, next, applied, counted),

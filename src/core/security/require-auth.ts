@@ -31,7 +31,7 @@ export function requireAuth(scopes: readonly Scope[]): MiddlewareHandler<AuthedE
   // Not async: a credential the process has cached is answered in the same turn, and the
   // request goes on to `next` without waiting on a promise (decision 088).
   return function requireAuth(c, next) {
-    const result = c.get('auth').authenticate({
+    const result = c.get('services').auth.authenticate({
       // Read from Node's own headers: through `c.req.header`, the first header read builds
       // the request's whole web `Headers` (see `requestHeader`).
       authorization: requestHeader(c, 'authorization'),

@@ -136,7 +136,7 @@ export function queueDashboard(deps: Deps): Hono<AppEnv> {
     if (authorization === undefined && apiKey === undefined && session !== undefined) {
       if (await sessionAdmin(session)) return next();
     } else {
-      const result = await c.get('auth').authenticate({ authorization, apiKey });
+      const result = await c.get('services').auth.authenticate({ authorization, apiKey });
       if (result.ok && result.principal.scopes.has('admin')) return next();
       if (result.ok) throw new ProblemError(403, { detail: 'Administrators only' });
     }
