@@ -34,8 +34,8 @@ const SLACK = 1_024;
 export class Deadlines {
   readonly #limitMs: number;
   readonly #now: () => number;
-  /** Oldest first; those before `#head` are gone. */
-  #entries: Deadline[] = [];
+  /** Oldest first; those before `#head` are gone, their slots emptied. */
+  #entries: (Deadline | undefined)[] = [];
   #head = 0;
   #live = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -69,13 +69,15 @@ export class Deadlines {
 
   #dropSettled(): void {
     const entries = this.#entries;
-    while (this.#head < entries.length && entries[this.#head]?.expire === undefined) this.#head++;
+    while (this.#head < entries.length && entries[this.#head]?.expire === undefined) {
+      entries[this.#head++] = undefined;
+    }
     if (this.#head === entries.length) {
       this.#entries = [];
       this.#head = 0;
     } else if (this.held > 2 * this.#live + SLACK) {
       // A long piece of work at the front holds back the rest: keep only the live ones.
-      this.#entries = entries.filter((entry, index) => index >= this.#head && entry.expire);
+      this.#entries = entries.filter((entry) => entry?.expire !== undefined);
       this.#head = 0;
     } else if (this.#head > SLACK && this.#head * 2 > entries.length) {
       this.#entries = entries.slice(this.#head);
@@ -91,7 +93,7 @@ export class Deadlines {
     for (let entry = this.#first(); entry !== undefined; entry = this.#first()) {
       const expire = entry.expire;
       if (expire !== undefined && entry.at > now) break;
-      this.#head++;
+      this.#entries[this.#head++] = undefined;
       if (expire === undefined) continue;
       entry.expire = undefined;
       this.#live--;

@@ -203,16 +203,10 @@ export function plainLineWriter(
   const pid = `,"pid":${process.pid},`;
   return (level, fields, msg) => {
     if (!logger.isLevelEnabled(level)) return;
-    const time = `${head[level]}${Date.now()}${pid}`;
-    if (mixin) {
-      const body = JSON.stringify({ ...mixin(), ...fields, msg });
-      destination.write(`${time}${body.slice(1)}\n`);
-      return;
-    }
-    // The fields as they are, `msg` after them: no copy of the fields to add it to.
-    const body = JSON.stringify(fields);
+    // `msg` written after the fields: no copy of them to add it to, without a mixin.
+    const body = JSON.stringify(mixin ? { ...mixin(), ...fields } : fields);
     const members = body.length > 2 ? `${body.slice(1, -1)},` : '';
-    destination.write(`${time}${members}"msg":${JSON.stringify(msg)}}\n`);
+    destination.write(`${head[level]}${Date.now()}${pid}${members}"msg":${JSON.stringify(msg)}}\n`);
   };
 }
 

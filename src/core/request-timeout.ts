@@ -15,6 +15,8 @@ export function requestTimeout(
   timeoutMs: number | undefined,
   request: RouteConfig['request'],
 ): MiddlewareHandler<AppEnv> {
+  // The operation's own limit's deadlines, found once; the app's, by its limit per request.
+  const own = timeoutMs === undefined ? undefined : deadlinesOf(timeoutMs);
   return function requestTimeout(c, next) {
     // The operation's declared input, for the validation hook's report (set here, the first
     // of the operation's middlewares, rather than in one more).
@@ -23,10 +25,10 @@ export function requestTimeout(
     // Answered in this turn (`/livez`, a refusal): nothing left to time.
     if (pending === COMPLETED) return COMPLETED;
     const limit = timeoutMs ?? c.get('services').requestTimeoutMs;
+    const deadlines = own ?? deadlinesOf(limit);
     // One promise settled by whichever comes first, rather than a race of two and an async
     // frame around it: three promises fewer a request.
     return new Promise<void>((resolve, reject) => {
-      const deadlines = deadlinesOf(limit);
       const deadline = deadlines.start(() =>
         reject(
           new ProblemError(503, {

@@ -33,44 +33,30 @@ export function textProblem(text: string): Pick<UnsafeText, 'message' | 'code'> 
 
 const unstorable = (text: string): boolean => text.includes(NUL) || !text.isWellFormed();
 
-/** What is left to read of a value: made only when a value nests another (`queued`). */
-type ToRead = object[] | undefined;
-
-/**
- * Whether `entry` is text that cannot be stored; an object or array is queued to read, in
- * `pending`, or in a list made for it. The list, or undefined while none is needed.
- */
-function queued(entry: unknown, pending: ToRead): ToRead | true {
-  if (typeof entry === 'string') return unstorable(entry) ? true : pending;
-  if (typeof entry !== 'object' || entry === null) return pending;
-  if (pending === undefined) return [entry];
-  pending.push(entry);
-  return pending;
+/** Whether `entry` is text that cannot be stored; an object or array is queued to read. */
+function unstorableOrQueued(entry: unknown, pending: object[]): boolean {
+  if (typeof entry === 'string') return unstorable(entry);
+  if (typeof entry === 'object' && entry !== null) pending.push(entry);
+  return false;
 }
 
 /**
  * Whether any string in `value` (or object key) cannot be stored: what every valid request
- * asks of each part, answered without the paths `findUnsafeText` builds for a report. A flat
- * value (the path's parameters, the query) is read without a list; one that nests others
- * keeps a list of what is left to read, for the same reason `findUnsafeText` does.
+ * asks of each part, answered without the paths `findUnsafeText` builds for a report. The
+ * value itself is read first, not queued: a flat one (the path's parameters, the query)
+ * leaves the list of what is left to read empty, without storage of its own. Walks what
+ * `findUnsafeText` walks, iteratively for the same reason.
  */
 export function holdsUnsafeText(value: unknown): boolean {
   if (typeof value === 'string') return unstorable(value);
-  let pending: ToRead;
-  for (let current: unknown = value; current !== undefined; current = pending?.pop()) {
+  const pending: object[] = [];
+  for (let current: unknown = value; current !== undefined; current = pending.pop()) {
     if (Array.isArray(current)) {
-      for (const item of current) {
-        const next = queued(item, pending);
-        if (next === true) return true;
-        pending = next;
-      }
+      for (const item of current) if (unstorableOrQueued(item, pending)) return true;
     } else if (isPlainObject(current)) {
       for (const key in current) {
         if (!Object.hasOwn(current, key)) continue;
-        if (unstorable(key)) return true;
-        const next = queued(current[key], pending);
-        if (next === true) return true;
-        pending = next;
+        if (unstorable(key) || unstorableOrQueued(current[key], pending)) return true;
       }
     }
   }
