@@ -86,7 +86,16 @@ export function executeDirectly<P extends PgPreparedQuery<PreparedQueryConfig>>(
       .unsafe(query, filled, options)
       .values()
       .then(
-        (rows: unknown[][]) => rows.map(readRow),
+        (rows: unknown[][]) => {
+          const read = rows.map(readRow);
+          // The driver's arrays of values are done with once read; emptied, they go even
+          // while something still holds the finished query whose result they are. Under
+          // load something does, until the next full collection: nearly every query survived
+          // its first scavenge with its rows, their strings and tag arrays (a list answer's
+          // 4 MB promoted a scavenge; decision 129).
+          rows.length = 0;
+          return read;
+        },
         (error: unknown) => {
           throw new DrizzleQueryError(query, filled, error instanceof Error ? error : undefined);
         },

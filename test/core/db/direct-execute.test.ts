@@ -153,6 +153,15 @@ describe('executeDirectly', () => {
     assert.equal(made, query, `${made} promises a statement, a query taken once ${query}`);
   });
 
+  test('lets go of the driver’s rows once read: the finished query holds none of them', async (t) => {
+    const direct = executeDirectly(selectAll('direct_let_go'));
+    const unsafe = t.mock.method(client, 'unsafe');
+    assert.deepEqual(await direct.execute({ min: -100 }), ROWS, 'the rows read are whole');
+    const query = unsafe.mock.calls[0]?.result;
+    assert.ok(query, 'the statement ran through the client');
+    assert.deepEqual([...(await query)], [], 'its result no longer holds them');
+  });
+
   test('a column is read under its name whatever its text; one named __proto__ is left to drizzle', async () => {
     // Names a generated reader would break on, were they written into it as code.
     const odd = 'a "quoted"\\ name\n}), and more';
