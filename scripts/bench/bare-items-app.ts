@@ -11,6 +11,7 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import postgres from 'postgres';
+import { declareQuerySpecies } from '../../src/core/db/query-species.ts';
 import { uuidv7 } from '../../src/core/ids.ts';
 import { cursorCodec } from '../../src/core/pagination.ts';
 
@@ -22,6 +23,8 @@ const sql = postgres(databaseUrl, {
   max: Number(process.env.DATABASE_POOL_MAX ?? 10),
   onnotice: () => {},
 });
+// postgres.js as the full server runs it: the module replacements (the preload) and this.
+declareQuerySpecies(sql);
 
 // Word for word what drizzle sends for getItem and for listItems (createdAt, desc, no filter).
 const COLUMNS =

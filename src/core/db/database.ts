@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import type { Settings } from '../settings.ts';
 import { lockDataDirectory } from './data-dir-lock.ts';
 import { DB_CASING, MIGRATIONS_FOLDER, migratePostgres } from './migrate.ts';
+import { declareQuerySpecies } from './query-species.ts';
 import { TEXT_ARRAY_TYPE } from './text-array.ts';
 
 /**
@@ -98,6 +99,7 @@ function openPostgres(url: string, options: DatabaseOptions): DatabaseHandle {
     types: { textArray: TEXT_ARRAY_TYPE },
     connection: { application_name: 'hono-service-template' },
   });
+  declareQuerySpecies(client);
   return {
     db: drizzlePostgres({ client, casing: DB_CASING }),
     kind: 'postgres',
