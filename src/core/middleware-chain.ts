@@ -66,9 +66,9 @@ const chains = new WeakMap<object, readonly object[]>();
 /**
  * `handlers` with each chain `chainMiddleware` made replaced, where it stands, by the
  * handlers it runs: what `layeredMiddleware` runs as layers of its own, one frame, closure
- * and `next` a chain fewer a request (decision 128). The same order, the same `next`s; an error one of
- * them throws is answered at its own layer rather than the chain's, which the layers before
- * it within the chain then see as an answer, as they would in Hono's composer.
+ * and `next` a chain fewer a request (decision 128). The same order, the same `next`s; an
+ * error one of them throws is answered at its own layer rather than the chain's, which the
+ * layers before it within the chain then see as an answer, as they would in Hono's composer.
  */
 export function unchained<H extends object>(handlers: readonly H[]): H[] {
   return handlers.flatMap((handler) => {

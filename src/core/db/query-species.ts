@@ -10,17 +10,14 @@ interface QueryMaker {
  * result ("dependency change": a map it took as stable), some 30 times a second under load,
  * for ever, and code that inlines the constructor (`sql.unsafe`) is thrown away with it. The
  * same species as a data property, the class's own properties fast again, leaves both
- * optimised (decision 130). Done
- * on the class, which every client shares; once postgres.js declares it so (or names
- * another species), this finds no such getter and does nothing.
+ * optimised (decision 130). Done on the class, which every client shares; once postgres.js
+ * declares it so (or names another species), this finds no such getter and does nothing.
  */
 export function declareQuerySpecies(client: QueryMaker): void {
   // Made, never run: postgres.js sends a query only once it is waited on.
   const query = client.unsafe('select 1');
   if (typeof query !== 'object' || query === null) return;
-  const prototype: unknown = Reflect.getPrototypeOf(query);
-  if (typeof prototype !== 'object' || prototype === null) return;
-  const queryClass: unknown = Reflect.get(prototype, 'constructor');
+  const queryClass: unknown = Reflect.get(query, 'constructor');
   if (!isClass(queryClass)) return;
   const species = Reflect.getOwnPropertyDescriptor(queryClass, Symbol.species);
   if (!species?.get || !species.configurable || species.get.call(queryClass) !== Promise) return;
