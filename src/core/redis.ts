@@ -1,4 +1,8 @@
 import { Cluster, Redis as RedisServer } from 'ioredis';
+import { keepStringPrototypeFast } from './string-prototype.ts';
+
+// ioredis has just declared its `String` subclass, which slows every string method call.
+keepStringPrototypeFast();
 
 /**
  * A connection to Redis: to one server, or to a Redis Cluster (`REDIS_CLUSTER=true`). Code

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+
+/** Runs `script` in a process that may ask V8 for an object's mode, and parses what it prints. */
+function inV8(script: string): unknown {
+  const printed = execFileSync(
+    process.execPath,
+    ['--allow-natives-syntax', '--import', './src/preload.ts', '--input-type=module', '-e', script],
+    { encoding: 'utf8' },
+  );
+  return JSON.parse(printed);
+}
+
+test('loading ioredis leaves String.prototype in dictionary mode, and redis.ts makes it fast', () => {
+  // ioredis alone first: the cause this module works around (its String subclass).
+  const script = `
+    const fast = () => %HasFastProperties(String.prototype);
+    const before = fast();
+    await import('ioredis');
+    const afterIoredis = fast();
+    await import('./src/core/redis.ts');
+    const afterRedisModule = fast();
+    class Another extends String {}
+    console.log(JSON.stringify({ before, afterIoredis, afterRedisModule, afterAnother: fast() }));`;
+  assert.deepEqual(inV8(script), {
+    before: true,
+    afterIoredis: false,
+    afterRedisModule: true,
+    afterAnother: true,
+  });
+});
+
+test('keepStringPrototypeFast makes the prototype fast after any subclass, and may run again', () => {
+  const script = `
+    import { keepStringPrototypeFast } from './src/core/string-prototype.ts';
+    const fast = () => %HasFastProperties(String.prototype);
+    class Verbatim extends String {}
+    const subclassed = fast();
+    keepStringPrototypeFast();
+    const kept = fast();
+    keepStringPrototypeFast();
+    console.log(JSON.stringify({ subclassed, kept, again: fast(), strings: 'abc'.slice(1) }));`;
+  assert.deepEqual(inV8(script), { subclassed: false, kept: true, again: true, strings: 'bc' });
+});
