@@ -10,8 +10,7 @@
  * on an object made from the prototype makes it fast; another subclass then leaves it so.
  *
  * Called where ioredis is imported (`redis.ts`), after it has loaded. It can go when ioredis
- * no longer extends `String` (the test then fails at its first assertion) or V8 keeps such a
- * prototype fast.
+ * no longer extends `String` (its test then says so) or V8 keeps such a prototype fast.
  */
 export function keepStringPrototypeFast(): void {
   const probe: { fastPrototype?: true } = Object.create(String.prototype);
