@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
+import { runModuleScript } from '../support/module-script.ts';
 
 /** Runs `script` in a process that may ask V8 for an object's mode, and parses what it prints. */
 function inV8(script: string): unknown {
-  const printed = execFileSync(
-    process.execPath,
-    ['--allow-natives-syntax', '--import', './src/preload.ts', '--input-type=module', '-e', script],
-    { encoding: 'utf8' },
+  return JSON.parse(
+    runModuleScript(['--allow-natives-syntax', '--import', './src/preload.ts'], script),
   );
-  return JSON.parse(printed);
 }
 
 test('loading ioredis leaves String.prototype in dictionary mode, and redis.ts makes it fast', () => {
