@@ -231,7 +231,7 @@ export function scenarios(seed: Seed): Scenario[] {
       ],
       baseline: 'bare',
       aim: 0.75,
-      note: 'mixed: of every 10 requests, 7 GET /v1/items/{id}, 2 GET /v1/items?limit=20, 1 POST /v1/items (interleaved by smooth weighted round robin, per wrk thread)',
+      note: "mixed: of every 10 requests, 7 GET /v1/items/{id}, 2 GET /v1/items?limit=20, 1 POST /v1/items (interleaved by smooth weighted round robin, per wrk thread); full's writes each forget the stats cache (a Redis DEL), here about one a turn, so each pays a whole command where the write alone shares one among a turn's writes (decision 132); bare has no cache",
     },
     {
       name: 'POST /v1/chat/completions',
