@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runModuleScript } from '../support/module-script.ts';
-
-/** Runs `script` in a process that may ask V8 for an object's mode, and parses what it prints. */
-function inV8(script: string): unknown {
-  return JSON.parse(
-    runModuleScript(['--allow-natives-syntax', '--import', './src/preload.ts'], script),
-  );
-}
+import { runWithV8Natives } from '../support/module-script.ts';
 
 test('loading ioredis leaves String.prototype in dictionary mode, and redis.ts makes it fast', () => {
   // ioredis alone first: the cause this module works around (its String subclass).
@@ -20,7 +13,7 @@ test('loading ioredis leaves String.prototype in dictionary mode, and redis.ts m
     const afterRedisModule = fast();
     class Another extends String {}
     console.log(JSON.stringify({ before, afterIoredis, afterRedisModule, afterAnother: fast() }));`;
-  assert.deepEqual(inV8(script), {
+  assert.deepEqual(runWithV8Natives(script), {
     before: true,
     afterIoredis: false,
     afterRedisModule: true,
@@ -38,5 +31,10 @@ test('keepStringPrototypeFast makes the prototype fast after any subclass, and m
     const kept = fast();
     keepStringPrototypeFast();
     console.log(JSON.stringify({ subclassed, kept, again: fast(), strings: 'abc'.slice(1) }));`;
-  assert.deepEqual(inV8(script), { subclassed: false, kept: true, again: true, strings: 'bc' });
+  assert.deepEqual(runWithV8Natives(script), {
+    subclassed: false,
+    kept: true,
+    again: true,
+    strings: 'bc',
+  });
 });

@@ -20,3 +20,13 @@ export function runModuleScript(flags: readonly string[], source: string): strin
   assert.equal(result.status, 0, result.stderr);
   return result.stdout;
 }
+
+/**
+ * `source` run as the app runs (the preload's module replacements) in a process that may ask
+ * V8 for an object's mode (`%HasFastProperties`); what it prints, parsed as JSON.
+ */
+export function runWithV8Natives(source: string): unknown {
+  return JSON.parse(
+    runModuleScript(['--allow-natives-syntax', '--import', './src/preload.ts'], source),
+  );
+}

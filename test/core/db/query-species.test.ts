@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import postgres from 'postgres';
 import { declareQuerySpecies } from '../../../src/core/db/query-species.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { runModuleScript } from '../../support/module-script.ts';
+import { runWithV8Natives } from '../../support/module-script.ts';
 
 let database: TestDatabase;
 let client: postgres.Sql;
@@ -53,9 +53,5 @@ test('the query class keeps fast properties, which V8 needs to keep its construc
     const before = %HasFastProperties(queryClass);
     declareQuerySpecies(client);
     console.log(JSON.stringify({ before, after: %HasFastProperties(queryClass) }));`;
-  const printed = runModuleScript(
-    ['--allow-natives-syntax', '--import', './src/preload.ts'],
-    script,
-  );
-  assert.deepEqual(JSON.parse(printed), { before: false, after: true });
+  assert.deepEqual(runWithV8Natives(script), { before: false, after: true });
 });
