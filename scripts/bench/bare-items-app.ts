@@ -20,6 +20,8 @@ const databaseUrl = process.env.DATABASE_URL;
 if (!ownerId || !databaseUrl) throw new Error('BENCH_OWNER_ID and DATABASE_URL are required');
 
 const sql = postgres(databaseUrl, {
+  // The bench gives it the full server's pool size (decision 133); run alone, the template's
+  // default.
   max: Number(process.env.DATABASE_POOL_MAX ?? 10),
   onnotice: () => {},
 });

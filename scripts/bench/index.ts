@@ -134,6 +134,15 @@ const ADVISORY_IN_CI = new Set(['GET /v1/items/{id}']);
  */
 const AFTER_LOAD_REST_MS = settingsSchema.in.shape.QUIET_MEMORY_RELEASE_MS.parse(undefined) + 3_000;
 /**
+ * The PostgreSQL pool of each server that reads the items table: the full server's, as its
+ * settings make it here, given to bare items too. Its size alone moved the item read by 12-33%
+ * on the machine the bench ran on (decision 133), so the two must never differ, and a
+ * change of the template's default must reach the baseline as well.
+ */
+const DATABASE_POOL_MAX = settingsSchema.in.shape.DATABASE_POOL_MAX.parse(
+  process.env.DATABASE_POOL_MAX,
+);
+/**
  * The full server's releases after load, from its log lines: whether the RSS read after the
  * bench came after one, since a release comes only when the heap or the RSS has grown enough
  * since the last (decisions 069, 102).
@@ -315,6 +324,7 @@ async function buildTargets(
     DATABASE_URL: databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: redisPrefix,
+    DATABASE_POOL_MAX: String(DATABASE_POOL_MAX),
     LOG_LEVEL: 'info',
     LOG_FORMAT: 'json',
     // One user sends everything: the limit is raised past reach, but still counted in Redis
@@ -343,7 +353,12 @@ async function buildTargets(
     entry: 'scripts/bench/bare-items-app.ts',
     preload: true,
     readyPath: '/readyz',
-    env: { DATABASE_URL: databaseUrl, JWT_SECRET: jwtSecret, BENCH_OWNER_ID: userId },
+    env: {
+      DATABASE_URL: databaseUrl,
+      DATABASE_POOL_MAX: String(DATABASE_POOL_MAX),
+      JWT_SECRET: jwtSecret,
+      BENCH_OWNER_ID: userId,
+    },
   };
   return {
     serverEnv,
@@ -737,7 +752,7 @@ async function bench(session: Session) {
     `  HTTP: wrk -t${WRK.threads} -c${WRK.connections} -d${WRK.durationSeconds}s --latency, ${ROUNDS} rounds (median), variants alternating within each round (order turned each round), after a warm-up each: ${WARMUP.durationSeconds} s spells until ${WARM_UP.settled} in a row are no more than ${WARM_UP.rise * 100}% above the best before them, at most ${WARM_UP.maxSeconds} s`,
   );
   console.log(
-    `${describeFull(targets.full, fullAllocator)}, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local`,
+    `${describeFull(targets.full, fullAllocator)}, LOG_LEVEL=info, LOG_FORMAT=json to a pipe the bench drains (${fmt.mb(logBytes / 1e6)} of log read, with open); PostgreSQL + Redis local, ${DATABASE_POOL_MAX} connections a pool (DATABASE_POOL_MAX)`,
   );
   console.log(
     `  open: ${targets.open.entry}: the full app built as src/server.ts does, with auth: actAs(seeded user, role user, items:read items:write)`,
@@ -746,7 +761,7 @@ async function bench(session: Session) {
     `  bare: ${targets.bare.entry}: hono + @hono/node-server, GET /livez, no middleware, no logging`,
   );
   console.log(
-    `  bare-items: ${targets['bare-items'].entry}: hono + postgres.js (pool 10, as the full app), the service's SQL text, owner from env, no auth/logging/validation; bare-items-again: the same program in a second process, the item read's control`,
+    `  bare-items: ${targets['bare-items'].entry}: hono + postgres.js (pool ${DATABASE_POOL_MAX}, as the full app), the service's SQL text, owner from env, no auth/logging/validation; bare-items-again: the same program in a second process, the item read's control`,
   );
   console.log(
     `  bare-proxy: ${targets['bare-proxy'].entry}: hono + fetch, POST /v1/chat/completions passed through to the upstream, its body streamed back`,
