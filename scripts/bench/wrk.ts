@@ -203,6 +203,11 @@ export interface WarmUpOptions {
   spellSeconds: number;
   /** The most seconds of spells; one spell at least. */
   maxSeconds: number;
+  /**
+   * The fewest seconds of spells, however flat their rates (decision 134): a fast first
+   * spell and two slow ones read as flat while V8 is still optimising the server's code.
+   */
+  minSeconds: number;
   /** A spell this much faster than the best before it means the server is still warming. */
   rise: number;
   /** Spells in a row that must not rise so, for the server to count as warm (decision 126). */
@@ -211,8 +216,8 @@ export interface WarmUpOptions {
 
 /**
  * Runs spells of load (`spell`, which gives the spell's rate) until the rate stops rising:
- * until `settled` spells in a row are no more than `rise` above the best spell before them,
- * or `maxSeconds` have gone. A server whose code V8 has not yet optimised for a load climbs
+ * until `settled` spells in a row are no more than `rise` above the best spell before them
+ * and `minSeconds` have gone, or `maxSeconds` have gone. A server whose code V8 has not yet optimised for a load climbs
  * for tens of seconds (the full server's first item reads ran at half its later rate,
  * decision 121); one spell of a second left that climb in the rounds, and for the server that
  * had not served the load before more than for the one that had. One slow spell alone is
@@ -233,7 +238,7 @@ export async function warmUp(
     if (rates.length > 1 && rate <= best * (1 + options.rise)) flat += 1;
     else flat = 0;
     best = Math.max(best, rate);
-    if (flat >= options.settled) break;
+    if (flat >= options.settled && seconds >= options.minSeconds) break;
   }
   return rates;
 }

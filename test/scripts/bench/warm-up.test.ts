@@ -16,7 +16,7 @@ function spells(rates: number[]) {
   };
 }
 
-const OPTIONS = { spellSeconds: 2, maxSeconds: 30, rise: 0.05, settled: 2 };
+const OPTIONS = { spellSeconds: 2, maxSeconds: 30, minSeconds: 1, rise: 0.05, settled: 2 };
 
 test('a server still climbing is loaded until two spells in a row are no longer well above the best', async () => {
   const climbing = spells([5_000, 8_000, 10_000, 10_400, 10_300, 12_000]);
@@ -49,5 +49,27 @@ test('one spell at least, whatever the most seconds (the short CI run)', async (
   assert.deepEqual(
     await warmUp(spells([7_000]).run, { ...OPTIONS, spellSeconds: 5, maxSeconds: 1 }),
     [7_000],
+  );
+});
+
+test('flat spells before the fewest seconds do not end it (decision 134)', async () => {
+  // The whole bench's full server on the item read: a fast first spell, two slow ones, and
+  // the climb still to come.
+  const early = spells([8_316, 7_132, 7_119, 9_500, 10_400, 10_600, 10_500, 10_300, 12_000]);
+  assert.deepEqual(
+    await warmUp(early.run, { ...OPTIONS, minSeconds: 10 }),
+    [8_316, 7_132, 7_119, 9_500, 10_400, 10_600, 10_500],
+  );
+  // Settled once the fewest seconds are reached, not later.
+  const warm = spells([10_000, 10_100, 9_900, 10_050, 10_000, 20_000]);
+  assert.deepEqual(
+    await warmUp(warm.run, { ...OPTIONS, minSeconds: 10 }),
+    [10_000, 10_100, 9_900, 10_050, 10_000],
+  );
+  // The most seconds still win over the fewest.
+  const short = spells([7_000, 7_000, 7_000]);
+  assert.deepEqual(
+    await warmUp(short.run, { ...OPTIONS, minSeconds: 10, maxSeconds: 4 }),
+    [7_000, 7_000],
   );
 });
