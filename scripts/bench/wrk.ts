@@ -217,12 +217,13 @@ export interface WarmUpOptions {
 /**
  * Runs spells of load (`spell`, which gives the spell's rate) until the rate stops rising:
  * until `settled` spells in a row are no more than `rise` above the best spell before them
- * and `minSeconds` have gone, or `maxSeconds` have gone. A server whose code V8 has not yet optimised for a load climbs
- * for tens of seconds (the full server's first item reads ran at half its later rate,
- * decision 121); one spell of a second left that climb in the rounds, and for the server that
- * had not served the load before more than for the one that had. One slow spell alone is
- * the machine as often as the server: a climb of 6,981 / 8,921 / 5,572 req/s stopped there
- * and went on through the rounds (decision 126). Each spell's rate, in order.
+ * and `minSeconds` have gone, or `maxSeconds` have gone. A server whose code V8 has not yet
+ * optimised for a load climbs for tens of seconds (the full server's first item reads ran at
+ * half its later rate, decision 121); one spell of a second left that climb in the rounds,
+ * and for the server that had not served the load before more than for the one that had.
+ * One slow spell alone is the machine as often as the server: a climb of 6,981 / 8,921 /
+ * 5,572 req/s stopped there and went on through the rounds (decision 126). Each spell's
+ * rate, in order.
  */
 export async function warmUp(
   spell: () => Promise<number>,
