@@ -133,14 +133,16 @@ const wanted = (name: string) =>
  * missed it on the machine's slow moments while the code was the same (decision 050).
  */
 const ADVISORY_IN_CI = new Set(['GET /v1/items/{id}']);
+/** A setting as the full server reads it from this environment: its value, else its default. */
+function fullServerSetting(name: 'DATABASE_POOL_MAX' | 'QUIET_MEMORY_RELEASE_MS'): number {
+  return settingsSchema.in.shape[name].parse(process.env[name]);
+}
 /**
- * The full server's quiet period before it hands memory back (QUIET_MEMORY_RELEASE_MS): its
- * default, but 5 s in `--ci`, whose rest for it (below) was most of the run's last 18 s and
- * took the run past its minute (59-62 s; decision 135).
+ * The full server's quiet period before it hands memory back (QUIET_MEMORY_RELEASE_MS), but
+ * 5 s in `--ci`, whose rest for it (below) was most of the run's last 18 s and took the run
+ * past its minute (59-62 s; decision 135).
  */
-const QUIET_RELEASE_MS = CI
-  ? 5_000
-  : settingsSchema.in.shape.QUIET_MEMORY_RELEASE_MS.parse(undefined);
+const QUIET_RELEASE_MS = CI ? 5_000 : fullServerSetting('QUIET_MEMORY_RELEASE_MS');
 /**
  * How long the servers rest after the last HTTP scenario before their RSS is read: the full
  * server's quiet period, the second it may notice it late, and 2 s for the release.
@@ -152,9 +154,7 @@ const AFTER_LOAD_REST_MS = QUIET_RELEASE_MS + 3_000;
  * on the machine the bench ran on (decision 133), so the two must never differ, and a
  * change of the template's default must reach the baseline as well.
  */
-const DATABASE_POOL_MAX = settingsSchema.in.shape.DATABASE_POOL_MAX.parse(
-  process.env.DATABASE_POOL_MAX,
-);
+const DATABASE_POOL_MAX = fullServerSetting('DATABASE_POOL_MAX');
 /**
  * The full server's releases after load, from its log lines: whether the RSS read after the
  * bench came after one, since a release comes only when the heap or the RSS has grown enough
